@@ -1,0 +1,374 @@
+"""The ``axocoatl.yaml`` schema as pydantic models: every section, with defaults.
+
+Unknown keys are rejected everywhere (``extra="forbid"``) so a typo never silently
+does nothing; the loader turns those rejections into "did you mean" hints.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+
+AgentRole = Literal["autonomous", "coordinator", "worker"]
+OverflowPolicy = Literal["abort", "warn"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# ----------------------------------------------------------------------------------------- agents
+
+
+class TokenBudgetConfig(Section):
+    """Token limits for one agent. Checked before every LLM call."""
+
+    per_call: int = Field(8192, gt=0, description="Most tokens (prompt + reply) one LLM call may use.")
+    per_execution: int = Field(
+        ..., gt=0, description="Most tokens one execution (one execute call or one workflow step) may use."
+    )
+    per_run: int | None = Field(None, gt=0, description="Most tokens the agent may use within one workflow run.")
+    per_day: int | None = Field(None, gt=0, description="Most tokens the agent may use per UTC day.")
+    overflow_policy: OverflowPolicy = Field(
+        "abort", description="abort: refuse the call before it is made; warn: log and continue."
+    )
+
+    @field_validator("overflow_policy", mode="before")
+    @classmethod
+    def _summarize_alias(cls, value: Any) -> Any:
+        # The original's deprecated "summarize" policy behaved as "warn".
+        return "warn" if value == "summarize" else value
+
+
+class RecallConfig(Section):
+    passive_inject: bool = Field(True, description="Inject the top-k relevant memories into every request.")
+    top_k: int = Field(5, ge=1, le=20)
+    min_score: float = Field(0.15, ge=-1.0, le=1.0)
+
+
+class CoreBlockConfig(Section):
+    label: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$")
+    value: str = ""
+    limit: int = Field(2000, ge=0, description="Character limit; 0 means unlimited.")
+    shared: bool = Field(False, description="One block shared by every agent that declares this label.")
+    description: str | None = None
+
+
+def _default_blocks() -> list[CoreBlockConfig]:
+    return [
+        CoreBlockConfig(label="persona", limit=2000, description="Who you are and how you behave."),
+        CoreBlockConfig(label="human", limit=2000, description="What you know about the user you serve."),
+        CoreBlockConfig(
+            label="project", limit=3000, description="Durable project context, decisions, and conventions."
+        ),
+    ]
+
+
+class CoreMemoryConfig(Section):
+    blocks: list[CoreBlockConfig] = Field(default_factory=_default_blocks)
+
+
+class CheckpointConfig(Section):
+    keep: int = Field(3, ge=1, description="How many checkpoints to keep per agent.")
+
+
+class AgentMemoryConfig(Section):
+    max_session_messages: int = Field(
+        100, ge=2, description="Most session messages sent with a request; older ones stay in the store."
+    )
+    recall: RecallConfig = Field(default_factory=RecallConfig)
+    core: CoreMemoryConfig = Field(default_factory=CoreMemoryConfig)
+    checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
+
+
+class SamplingConfig(Section):
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(None, gt=0)
+    response_format: Literal["text", "json"] = "text"
+
+
+class AgentConfig(Section):
+    id: str = Field(..., pattern=ID_PATTERN, description="Unique agent id.")
+    name: str | None = Field(None, description="Display name; defaults to the id.")
+    provider: str = Field("local", min_length=1, description="local, mock, ollama, openai, anthropic, ...")
+    model: str | None = Field(None, description="Model name; each provider has a default.")
+    system_prompt: str | None = None
+    tools: list[str] = Field(default_factory=list, description="Allow-list of tools this agent may call.")
+    token_budget: TokenBudgetConfig | None = None
+    memory: AgentMemoryConfig = Field(default_factory=AgentMemoryConfig)
+    depends_on: list[str] = Field(default_factory=list, description="Agents whose completion activates this one.")
+    role: AgentRole = "autonomous"
+    activation_threshold: float | None = Field(
+        None, gt=0, description="Signal needed to fire; each completed dependency deposits 0.5."
+    )
+    activation_decay: float | None = Field(None, ge=0, description="Per-second evaporation rate of deposited signal.")
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    timeout_secs: float = Field(300.0, gt=0, description="Most seconds one execution of this agent may take.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Provider-specific options (see the mock and local provider docs)."
+    )
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+    @model_validator(mode="after")
+    def _budget_consistent(self) -> AgentConfig:
+        budget = self.token_budget
+        if budget is not None and budget.per_call > budget.per_execution:
+            raise ValueError(
+                f"token_budget.per_call ({budget.per_call}) is larger than per_execution ({budget.per_execution}); "
+                "lower per_call or raise per_execution"
+            )
+        return self
+
+
+class MockToolCallConfig(Section):
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class MockOptions(Section):
+    """Options of the ``mock`` provider; replies are a deterministic function of the request."""
+
+    latency_ms: float = Field(0.0, ge=0, description="Delay before the first token.")
+    reply: str | None = Field(
+        None, description="Reply template; {input}, {agent}, {model}, {digest} and {turn} are substituted."
+    )
+    replies: list[str] = Field(
+        default_factory=list, description="Scripted replies, picked by the number of user turns in the request."
+    )
+    tool_calls: list[MockToolCallConfig] = Field(
+        default_factory=list, description="Tool calls made on the first round of a turn, before the reply."
+    )
+    fail: bool = Field(False, description="Fail every call.")
+    fail_when: str | None = Field(None, description="Fail when the last user message contains this text.")
+    fail_with: Literal["error", "rate_limit", "auth", "server_error", "timeout"] = "error"
+    chunk_size: int = Field(16, gt=0, description="Characters per streamed text delta.")
+
+
+# -------------------------------------------------------------------------------------- workflows
+
+
+class WorkflowConfig(Section):
+    id: str = Field(..., pattern=ID_PATTERN)
+    name: str | None = None
+    description: str | None = None
+    agents: list[str] = Field(default_factory=list, description="Agents taking part in this workflow.")
+    entry_point: str | None = Field(None, description="Agent that receives the input; default: agents without deps.")
+    htn_methods_file: str | None = None
+    timeout_secs: float = Field(1800.0, gt=0, description="Most seconds a run of this workflow may take.")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+# -------------------------------------------------------------------------------------- providers
+
+
+class RemoteProviderConfig(Section):
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    fallback: list[str] = Field(default_factory=list, description="Providers to try when this one is rate limited.")
+    timeout_secs: float = Field(60.0, gt=0)
+    connect_timeout_secs: float = Field(10.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+
+
+class OllamaProviderConfig(Section):
+    base_url: str = "http://localhost:11434"
+    model: str | None = None
+    timeout_secs: float = Field(300.0, gt=0)
+    connect_timeout_secs: float = Field(10.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    fallback: list[str] = Field(default_factory=list)
+
+
+class LocalProviderConfig(Section):
+    model: str | None = Field(None, description="Path to a GGUF file; default: the bundled SmolLM2-135M-Instruct.")
+    n_ctx: int = Field(4096, ge=256)
+    n_threads: int | None = Field(None, ge=1)
+    seed: int = 0
+
+
+class ProvidersConfig(Section):
+    local: LocalProviderConfig = Field(default_factory=LocalProviderConfig)
+    ollama: OllamaProviderConfig | None = None
+    openai: RemoteProviderConfig | None = None
+    anthropic: RemoteProviderConfig | None = None
+    gemini: RemoteProviderConfig | None = None
+    mistral: RemoteProviderConfig | None = None
+    openrouter: RemoteProviderConfig | None = None
+
+
+# ------------------------------------------------------------------------------------ mcp servers
+
+
+class MCPServerConfig(Section):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$")
+    transport: Literal["stdio", "streamable_http", "http"] = "stdio"
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    url: str | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _transport_fields(self) -> MCPServerConfig:
+        if self.transport == "stdio" and not (self.command or "").strip():
+            raise ValueError("transport 'stdio' needs a command (for example: command: npx)")
+        if self.transport in ("streamable_http", "http"):
+            url = self.url or ""
+            if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
+                raise ValueError(f"transport '{self.transport}' needs a url starting with http:// or https://")
+        return self
+
+
+# ----------------------------------------------------------------------------------------- server
+
+
+class AuthConfig(Section):
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    bearer_tokens: list[SecretStr] = Field(default_factory=list)
+    allow_unauthenticated: bool = False
+
+
+class RateLimitConfig(Section):
+    enabled: bool = False
+    max_requests: int = Field(100, gt=0)
+    window_secs: float = Field(60.0, gt=0)
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    cors_origins: list[str] = Field(default_factory=list)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    max_body_bytes: int = Field(1_048_576, gt=0)
+
+
+class SandboxConfig(Section):
+    allow_post_create_command: bool = False
+    allow_untrusted_images: bool = False
+    network: Literal["bridge", "none"] = "bridge"
+    require_resource_limits: bool = False
+
+
+class HookConfig(Section):
+    name: str
+    type: str
+    phase: list[Literal["pre", "post"]] = Field(default_factory=list)
+    tools: list[str] = Field(default_factory=list)
+    timeout_secs: float = Field(30.0, gt=0)
+    url: str | None = None
+    agent_id: str | None = None
+
+
+class SkillConfig(Section):
+    id: str = Field(..., pattern=ID_PATTERN)
+    name: str | None = None
+    description: str = ""
+    emits: list[str] = Field(default_factory=list, description="Events published when the skill fires.")
+    reacts_to: list[str] = Field(default_factory=list, description="Events that activate the agents holding it.")
+    agents: list[str] = Field(default_factory=list, description="Agents holding this skill.")
+    prompt: str = ""
+
+
+class ScheduleConfig(Section):
+    id: str = Field(..., pattern=ID_PATTERN)
+    name: str | None = None
+    workflow: str
+    every: str | None = Field(None, pattern=r"^\s*\d+\s*[smhd]\s*$", description="Interval such as 30s, 15m, 1h, 1d.")
+    cron: str | None = Field(None, description="Cron expression such as '*/15 9-17 * * mon-fri'.")
+    input: str = ""
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduleConfig:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("a schedule needs exactly one of 'every' (e.g. 1h) or 'cron' (e.g. '0 9 * * *')")
+        return self
+
+
+class ScheduleTrigger(Section):
+    type: Literal["schedule"]
+    every: str = Field(..., pattern=r"^\s*\d+\s*[smhd]\s*$")
+
+
+class EventTrigger(Section):
+    type: Literal["on_event"]
+    event: str
+
+
+class ProactiveConfig(Section):
+    id: str = Field(..., pattern=ID_PATTERN)
+    name: str | None = None
+    agent: str
+    trigger: Annotated[ScheduleTrigger | EventTrigger, Field(discriminator="type")]
+    input: str = ""
+    enabled: bool = True
+
+
+class WebSearchConfig(Section):
+    provider: Literal["tavily"] = "tavily"
+    api_key: SecretStr | None = None
+
+
+class ConsolidationConfig(Section):
+    enabled: bool = True
+    idle_threshold_secs: float = Field(120.0, ge=0)
+    interval_secs: float = Field(1800.0, gt=0)
+
+
+class WebhookConfig(Section):
+    name: str = Field(..., min_length=1)
+    url: str = Field(..., pattern=r"^https?://.+")
+    events: list[str] = Field(default_factory=list)
+    secret: SecretStr | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    enabled: bool = True
+
+
+class StoreConfig(Section):
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    path: str | None = Field(None, description="SQLite file; default: <data dir>/axocoatl.db.")
+    synchronous: Literal["full", "normal"] = Field(
+        "full",
+        description="SQLite durability: full fsyncs every commit (survives power loss); "
+        "normal survives a process crash and is faster.",
+    )
+    dsn: str | None = Field(None, description="PostgreSQL connection string (backend: postgres).")
+
+
+# -------------------------------------------------------------------------------------- top level
+
+
+class AxocoatlConfig(Section):
+    """The whole ``axocoatl.yaml``. An empty file is valid."""
+
+    agents: list[AgentConfig] = Field(default_factory=list)
+    workflows: list[WorkflowConfig] = Field(default_factory=list)
+    providers: ProvidersConfig = Field(default_factory=ProvidersConfig)
+    mcp_servers: list[MCPServerConfig] = Field(default_factory=list)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    hooks: list[HookConfig] = Field(default_factory=list)
+    skills: list[SkillConfig] = Field(default_factory=list)
+    schedules: list[ScheduleConfig] = Field(default_factory=list)
+    proactive: list[ProactiveConfig] = Field(default_factory=list)
+    consolidation: ConsolidationConfig = Field(default_factory=ConsolidationConfig)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    web_search: WebSearchConfig | None = None
+    store: StoreConfig = Field(default_factory=StoreConfig)
+
+    def agent(self, agent_id: str) -> AgentConfig | None:
+        return next((a for a in self.agents if a.id == agent_id), None)
+
+    def workflow(self, workflow_id: str) -> WorkflowConfig | None:
+        return next((w for w in self.workflows if w.id == workflow_id), None)

@@ -1,0 +1,46 @@
+"""Identifiers, time and randomness, injected so tests can make them deterministic."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from typing import NewType, Protocol
+
+AgentId = NewType("AgentId", str)
+RunId = NewType("RunId", str)
+WorkflowId = NewType("WorkflowId", str)
+EventId = NewType("EventId", str)
+
+
+class Clock(Protocol):
+    """Wall time (seconds since the epoch) and monotonic time."""
+
+    def now(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def new_run_id() -> RunId:
+    """A sortable, unique run id such as ``run-20261125-143012-9f2c1a``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return RunId(f"run-{stamp}-{os.urandom(3).hex()}")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{os.urandom(6).hex()}"
+
+
+def iso(ts: float | None) -> str | None:
+    """An ISO-8601 UTC timestamp with milliseconds, or None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
