@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from axocoatl.core.errors import ProviderResponseError
 from axocoatl.core.messages import ChatMessage, TokenUsage, ToolCall
+from axocoatl.tokens.counter import TokenCounter, default_counter
 
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
 
@@ -180,3 +181,12 @@ async def complete(provider: Provider, request: ChatRequest) -> ChatResponse:
     async for event in provider.stream(request):
         acc.add(event)
     return acc.response()
+
+
+def estimate_prompt_tokens(request: ChatRequest, counter: TokenCounter | None = None) -> int:
+    """Tokens the request's messages and tool schemas take, counted with cl100k."""
+    counter = counter or default_counter()
+    total = counter.count_messages(request.messages)
+    for tool in request.tools:
+        total += counter.count(tool.name) + counter.count(tool.description) + counter.count(json.dumps(tool.parameters))
+    return total

@@ -1,1 +1,82 @@
-"""store layer."""
+"""Durable state behind one interface: SQLite (embedded default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from axocoatl.config.schema import StoreConfig
+from axocoatl.core.errors import UsageError
+from axocoatl.core.messages import ChatMessage
+from axocoatl.store.records import (
+    EventRecord,
+    LedgerEntry,
+    RunRecord,
+    RunStatus,
+    RunUpdate,
+    SessionAppend,
+    StepRecord,
+    StepStatus,
+    StepUpdate,
+    UsageRow,
+    WriteBatch,
+)
+from axocoatl.store.sqlite import SQLiteStore
+
+__all__ = [
+    "EventRecord",
+    "LedgerEntry",
+    "RunRecord",
+    "RunStatus",
+    "RunUpdate",
+    "SQLiteStore",
+    "SessionAppend",
+    "StepRecord",
+    "StepStatus",
+    "StepUpdate",
+    "Store",
+    "UsageRow",
+    "WriteBatch",
+    "create_store",
+]
+
+
+class Store(Protocol):
+    """What the runtime needs from a database."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def write(self, batch: WriteBatch) -> None: ...
+
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    async def list_runs(
+        self, *, limit: int = 50, workflow_id: str | None = None, status: str | None = None
+    ) -> list[RunRecord]: ...
+
+    async def claim_run(self, run_id: str, *, owner: str, expected_owner: str | None, now: float) -> bool: ...
+
+    async def heartbeat(self, owner: str, now: float) -> None: ...
+
+    async def load_session(self, agent_id: str) -> tuple[list[ChatMessage], int]: ...
+
+    async def usage_since(self, agent_id: str, *, since: float, run_id: str | None) -> tuple[int, int]: ...
+
+    async def token_report(self, *, since: float | None = None, agent_id: str | None = None) -> list[UsageRow]: ...
+
+    async def recent_events(self, *, limit: int = 200, run_id: str | None = None) -> list[EventRecord]: ...
+
+
+def create_store(config: StoreConfig, data_dir: Path) -> SQLiteStore:
+    """The store the config asks for (not yet opened)."""
+    if config.backend != "sqlite":
+        raise UsageError(
+            f"store backend {config.backend!r} is not available in this build",
+            hint="use store.backend: sqlite",
+        )
+    path = Path(config.path) if config.path else data_dir / "axocoatl.db"
+    return SQLiteStore(path, synchronous=config.synchronous)
+
+

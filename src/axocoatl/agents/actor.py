@@ -1,0 +1,251 @@
+"""The agent actor: a bounded mailbox handled one message at a time.
+
+The worker task exists only while the mailbox has work, so an idle agent costs a
+few hundred bytes, not a parked task. Each turn commits its session messages, token
+spend and (for a workflow step) the step's result in one transaction, before the
+caller hears about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from axocoatl.agents.turn import TurnFailed, TurnSetup, run_turn
+from axocoatl.config.schema import AgentConfig
+from axocoatl.core.errors import AgentTimeout, AxocoatlError, MailboxClosed
+from axocoatl.core.events import StreamSink
+from axocoatl.core.ids import Clock
+from axocoatl.core.messages import AgentInput, AgentOutput, TokenUsage
+from axocoatl.memory.session import Session
+from axocoatl.providers.base import Provider
+from axocoatl.store import LedgerEntry, SessionAppend, Store, WriteBatch
+from axocoatl.tokens.budget import BudgetUsage
+from axocoatl.tokens.counter import TokenCounter
+from axocoatl.tools.registry import AgentToolbox
+
+AgentStatus = Literal["idle", "running", "failed", "stopped"]
+DEFAULT_MAILBOX_SIZE = 64
+
+
+class StepCommit(Protocol):
+    """Extra writes that must commit together with a turn (a workflow step's result)."""
+
+    def on_success(self, output: AgentOutput) -> WriteBatch: ...
+
+    def on_failure(self, error: BaseException) -> WriteBatch: ...
+
+
+@dataclass(frozen=True)
+class AgentStatusInfo:
+    agent_id: str
+    status: AgentStatus
+    last_error: str | None
+    turns: int
+    queued: int
+    usage: TokenUsage
+    last_active: float | None
+
+
+@dataclass
+class _Job:
+    input: AgentInput
+    future: asyncio.Future[AgentOutput]
+    sink: StreamSink | None
+    commit: StepCommit | None
+    run_id: str | None
+    task: asyncio.Task[AgentOutput] | None = None
+
+
+class Agent:
+    """One persistent agent."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        provider: Callable[[], Provider],
+        toolbox: AgentToolbox,
+        store: Store,
+        clock: Clock,
+        counter: TokenCounter,
+        mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+    ) -> None:
+        self.config = config
+        self.id = config.id
+        self._provider_factory = provider
+        self.toolbox = toolbox
+        self._store = store
+        self._clock = clock
+        self._counter = counter
+        self._mailbox: asyncio.Queue[_Job] = asyncio.Queue(mailbox_size)
+        self._worker: asyncio.Task[None] | None = None
+        self._session: Session | None = None
+        self.status: AgentStatus = "idle"
+        self.last_error: str | None = None
+        self._turns = 0
+        self._usage = TokenUsage()
+        self._last_active: float | None = None
+
+    # ------------------------------------------------------------------ public
+
+    async def execute(
+        self,
+        agent_input: AgentInput,
+        *,
+        sink: StreamSink | None = None,
+        commit: StepCommit | None = None,
+        run_id: str | None = None,
+    ) -> AgentOutput:
+        """Queue one message and wait for the committed result."""
+        if self.status == "stopped":
+            raise MailboxClosed(f"agent '{self.id}' is stopped", hint="restart it to send it work again")
+        job = _Job(agent_input, asyncio.get_running_loop().create_future(), sink, commit, run_id)
+        await self._mailbox.put(job)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain(), name=f"agent:{self.id}")
+        try:
+            return await asyncio.shield(job.future)
+        except asyncio.CancelledError:
+            # The caller gave up (timeout, shutdown): stop the turn it asked for.
+            if job.task is not None:
+                job.task.cancel()
+            elif not job.future.done():
+                job.future.cancel()
+            raise
+
+    def statistics(self) -> AgentStatusInfo:
+        return AgentStatusInfo(
+            agent_id=self.id,
+            status=self.status,
+            last_error=self.last_error,
+            turns=self._turns,
+            queued=self._mailbox.qsize(),
+            usage=self._usage,
+            last_active=self._last_active,
+        )
+
+    async def session(self) -> Session:
+        if self._session is None:
+            messages, next_seq = await self._store.load_session(self.id)
+            self._session = Session(self.id, messages, next_seq)
+        return self._session
+
+    async def reset_session(self) -> None:
+        """Start a fresh conversation; the old messages stay in the store."""
+        session = await self.session()
+        await self._store.write(WriteBatch(session_resets=[(self.id, session.next_seq)]))
+        session.reset()
+
+    async def stop(self) -> None:
+        """Refuse new work, cancel what is queued or running, and wait for the worker."""
+        self.status = "stopped"
+        worker, self._worker = self._worker, None
+        while not self._mailbox.empty():
+            job = self._mailbox.get_nowait()
+            if not job.future.done():
+                job.future.set_exception(MailboxClosed(f"agent '{self.id}' was stopped before it ran this"))
+        if worker is not None and not worker.done():
+            worker.cancel()
+            try:
+                await worker
+            except asyncio.CancelledError:
+                pass
+
+    # ------------------------------------------------------------------ worker
+
+    async def _drain(self) -> None:
+        while not self._mailbox.empty():
+            job = self._mailbox.get_nowait()
+            if job.future.done():
+                continue
+            job.task = asyncio.create_task(self._handle(job))
+            try:
+                result = await job.task
+            except asyncio.CancelledError:
+                if job.task.cancelled() and not job.future.done():
+                    job.future.cancel()
+                    self.status = "idle" if self.status == "running" else self.status
+                    continue
+                raise
+            except BaseException as exc:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+                continue
+            if not job.future.done():
+                job.future.set_result(result)
+
+    async def _handle(self, job: _Job) -> AgentOutput:
+        self.status = "running"
+        session = None if job.input.stateless else await self.session()
+        setup = TurnSetup(
+            agent=self.config,
+            provider=self._provider_factory(),
+            model=self.config.model or "",
+            toolbox=self.toolbox,
+            history=session.window(self.config.memory.max_session_messages) if session else (),
+            clock=self._clock,
+            counter=self._counter,
+            run_id=job.run_id,
+            spent_before=await self._spent_before(job.run_id),
+            sink=job.sink,
+        )
+        if not setup.model:
+            setup.model = setup.provider.default_model()
+        try:
+            async with asyncio.timeout(self.config.timeout_secs):
+                result = await run_turn(setup, job.input)
+        except TurnFailed as failed:
+            await self._commit_failure(job, failed.error, failed.ledger)
+            raise failed.error from None
+        except TimeoutError:
+            error = AgentTimeout(
+                f"agent '{self.id}' timed out after {self.config.timeout_secs:g} s",
+                hint=f"raise agents[{self.id}].timeout_secs or make the task smaller",
+            )
+            await self._commit_failure(job, error, [])
+            raise error from None
+        except asyncio.CancelledError:
+            self.status = "idle"
+            raise
+
+        batch = job.commit.on_success(result.output) if job.commit else WriteBatch()
+        now = self._clock.now()
+        if session is not None and result.new_messages:
+            batch.session.append(SessionAppend(self.id, session.next_seq, tuple(result.new_messages), now))
+        batch.ledger.extend(result.ledger)
+        await self._store.write(batch)
+        if session is not None:
+            session.extend(result.new_messages)
+        self._turns += 1
+        self._usage = self._usage + result.output.usage
+        self._last_active = now
+        self.status = "idle"
+        self.last_error = None
+        return result.output
+
+    async def _commit_failure(self, job: _Job, error: BaseException, ledger: list[LedgerEntry]) -> None:
+        self.status = "failed"
+        self.last_error = str(error)
+        self._last_active = self._clock.now()
+        batch = job.commit.on_failure(error) if job.commit else WriteBatch()
+        batch.ledger.extend(ledger)
+        await self._store.write(batch)
+
+    async def _spent_before(self, run_id: str | None) -> BudgetUsage:
+        budget = self.config.token_budget
+        if budget is None or (budget.per_run is None and budget.per_day is None):
+            return BudgetUsage()
+        now = self._clock.now()
+        day_start = now - (now % 86400)
+        run, day = await self._store.usage_since(self.id, since=day_start, run_id=run_id)
+        return BudgetUsage(run=run, day=day)
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-line error for a step row or a status field."""
+    if isinstance(error, AxocoatlError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

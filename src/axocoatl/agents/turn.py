@@ -1,0 +1,185 @@
+"""One turn of an agent: request → budget pre-flight → streaming call → tool loop.
+
+The turn does no database writes itself: it returns the messages to append and the
+ledger entries to record, and the actor commits them in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from axocoatl.config.schema import AgentConfig
+from axocoatl.core.errors import ToolError
+from axocoatl.core.events import CallFinished, StreamSink, TextChunk, ToolFinished, ToolStarted
+from axocoatl.core.ids import Clock
+from axocoatl.core.messages import AgentInput, AgentOutput, ChatMessage, TokenUsage, ToolCall, ToolCallRecord
+from axocoatl.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    Provider,
+    ResponseAccumulator,
+    TextDelta,
+    estimate_prompt_tokens,
+)
+from axocoatl.store.records import LedgerEntry
+from axocoatl.tokens.budget import BudgetUsage, plan_call
+from axocoatl.tokens.counter import TokenCounter
+from axocoatl.tools.registry import AgentToolbox
+
+MAX_TOOL_ROUNDS = 10
+
+
+@dataclass
+class TurnSetup:
+    """Everything a turn needs, assembled by the actor."""
+
+    agent: AgentConfig
+    provider: Provider
+    model: str
+    toolbox: AgentToolbox
+    history: Sequence[ChatMessage]
+    clock: Clock
+    counter: TokenCounter
+    run_id: str | None = None
+    spent_before: BudgetUsage = BudgetUsage()  # run and day spend before this turn
+    system_context: str = ""  # memory context appended to the system prompt
+    sink: StreamSink | None = None
+
+
+@dataclass
+class TurnResult:
+    output: AgentOutput
+    new_messages: list[ChatMessage]
+    ledger: list[LedgerEntry] = field(default_factory=list)
+
+
+class TurnFailed(Exception):
+    """Wraps the error that ended a turn, with the spend made before it (still recorded)."""
+
+    def __init__(self, error: BaseException, ledger: list[LedgerEntry]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.ledger = ledger
+
+
+async def run_turn(setup: TurnSetup, agent_input: AgentInput) -> TurnResult:
+    """Run one turn. Raises TurnFailed carrying the original error and the spend so far."""
+    ledger: list[LedgerEntry] = []
+    try:
+        return await _run(setup, agent_input, ledger)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        raise TurnFailed(exc, ledger) from exc
+
+
+async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEntry]) -> TurnResult:
+    agent = setup.agent
+    system = _system_prompt(agent_input.system_override or agent.system_prompt, setup.system_context)
+    history = list(agent_input.history) if agent_input.stateless else list(setup.history)
+    user = ChatMessage.user(agent_input.content)
+    conversation: list[ChatMessage] = [*history, user]
+    new_messages: list[ChatMessage] = [user]
+    tools = setup.toolbox.specs()
+    model = agent_input.model_override or setup.model
+    caps = setup.provider.capabilities(model)
+    wanted_reply = agent.sampling.max_tokens or caps.max_output_tokens
+    records: list[ToolCallRecord] = []
+    spent = TokenUsage()
+    calls = 0
+
+    for round_no in range(MAX_TOOL_ROUNDS + 1):
+        messages = (ChatMessage.system(system), *conversation) if system else tuple(conversation)
+        request = ChatRequest(
+            model=model,
+            messages=messages,
+            tools=tools,
+            temperature=agent.sampling.temperature,
+            top_p=agent.sampling.top_p,
+            response_format=agent.sampling.response_format,
+            metadata={"agent_id": agent.id, "options": agent.options},
+        )
+        prompt_tokens = estimate_prompt_tokens(request, setup.counter)
+        decision = plan_call(
+            agent.token_budget,
+            agent_id=agent.id,
+            prompt_tokens=prompt_tokens,
+            usage=BudgetUsage(
+                execution=spent.total,
+                run=setup.spent_before.run + spent.total,
+                day=setup.spent_before.day + spent.total,
+            ),
+            requested_reply=wanted_reply,
+        )
+        request = replace(request, max_tokens=decision.max_reply_tokens)
+        response = await _call(setup, request)
+        calls += 1
+        usage = response.usage or TokenUsage(prompt_tokens, setup.counter.count(response.content))
+        spent = spent + usage
+        ledger.append(
+            LedgerEntry(
+                agent_id=agent.id,
+                input=usage.input,
+                output=usage.output,
+                ts=setup.clock.now(),
+                kind="turn" if round_no == 0 else "tool_followup",
+                run_id=setup.run_id,
+                provider=setup.provider.name,
+                model=model,
+            )
+        )
+        if setup.sink:
+            setup.sink(CallFinished(usage, model))
+
+        if not response.tool_calls or agent_input.stateless:
+            final = ChatMessage.assistant(response.content)
+            break
+        if round_no == MAX_TOOL_ROUNDS:
+            note = f"[stopped: the model still asked for tools after {MAX_TOOL_ROUNDS} rounds]"
+            final = ChatMessage.assistant(f"{response.content}\n{note}".strip())
+            break
+        asked = ChatMessage.assistant(response.content, tool_calls=response.tool_calls)
+        results = await _run_tools(setup, response.tool_calls)
+        records.extend(results)
+        tool_messages = [ChatMessage.tool(r.result, tool_call_id=r.id, name=r.name) for r in results]
+        conversation.extend([asked, *tool_messages])
+        new_messages.extend([asked, *tool_messages])
+
+    new_messages.append(final)
+    output = AgentOutput(content=final.content, usage=spent, tool_calls=tuple(records), llm_calls=calls)
+    return TurnResult(output=output, new_messages=[] if agent_input.stateless else new_messages, ledger=ledger)
+
+
+def _system_prompt(prompt: str | None, context: str) -> str:
+    parts = [p for p in (prompt, context) if p]
+    return "\n\n".join(parts)
+
+
+async def _call(setup: TurnSetup, request: ChatRequest) -> ChatResponse:
+    acc = ResponseAccumulator(setup.provider.name)
+    sink = setup.sink
+    async for event in setup.provider.stream(request):
+        acc.add(event)
+        if sink is not None and isinstance(event, TextDelta) and event.text:
+            sink(TextChunk(event.text))
+    return acc.response()
+
+
+async def _run_tools(setup: TurnSetup, calls: Sequence[ToolCall]) -> list[ToolCallRecord]:
+    async def one(call: ToolCall) -> ToolCallRecord:
+        if setup.sink:
+            setup.sink(ToolStarted(call))
+        try:
+            result = await setup.toolbox.call(call.name, call.arguments)
+            record = ToolCallRecord(call.id, call.name, call.arguments, result)
+        except ToolError as exc:
+            error = {"error": str(exc)}
+            record = ToolCallRecord(call.id, call.name, call.arguments, json.dumps(error), is_error=True)
+        if setup.sink:
+            setup.sink(ToolFinished(record))
+        return record
+
+    return list(await asyncio.gather(*(one(call) for call in calls)))

@@ -1,0 +1,183 @@
+"""Rows of the durable store as plain dataclasses, and the write batch that commits them.
+
+Everything one step changes (its result, the agent's session, the token ledger, the
+events it caused and the steps it activated) goes into one WriteBatch and commits in
+one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from axocoatl.core.ids import iso
+from axocoatl.core.messages import ChatMessage
+
+RunStatus = Literal["running", "completed", "failed", "interrupted"]
+StepStatus = Literal["pending", "running", "completed", "failed", "skipped"]
+
+
+@dataclass
+class StepRecord:
+    run_id: str
+    agent_id: str
+    position: int
+    status: StepStatus = "pending"
+    attempts: int = 0
+    input: str | None = None
+    output: str | None = None
+    error: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    completed_seq: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agent_id": self.agent_id,
+            "status": self.status,
+            "attempts": self.attempts,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "input": self.input,
+            "output": self.output,
+            "error": self.error,
+            "tokens": {"input": self.tokens_in, "output": self.tokens_out},
+        }
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    workflow_id: str
+    status: RunStatus
+    input: str
+    spec: dict[str, Any]
+    started_at: float
+    kind: str = "workflow"
+    final_output: str | None = None
+    error: str | None = None
+    finished_at: float | None = None
+    owner: str | None = None
+    heartbeat_at: float | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON contract of ``workflow run --json`` and ``runs show --json``."""
+        return {
+            "run_id": self.run_id,
+            "workflow_id": self.workflow_id,
+            "status": self.status,
+            "input": self.input,
+            "final_output": self.final_output,
+            "error": self.error,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "steps": [step.to_json() for step in sorted(self.steps, key=lambda s: s.position)],
+        }
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """Tokens spent by one LLM call."""
+
+    agent_id: str
+    input: int
+    output: int
+    ts: float
+    kind: str = "turn"  # turn, tool_followup, summary, consolidation, decomposition, synthesis
+    run_id: str | None = None
+    provider: str = ""
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One lattice or runtime event, as stored in the event log."""
+
+    event_id: str
+    type: str
+    ts: float
+    produced_by: str = ""
+    run_id: str | None = None
+    agent_id: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.event_id,
+            "type": self.type,
+            "produced_by": self.produced_by,
+            "run_id": self.run_id,
+            "agent_id": self.agent_id,
+            "timestamp": iso(self.ts),
+            "payload": self.payload,
+        }
+
+
+@dataclass(frozen=True)
+class SessionAppend:
+    agent_id: str
+    first_seq: int  # sequence number of the first message; the agent owns its numbering
+    messages: tuple[ChatMessage, ...]
+    ts: float
+
+
+@dataclass(frozen=True)
+class StepUpdate:
+    run_id: str
+    agent_id: str
+    fields: dict[str, Any]
+    bump_attempts: bool = False
+
+
+@dataclass(frozen=True)
+class RunUpdate:
+    run_id: str
+    fields: dict[str, Any]
+
+
+@dataclass
+class WriteBatch:
+    """Writes that must become durable together, in one transaction."""
+
+    new_runs: list[RunRecord] = field(default_factory=list)
+    session: list[SessionAppend] = field(default_factory=list)
+    session_resets: list[tuple[str, int]] = field(default_factory=list)  # (agent_id, next seq)
+    ledger: list[LedgerEntry] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    step_updates: list[StepUpdate] = field(default_factory=list)
+    run_updates: list[RunUpdate] = field(default_factory=list)
+
+    def extend(self, other: WriteBatch) -> None:
+        self.new_runs.extend(other.new_runs)
+        self.session.extend(other.session)
+        self.session_resets.extend(other.session_resets)
+        self.ledger.extend(other.ledger)
+        self.events.extend(other.events)
+        self.step_updates.extend(other.step_updates)
+        self.run_updates.extend(other.run_updates)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.new_runs
+            or self.session
+            or self.session_resets
+            or self.ledger
+            or self.events
+            or self.step_updates
+            or self.run_updates
+        )
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    agent_id: str
+    input: int
+    output: int
+    calls: int
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output

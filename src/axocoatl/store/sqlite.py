@@ -1,0 +1,355 @@
+"""The embedded store: one SQLite file in WAL mode, driven through aiosqlite's thread.
+
+Each transaction runs as a single function on aiosqlite's connection thread, so a
+step's commit costs one thread hop and one fsync (synchronous=FULL), not one per
+statement.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from axocoatl.core.errors import StoreError
+from axocoatl.core.messages import ChatMessage
+from axocoatl.store.migrations import MIGRATIONS
+from axocoatl.store.records import EventRecord, RunRecord, StepRecord, UsageRow, WriteBatch
+
+T = TypeVar("T")
+
+_STEP_COLUMNS = (
+    "run_id, agent_id, position, status, attempts, input, output, error, tokens_in, tokens_out, "
+    "started_at, finished_at, completed_seq"
+)
+_RUN_COLUMNS = (
+    "run_id, workflow_id, kind, status, input, spec, final_output, error, owner, heartbeat_at, started_at, finished_at"
+)
+_STEP_FIELDS = frozenset(_STEP_COLUMNS.replace(" ", "").split(","))
+_RUN_FIELDS = frozenset(_RUN_COLUMNS.replace(" ", "").split(","))
+
+
+@contextmanager
+def _mapped_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(f"database error while {action}: {exc}") from exc
+
+
+class SQLiteStore:
+    """Durable state in one SQLite file."""
+
+    def __init__(self, path: Path, *, synchronous: str = "full") -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous.upper()
+        self._conn: aiosqlite.Connection | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _mapped_errors(f"opening {self.path}"):
+            self._conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+            await self._run(self._setup)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+    def _setup(self, db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
+        applied = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+        known = {version for version, _, _ in MIGRATIONS}
+        newer = sorted(applied - known)
+        if newer:
+            raise StoreError(
+                f"{self.path} was written by a newer axocoatl (schema version {newer[-1]})",
+                hint="upgrade axocoatl, or point --data-dir at another directory",
+            )
+        for version, name, script in MIGRATIONS:
+            if version in applied:
+                continue
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(script):
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%s','now'))",
+                    (version, name),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise StoreError("the store is closed", hint="open the Runtime before using it")
+        raw = conn._conn  # the sqlite3 connection owned by aiosqlite's thread
+        # aiosqlite's _execute queues one function on its connection thread: a whole
+        # transaction costs one hop instead of one per statement.
+        with _mapped_errors("talking to the database"):
+            result: T = await conn._execute(fn, raw)
+        return result
+
+    # ------------------------------------------------------------------ writes
+
+    async def write(self, batch: WriteBatch) -> None:
+        """Commit every write of ``batch`` in one transaction."""
+        if batch:
+            await self._run(lambda db: _write(db, batch))
+
+    # ------------------------------------------------------------------ runs
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        def read(db: sqlite3.Connection) -> RunRecord | None:
+            row = db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                return None
+            run = _run_from_row(row)
+            run.steps = [_step_from_row(r) for r in db.execute(
+                f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY position", (run_id,)
+            )]
+            return run
+
+        return await self._run(read)
+
+    async def list_runs(
+        self, *, limit: int = 50, workflow_id: str | None = None, status: str | None = None
+    ) -> list[RunRecord]:
+        def read(db: sqlite3.Connection) -> list[RunRecord]:
+            sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+            where, params = [], []
+            if workflow_id is not None:
+                where.append("workflow_id = ?")
+                params.append(workflow_id)
+            if status is not None:
+                where.append("status = ?")
+                params.append(status)
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            sql += " ORDER BY started_at DESC, run_id DESC LIMIT ?"
+            runs = [_run_from_row(r) for r in db.execute(sql, (*params, limit))]
+            by_id = {run.run_id: run for run in runs}
+            if by_id:
+                marks = ",".join("?" * len(by_id))
+                for r in db.execute(
+                    f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id IN ({marks}) ORDER BY position", tuple(by_id)
+                ):
+                    step = _step_from_row(r)
+                    by_id[step.run_id].steps.append(step)
+            return runs
+
+        return await self._run(read)
+
+    async def claim_run(self, run_id: str, *, owner: str, expected_owner: str | None, now: float) -> bool:
+        """Take over a running run if nobody else did first (compare-and-set on the owner)."""
+
+        def claim(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "UPDATE runs SET owner = ?, heartbeat_at = ? WHERE run_id = ? AND status = 'running' "
+                "AND owner IS ?",
+                (owner, now, run_id, expected_owner),
+            )
+            return cur.rowcount == 1
+
+        return await self._run(claim)
+
+    async def heartbeat(self, owner: str, now: float) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE runs SET heartbeat_at = ? WHERE owner = ? AND status = 'running'", (now, owner)
+            )
+        )
+
+    # ------------------------------------------------------------------ sessions
+
+    async def load_session(self, agent_id: str) -> tuple[list[ChatMessage], int]:
+        """The agent's conversation since its last reset, and the next free sequence number."""
+
+        def read(db: sqlite3.Connection) -> tuple[list[ChatMessage], int]:
+            row = db.execute("SELECT start_seq FROM agent_sessions WHERE agent_id = ?", (agent_id,)).fetchone()
+            start = row[0] if row else 0
+            rows = db.execute(
+                "SELECT seq, message FROM session_messages WHERE agent_id = ? AND seq >= ? ORDER BY seq",
+                (agent_id, start),
+            ).fetchall()
+            last = db.execute("SELECT MAX(seq) FROM session_messages WHERE agent_id = ?", (agent_id,)).fetchone()[0]
+            next_seq = max(start, (last + 1) if last is not None else 0)
+            return [ChatMessage.from_json(text) for _, text in rows], next_seq
+
+        return await self._run(read)
+
+    # ------------------------------------------------------------------ tokens
+
+    async def usage_since(self, agent_id: str, *, since: float, run_id: str | None) -> tuple[int, int]:
+        """(tokens spent in ``run_id``, tokens spent since ``since``) by one agent."""
+
+        def read(db: sqlite3.Connection) -> tuple[int, int]:
+            day = db.execute(
+                "SELECT COALESCE(SUM(input + output), 0) FROM token_ledger WHERE agent_id = ? AND ts >= ?",
+                (agent_id, since),
+            ).fetchone()[0]
+            run = 0
+            if run_id is not None:
+                run = db.execute(
+                    "SELECT COALESCE(SUM(input + output), 0) FROM token_ledger WHERE run_id = ? AND agent_id = ?",
+                    (run_id, agent_id),
+                ).fetchone()[0]
+            return int(run), int(day)
+
+        return await self._run(read)
+
+    async def token_report(self, *, since: float | None = None, agent_id: str | None = None) -> list[UsageRow]:
+        def read(db: sqlite3.Connection) -> list[UsageRow]:
+            sql = "SELECT agent_id, SUM(input), SUM(output), COUNT(*) FROM token_ledger"
+            where, params = [], []
+            if since is not None:
+                where.append("ts >= ?")
+                params.append(since)
+            if agent_id is not None:
+                where.append("agent_id = ?")
+                params.append(agent_id)
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            sql += " GROUP BY agent_id ORDER BY agent_id"
+            return [UsageRow(r[0], int(r[1]), int(r[2]), int(r[3])) for r in db.execute(sql, params)]
+
+        return await self._run(read)
+
+    # ------------------------------------------------------------------ events
+
+    async def recent_events(self, *, limit: int = 200, run_id: str | None = None) -> list[EventRecord]:
+        def read(db: sqlite3.Connection) -> list[EventRecord]:
+            cols = "event_id, type, ts, produced_by, run_id, agent_id, payload"
+            if run_id is None:
+                rows = db.execute(f"SELECT {cols} FROM events ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+            else:
+                rows = db.execute(
+                    f"SELECT {cols} FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT ?", (run_id, limit)
+                ).fetchall()
+            return [
+                EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in reversed(rows)
+            ]
+
+        return await self._run(read)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _write(db: sqlite3.Connection, batch: WriteBatch) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for run in batch.new_runs:
+            db.execute(
+                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 12)})",
+                (
+                    run.run_id, run.workflow_id, run.kind, run.status, run.input, json.dumps(run.spec),
+                    run.final_output, run.error, run.owner, run.heartbeat_at, run.started_at, run.finished_at,
+                ),
+            )
+            db.executemany(
+                f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({','.join('?' * 13)})",
+                [
+                    (
+                        s.run_id, s.agent_id, s.position, s.status, s.attempts, s.input, s.output, s.error,
+                        s.tokens_in, s.tokens_out, s.started_at, s.finished_at, s.completed_seq,
+                    )
+                    for s in run.steps
+                ],
+            )
+        for append in batch.session:
+            db.executemany(
+                "INSERT INTO session_messages (agent_id, seq, message, created_at) VALUES (?, ?, ?, ?)",
+                [
+                    (append.agent_id, append.first_seq + i, m.to_json(), append.ts)
+                    for i, m in enumerate(append.messages)
+                ],
+            )
+        for agent_id, start in batch.session_resets:
+            db.execute(
+                "INSERT INTO agent_sessions (agent_id, start_seq) VALUES (?, ?) "
+                "ON CONFLICT(agent_id) DO UPDATE SET start_seq = excluded.start_seq",
+                (agent_id, start),
+            )
+        if batch.ledger:
+            db.executemany(
+                "INSERT INTO token_ledger (agent_id, run_id, kind, provider, model, input, output, ts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(e.agent_id, e.run_id, e.kind, e.provider, e.model, e.input, e.output, e.ts) for e in batch.ledger],
+            )
+        if batch.events:
+            db.executemany(
+                "INSERT INTO events (event_id, type, produced_by, run_id, agent_id, payload, ts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (e.event_id, e.type, e.produced_by, e.run_id, e.agent_id, json.dumps(e.payload, default=str), e.ts)
+                    for e in batch.events
+                ],
+            )
+        for update in batch.step_updates:
+            _update(db, "steps", _STEP_FIELDS, update.fields, ("run_id", update.run_id), ("agent_id", update.agent_id),
+                    bump=update.bump_attempts)
+        for run_update in batch.run_updates:
+            _update(db, "runs", _RUN_FIELDS, run_update.fields, ("run_id", run_update.run_id))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _update(
+    db: sqlite3.Connection,
+    table: str,
+    allowed: frozenset[str],
+    fields: dict[str, Any],
+    *keys: tuple[str, str],
+    bump: bool = False,
+) -> None:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise StoreError(f"cannot update unknown {table} column(s): {', '.join(sorted(unknown))}")
+    sets = [f"{name} = ?" for name in fields]
+    if bump:
+        sets.append("attempts = attempts + 1")
+    if not sets:
+        return
+    where = " AND ".join(f"{k} = ?" for k, _ in keys)
+    db.execute(f"UPDATE {table} SET {', '.join(sets)} WHERE {where}", (*fields.values(), *(v for _, v in keys)))
+
+
+def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        workflow_id=row[1],
+        kind=row[2],
+        status=row[3],
+        input=row[4],
+        spec=json.loads(row[5]),
+        final_output=row[6],
+        error=row[7],
+        owner=row[8],
+        heartbeat_at=row[9],
+        started_at=row[10],
+        finished_at=row[11],
+    )
+
+
+def _step_from_row(row: tuple[Any, ...]) -> StepRecord:
+    return StepRecord(*row)
