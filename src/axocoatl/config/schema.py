@@ -14,6 +14,7 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 
 AgentRole = Literal["autonomous", "coordinator", "worker"]
 OverflowPolicy = Literal["abort", "warn"]
+DEFAULT_PER_CALL = 8192
 
 
 class Section(BaseModel):
@@ -26,7 +27,12 @@ class Section(BaseModel):
 class TokenBudgetConfig(Section):
     """Token limits for one agent. Checked before every LLM call."""
 
-    per_call: int = Field(8192, gt=0, description="Most tokens (prompt + reply) one LLM call may use.")
+    per_call: int = Field(
+        DEFAULT_PER_CALL,
+        gt=0,
+        description=f"Most tokens (prompt + reply) one LLM call may use; default {DEFAULT_PER_CALL}, "
+        "capped at per_execution.",
+    )
     per_execution: int = Field(
         ..., gt=0, description="Most tokens one execution (one execute call or one workflow step) may use."
     )
@@ -41,6 +47,25 @@ class TokenBudgetConfig(Section):
     def _summarize_alias(cls, value: Any) -> Any:
         # The original's deprecated "summarize" policy behaved as "warn".
         return "warn" if value == "summarize" else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cap_default_per_call(cls, data: Any) -> Any:
+        # `per_execution: 4000` alone must not fail against the 8192 default of per_call.
+        if isinstance(data, dict) and "per_call" not in data:
+            limit = data.get("per_execution")
+            if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < DEFAULT_PER_CALL:
+                return {**data, "per_call": limit}
+        return data
+
+    @model_validator(mode="after")
+    def _per_call_within_execution(self) -> TokenBudgetConfig:
+        if self.per_call > self.per_execution:
+            raise ValueError(
+                f"per_call ({self.per_call}) is larger than per_execution ({self.per_execution}); "
+                "lower per_call or raise per_execution"
+            )
+        return self
 
 
 class RecallConfig(Section):
@@ -115,16 +140,6 @@ class AgentConfig(Section):
     @property
     def display_name(self) -> str:
         return self.name or self.id
-
-    @model_validator(mode="after")
-    def _budget_consistent(self) -> AgentConfig:
-        budget = self.token_budget
-        if budget is not None and budget.per_call > budget.per_execution:
-            raise ValueError(
-                f"token_budget.per_call ({budget.per_call}) is larger than per_execution ({budget.per_execution}); "
-                "lower per_call or raise per_execution"
-            )
-        return self
 
 
 class MockToolCallConfig(Section):
@@ -224,7 +239,8 @@ class MCPServerConfig(Section):
             raise ValueError("transport 'stdio' needs a command (for example: command: npx)")
         if self.transport in ("streamable_http", "http"):
             url = self.url or ""
-            if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
+            # A host must follow the scheme: "http://" and "http:///x" are rejected.
+            if not url.startswith(("http://", "https://")) or url.split("://", 1)[1][:1] in ("", "/"):
                 raise ValueError(f"transport '{self.transport}' needs a url starting with http:// or https://")
         return self
 

@@ -1,0 +1,157 @@
+"""Loading ``axocoatl.yaml``: read, parse once, interpolate ``${VAR}``, validate schema and semantics.
+
+Every problem found is raised together in one ConfigError; warnings travel with the loaded config.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from axocoatl.config.env import build_environment, interpolate, variable_hint
+from axocoatl.config.fieldpath import Loc
+from axocoatl.config.schema import AxocoatlConfig
+from axocoatl.config.schema_issues import schema_issues
+from axocoatl.config.source import ConfigSource, read_yaml
+from axocoatl.config.validation import validate_config
+from axocoatl.core.errors import ConfigError, ConfigIssue
+
+__all__ = ["LoadedConfig", "load_config", "parse_config_text"]
+
+_FILE_PATH = "(file)"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A valid config, the file it came from, and the warnings found while loading it."""
+
+    config: AxocoatlConfig
+    path: Path
+    warnings: list[ConfigIssue]
+
+
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Load and validate ``path``; ``.env`` beside it fills variables missing from ``env`` (default: os.environ).
+
+    Raises ConfigError listing every problem found.
+    """
+    path = Path(path)
+    name = str(path)
+    text = _read(path, name)
+    environment, env_warnings = build_environment(path.parent, env)
+    loaded = parse_config_text(text, file=name, env=environment)
+    return replace(loaded, warnings=[*env_warnings, *loaded.warnings])
+
+
+def parse_config_text(text: str, *, file: str = "<string>", env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Validate config text; ``env`` (default: os.environ) feeds ``${VAR}``. No ``.env`` is read here."""
+    environment: Mapping[str, str] = os.environ if env is None else env
+    source, issues = read_yaml(text, file=file)
+    if source.data is not None and not isinstance(source.data, dict):
+        kind = "a list" if isinstance(source.data, list) else f"a single value ({type(source.data).__name__})"
+        issues.append(
+            source.issue(
+                (),
+                f"the top level must be a mapping of sections, not {kind}",
+                hint="start the file with section keys such as 'agents:' and 'workflows:' at column 1",
+            )
+        )
+    _raise_errors(issues, file)
+
+    interpolation = _Interpolation(source, environment)
+    data = interpolation.tree(source.data or {}, ())
+    # An empty section (`agents:` with everything below commented out) means "use the default".
+    data = {key: value for key, value in data.items() if value is not None}
+    source = replace(source, data=data)
+    warnings = list(interpolation.warnings)
+    issues = list(interpolation.errors)
+
+    try:
+        config = AxocoatlConfig.model_validate(data)
+    except ValidationError as exc:
+        _raise_errors([*issues, *schema_issues(exc, source)], file, interpolation.unset_paths)
+        raise  # pragma: no cover - _raise_errors always raises when given an error
+    issues.extend(validate_config(config, source))
+    warnings.extend(i for i in issues if i.severity != "error")
+    _raise_errors(issues, file, interpolation.unset_paths)
+    return LoadedConfig(config=config, path=Path(file), warnings=warnings)
+
+
+def _read(path: Path, name: str) -> str:
+    def fail(message: str, hint: str) -> ConfigError:
+        return ConfigError([ConfigIssue(path=_FILE_PATH, message=message, hint=hint, file=name)], file=name)
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise fail(
+            f"config file not found: {name}",
+            "create a project with `axocoatl init NAME`, or point to a config with `--config PATH`",
+        ) from None
+    except IsADirectoryError:
+        raise fail(f"{name} is a directory, not a config file", f"use --config {path / 'axocoatl.yaml'}") from None
+    except UnicodeDecodeError as exc:
+        raise fail(f"{name} is not UTF-8 text ({exc.reason})", "save the file as UTF-8") from None
+    except OSError as exc:
+        raise fail(f"cannot read {name}: {exc.strerror or exc}", "check the file's permissions") from None
+
+
+def _raise_errors(issues: list[ConfigIssue], file: str, unset_paths: Mapping[str, list[str]] | None = None) -> None:
+    errors = [i for i in issues if i.severity == "error"]
+    if not errors:
+        return
+    if unset_paths:
+        errors = [_blame_unset(i, unset_paths.get(i.path)) for i in errors]
+    errors.sort(key=lambda i: (i.line is None, i.line or 0))
+    raise ConfigError(errors, file=file)
+
+
+def _blame_unset(issue: ConfigIssue, names: list[str] | None) -> ConfigIssue:
+    # An invalid value that came from an unset ${VAR} is best fixed by setting the variable.
+    if not names:
+        return issue
+    refs = ", ".join(f"${{{n}}}" for n in names)
+    hint = f"the value came from {refs}, which is not set; {variable_hint(names[0])}"
+    return replace(issue, hint=f"{issue.hint}; {hint}" if issue.hint else hint)
+
+
+class _Interpolation:
+    """Applies ``${VAR}`` to every string value (never to keys), collecting what went wrong."""
+
+    def __init__(self, source: ConfigSource, env: Mapping[str, str]) -> None:
+        self.source = source
+        self.env = env
+        self.warnings: list[ConfigIssue] = []
+        self.errors: list[ConfigIssue] = []
+        self.unset_paths: dict[str, list[str]] = {}
+
+    def tree(self, node: Any, loc: Loc) -> Any:
+        if isinstance(node, str):
+            return self.string(node, loc)
+        if isinstance(node, dict):
+            return {key: self.tree(value, (*loc, key)) for key, value in node.items()}
+        if isinstance(node, list):
+            return [self.tree(item, (*loc, index)) for index, item in enumerate(node)]
+        return node
+
+    def string(self, text: str, loc: Loc) -> str:
+        if "$" not in text:
+            return text
+        result = interpolate(text, self.env)
+        for message, hint in result.errors:
+            self.errors.append(self.source.issue(loc, message, hint=hint))
+        for name in dict.fromkeys(result.unset):
+            issue = self.source.issue(
+                loc,
+                f"environment variable {name} is not set; ${{{name}}} became an empty string",
+                hint=variable_hint(name),
+                severity="warning",
+            )
+            self.warnings.append(issue)
+            self.unset_paths.setdefault(issue.path, []).append(name)
+        return result.value

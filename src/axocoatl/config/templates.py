@@ -1,0 +1,183 @@
+"""Project scaffolding for ``axocoatl init``: a commented config that runs offline, plus its companions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from axocoatl.core.errors import UsageError
+
+__all__ = ["SCAFFOLD_PROVIDERS", "scaffold_project"]
+
+
+@dataclass(frozen=True)
+class _ProviderPreset:
+    model: str | None  # None: the provider's own default
+    key_env: str | None = None  # environment variable holding the API key
+    offline: bool = False
+
+
+_PRESETS: dict[str, _ProviderPreset] = {
+    "local": _ProviderPreset(None, offline=True),
+    "mock": _ProviderPreset(None, offline=True),
+    "ollama": _ProviderPreset("llama3.2"),
+    "openai": _ProviderPreset("gpt-4o-mini", "OPENAI_API_KEY"),
+    "openrouter": _ProviderPreset("openai/gpt-4o-mini", "OPENROUTER_API_KEY"),
+    "mistral": _ProviderPreset("mistral-small-latest", "MISTRAL_API_KEY"),
+    "anthropic": _ProviderPreset("claude-sonnet-4-5", "ANTHROPIC_API_KEY"),
+    "gemini": _ProviderPreset("gemini-2.0-flash", "GEMINI_API_KEY"),
+}
+SCAFFOLD_PROVIDERS = tuple(_PRESETS)
+
+
+def scaffold_project(target_dir: Path, name: str, *, provider: str = "local") -> list[Path]:
+    """Write a new project into ``target_dir`` (created if needed) and return the files written.
+
+    Raises UsageError when ``target_dir`` already holds files, or for an unknown provider.
+    """
+    preset = _PRESETS.get(provider)
+    if preset is None:
+        raise UsageError(f"unknown provider '{provider}'", hint=f"choose one of: {', '.join(SCAFFOLD_PROVIDERS)}")
+    title = " ".join(name.split())
+    if not title:
+        raise UsageError("the project name is empty", hint="pass a name, for example `axocoatl init my-agents`")
+    target = Path(target_dir)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{target} exists and is not a directory", hint="choose another project name or path")
+    if target.is_dir() and any(target.iterdir()):
+        raise UsageError(
+            f"{target} already exists and is not empty",
+            hint="choose a new project name, or empty that directory first",
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    files = {
+        "axocoatl.yaml": _config_text(title, provider, preset),
+        ".env.example": _env_example(preset),
+        "README.md": _readme(title, provider, preset),
+        ".gitignore": _GITIGNORE,
+    }
+    written = []
+    for filename, text in files.items():
+        path = target / filename
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _config_text(title: str, provider: str, preset: _ProviderPreset) -> str:
+    model_line = f"    model: {preset.model}\n" if preset.model else ""
+    researcher_options = summarizer_options = ""
+    if provider == "mock":
+        # The mock provider answers deterministically, which makes the pipeline testable offline.
+        researcher_options = '    options:\n      reply: "Notes on: {input}"\n'
+        summarizer_options = '    options:\n      reply: "Summary of the notes ({digest})"\n'
+    return f"""\
+# {title}: an axocoatl project.
+# Check it with `axocoatl validate`; the schema is printed by `axocoatl config schema`.
+# Values may use ${{VAR}}, ${{VAR:-default}} or ${{VAR:?message}}; variables come from the
+# environment or from the .env file next to this one.
+{_providers_section(provider, preset)}
+agents:
+  # An agent is a persistent worker with its own memory, model and token budget.
+  - id: researcher
+    name: Researcher
+    provider: {provider}              # {_provider_comment(provider, preset)}
+{model_line}    system_prompt: |
+      You research the user's question. Reply with short, factual notes as a bullet list.
+    token_budget:
+      per_execution: 4000           # most tokens one step of this agent may use
+      per_call: 2048                # most tokens one model call may use
+{researcher_options}
+  - id: summarizer
+    name: Summarizer
+    provider: {provider}
+{model_line}    # depends_on: this agent runs once every agent listed has completed, and receives
+    # their outputs together with the original task.
+    depends_on: [researcher]
+    system_prompt: |
+      You turn research notes into a clear summary of three sentences or fewer.
+    token_budget:
+      per_execution: 4000
+      per_call: 2048
+{summarizer_options}
+workflows:
+  # A workflow runs its agents as a graph: entry agents (no depends_on) receive the input.
+  # Run it with: axocoatl workflow run research -i "your question"
+  - id: research
+    name: Research and summarize
+    agents: [researcher, summarizer]
+    entry_point: researcher
+
+server:
+  host: 127.0.0.1                   # the dashboard and API of `axocoatl dev`
+  port: 8080
+"""
+
+
+def _providers_section(provider: str, preset: _ProviderPreset) -> str:
+    if provider == "local":
+        return (
+            "\nproviders:\n"
+            "  local:\n"
+            "    # model: /path/to/model.gguf    # default: the bundled SmolLM2-135M-Instruct\n"
+            "    n_ctx: 4096\n"
+        )
+    if provider == "ollama":
+        return "\nproviders:\n  ollama:\n    base_url: ${OLLAMA_BASE_URL:-http://localhost:11434}\n"
+    if preset.key_env:
+        return f"\nproviders:\n  {provider}:\n    api_key: ${{{preset.key_env}}}       # set it in .env\n"
+    return ""
+
+
+def _provider_comment(provider: str, preset: _ProviderPreset) -> str:
+    if provider == "local":
+        return "runs a small model in-process, offline"
+    if provider == "mock":
+        return "deterministic replies, no model needed"
+    if preset.key_env:
+        return f"needs {preset.key_env}"
+    return "needs a running Ollama server"
+
+
+def _env_example(preset: _ProviderPreset) -> str:
+    lines = ["# Copy to .env and fill in; .env is read automatically and never committed."]
+    if preset.key_env:
+        lines.append(f"{preset.key_env}=")
+    lines += [
+        "# Where axocoatl keeps its database and logs.",
+        "# AXOCOATL_DATA_DIR=.axocoatl",
+        "# OLLAMA_BASE_URL=http://localhost:11434",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _readme(title: str, provider: str, preset: _ProviderPreset) -> str:
+    setup = (
+        "Everything runs offline: no API key is needed."
+        if preset.offline
+        else f"Copy `.env.example` to `.env` and fill it in ({preset.key_env or 'OLLAMA_BASE_URL'})."
+    )
+    return f"""\
+# {title}
+
+An axocoatl project: two agents, `researcher` and
+`summarizer`, joined by the `research` workflow, on the `{provider}` provider.
+
+## Next steps
+
+1. {setup}
+2. Check the configuration: `axocoatl validate`
+3. Start the runtime and dashboard: `axocoatl dev` (then open http://127.0.0.1:8080)
+4. Run the workflow: `axocoatl workflow run research -i "What is stigmergy?"`
+5. Talk to one agent: `axocoatl chat -a researcher`
+
+Edit `axocoatl.yaml` to add agents (`depends_on` wires them together), workflows,
+skills and schedules. `axocoatl config schema` prints every key.
+"""
+
+
+_GITIGNORE = """\
+# axocoatl runtime data (database, logs) and local secrets
+.axocoatl/
+.env
+"""

@@ -1,0 +1,383 @@
+"""Semantic checks of a schema-valid config: references, cycles, reachability, roles, providers, triggers.
+
+Every problem is reported at once, each with its field path and line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from pydantic import ValidationError
+
+from axocoatl.config.schema import AgentConfig, AxocoatlConfig, MockOptions, WorkflowConfig
+from axocoatl.config.schema_issues import did_you_mean, schema_issues
+from axocoatl.config.source import ConfigSource
+from axocoatl.core.errors import ConfigIssue
+from axocoatl.core.graph import find_cycle
+
+__all__ = ["KNOWN_PROVIDERS", "validate_config"]
+
+KNOWN_PROVIDERS = ("local", "mock", "ollama", "openai", "openrouter", "mistral", "anthropic", "gemini")
+# Each completed dependency deposits this much signal (see the event lattice in DESIGN.md).
+DEPOSIT = 0.5
+_EPSILON = 1e-9
+_INTERVAL = re.compile(r"^\s*(\d+)\s*[smhd]\s*$")
+
+
+def validate_config(config: AxocoatlConfig, source: ConfigSource | None = None) -> list[ConfigIssue]:
+    """Every semantic problem of ``config``; ``source`` supplies file, lines and ids for paths."""
+    if source is None:
+        source = ConfigSource(config.model_dump(mode="python"))
+    checker = _Checker(config, source)
+    checker.run()
+    return sorted(checker.issues, key=lambda i: (i.line is None, i.line or 0))
+
+
+class _Checker:
+    def __init__(self, config: AxocoatlConfig, source: ConfigSource) -> None:
+        self.config = config
+        self.source = source
+        self.issues: list[ConfigIssue] = []
+        self.agents: dict[str, AgentConfig] = {}
+        for agent in config.agents:
+            self.agents.setdefault(agent.id, agent)
+        self.agent_ids = list(self.agents)
+        self.cyclic: set[str] = set()
+        # Agents whose own definition already makes them unable to fire; not re-reported per workflow.
+        self.stuck: set[str] = set()
+
+    def error(self, loc: Sequence[object], message: str, hint: str | None = None) -> None:
+        self.issues.append(self.source.issue(loc, message, hint=hint))
+
+    def warn(self, loc: Sequence[object], message: str, hint: str | None = None) -> None:
+        self.issues.append(self.source.issue(loc, message, hint=hint, severity="warning"))
+
+    def run(self) -> None:
+        c = self.config
+        self.unique("agents", "id", [a.id for a in c.agents], "agent id")
+        self.unique("workflows", "id", [w.id for w in c.workflows], "workflow id")
+        self.unique("skills", "id", [s.id for s in c.skills], "skill id")
+        self.unique("schedules", "id", [s.id for s in c.schedules], "schedule id")
+        self.unique("proactive", "id", [p.id for p in c.proactive], "proactive id")
+        self.unique("mcp_servers", "name", [m.name for m in c.mcp_servers], "MCP server name")
+        self.unique("hooks", "name", [h.name for h in c.hooks], "hook name")
+        self.unique("webhooks", "name", [w.name for w in c.webhooks], "webhook name")
+        for index, agent in enumerate(c.agents):
+            self.check_agent(index, agent)
+        self.check_cycles()
+        self.check_roles()
+        for index, workflow in enumerate(c.workflows):
+            self.check_workflow(index, workflow)
+        self.check_provider_fallbacks()
+        self.check_triggers()
+        self.check_skills()
+        self.check_hooks_and_webhooks()
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def unique(self, section: str, key: str, values: list[str], noun: str) -> None:
+        first: dict[str, int] = {}
+        for index, value in enumerate(values):
+            if value not in first:
+                first[value] = index
+                continue
+            line = self.source.line_of((section, first[value], key))
+            where = f" (first defined on line {line})" if line else ""
+            self.error((section, index, key), f"duplicate {noun} '{value}'{where}", f"give each {noun} a unique value")
+
+    def unknown_agent(self, loc: Sequence[object], name: str, what: str) -> None:
+        self.error(loc, f"{what} '{name}' is not an agent", did_you_mean(name, self.agent_ids, noun="agent id"))
+
+    def agent_index(self, agent_id: str) -> int:
+        return next(i for i, a in enumerate(self.config.agents) if a.id == agent_id)
+
+    def holds_reacting_skill(self, agent_id: str) -> bool:
+        return any(agent_id in s.agents and s.reacts_to for s in self.config.skills)
+
+    # ------------------------------------------------------------------------------- agents
+
+    def check_agent(self, index: int, agent: AgentConfig) -> None:
+        base = ("agents", index)
+        if agent.provider not in KNOWN_PROVIDERS:
+            self.error(
+                (*base, "provider"),
+                f"unknown provider '{agent.provider}'",
+                did_you_mean(agent.provider, KNOWN_PROVIDERS, noun="provider"),
+            )
+        elif agent.provider == "mock":
+            try:
+                MockOptions.model_validate(agent.options)
+            except ValidationError as exc:
+                self.issues.extend(schema_issues(exc, self.source, model=MockOptions, prefix=(*base, "options")))
+        seen: set[str] = set()
+        for position, dep in enumerate(agent.depends_on):
+            loc = (*base, "depends_on", position)
+            if dep == agent.id:
+                self.error(loc, f"agent '{agent.id}' depends on itself", "remove it from its own depends_on")
+                self.stuck.add(agent.id)
+            elif dep in seen:
+                self.error(loc, f"'{dep}' is listed twice in depends_on", "remove the duplicate entry")
+            elif dep not in self.agents:
+                self.unknown_agent(loc, dep, "depends_on entry")
+                self.stuck.add(agent.id)
+            seen.add(dep)
+        self.check_threshold(index, agent, len(seen))
+
+    def check_threshold(self, index: int, agent: AgentConfig, dependencies: int) -> None:
+        threshold = agent.activation_threshold
+        if threshold is None or self.holds_reacting_skill(agent.id):
+            return
+        loc = ("agents", index, "activation_threshold")
+        if dependencies == 0:
+            self.warn(
+                loc,
+                f"activation_threshold has no effect: '{agent.id}' has no depends_on",
+                "entry agents run on the workflow input; remove activation_threshold or add depends_on",
+            )
+            return
+        most = DEPOSIT * dependencies
+        if threshold > most + _EPSILON:
+            self.error(
+                loc,
+                f"activation_threshold {threshold:g} can never be reached: "
+                + (
+                    f"its only dependency deposits {DEPOSIT:g}"
+                    if dependencies == 1
+                    else f"each of its {dependencies} dependencies deposits {DEPOSIT:g}, so at most {most:g}"
+                ),
+                f"use at most {most:g} (all dependencies done), or {DEPOSIT:g} x the quorum you want",
+            )
+            self.stuck.add(agent.id)
+
+    def check_cycles(self) -> None:
+        graph = {
+            a.id: [d for d in dict.fromkeys(a.depends_on) if d != a.id and d in self.agents]
+            for a in self.agents.values()
+        }
+        while (cycle := find_cycle(graph)) is not None:
+            ring = cycle[:-1]
+            start = min(range(len(ring)), key=lambda i: self.agent_index(ring[i]))
+            ring = ring[start:] + ring[:start]
+            first, second = ring[0], ring[1 % len(ring)]
+            agent = self.agents[first]
+            loc = ("agents", self.agent_index(first), "depends_on", agent.depends_on.index(second))
+            shown = " -> ".join([*ring, first])
+            self.error(
+                loc,
+                f"dependency cycle: {shown} (each depends on the next)",
+                "remove one of these depends_on entries; agents in a cycle wait for each other forever",
+            )
+            self.cyclic.update(ring)
+            for node in ring:
+                graph.pop(node, None)
+
+    def check_roles(self) -> None:
+        coordinator_entries = {
+            w.entry_point
+            for w in self.config.workflows
+            if w.entry_point in self.agents and self.agents[w.entry_point].role == "coordinator"
+        }
+        entry_points = {w.entry_point for w in self.config.workflows}
+        for index, agent in enumerate(self.config.agents):
+            if agent.role == "worker":
+                if agent.depends_on:
+                    self.error(
+                        ("agents", index, "depends_on"),
+                        f"worker '{agent.id}' cannot have depends_on",
+                        "workers get their tasks from a coordinator; remove depends_on or change the role",
+                    )
+                in_coordinated = any(
+                    agent.id in w.agents and w.entry_point in coordinator_entries for w in self.config.workflows
+                )
+                if not in_coordinated:
+                    self.error(
+                        ("agents", index, "role"),
+                        f"worker '{agent.id}' is not in any workflow whose entry_point is a coordinator",
+                        "add it to the agents of a workflow led by a coordinator, or use role: autonomous",
+                    )
+            elif agent.role == "coordinator" and agent.id not in entry_points:
+                self.error(
+                    ("agents", index, "role"),
+                    f"coordinator '{agent.id}' is not the entry_point of any workflow",
+                    f"set entry_point: {agent.id} on the workflow it should lead, or use role: autonomous",
+                )
+
+    # ---------------------------------------------------------------------------- workflows
+
+    def check_workflow(self, index: int, workflow: WorkflowConfig) -> None:
+        base = ("workflows", index)
+        name = workflow.id
+        if not workflow.agents:
+            self.error((*base, "agents"), f"workflow '{name}' has no agents", "list its agents: agents: [a, b]")
+        members: list[str] = []
+        for position, agent_id in enumerate(workflow.agents):
+            loc = (*base, "agents", position)
+            if agent_id not in self.agents:
+                self.unknown_agent(loc, agent_id, "workflow agent")
+            elif agent_id in members:
+                self.warn(loc, f"'{agent_id}' is listed twice in workflow '{name}'", "remove the duplicate entry")
+            else:
+                members.append(agent_id)
+        entry = workflow.entry_point
+        if entry is not None:
+            if entry not in self.agents:
+                self.unknown_agent((*base, "entry_point"), entry, "entry_point")
+                return
+            if entry not in workflow.agents:
+                self.error(
+                    (*base, "entry_point"),
+                    f"entry_point '{entry}' is not one of the agents of workflow '{name}'",
+                    f"add '{entry}' to workflows[{name}].agents, or pick one of: {', '.join(members) or '(none)'}",
+                )
+                return
+        if members:
+            self.check_workflow_reach(base, workflow, members)
+
+    def check_workflow_reach(self, base: tuple[object, ...], workflow: WorkflowConfig, members: list[str]) -> None:
+        """Flag agents that could never fire in this workflow, simulating the lattice's threshold rule."""
+        name = workflow.id
+        # Workers are driven by their coordinator, not by the lattice.
+        lattice = [m for m in members if self.agents[m].role != "worker"]
+        if workflow.entry_point is not None:
+            entries = [workflow.entry_point]
+        else:
+            entries = [m for m in lattice if not self.agents[m].depends_on]
+        if not entries:
+            self.error(
+                base,
+                f"workflow '{name}' has no entry agent: every agent in it depends on another agent",
+                "set entry_point to the agent that should receive the input, or remove that agent's depends_on",
+            )
+            return
+        reported = set(self.stuck) | self.cyclic
+        for member in lattice:
+            if member in entries or member in reported:
+                continue
+            outside = [
+                d for d in dict.fromkeys(self.agents[member].depends_on) if d in self.agents and d not in members
+            ]
+            if outside:
+                listed = ", ".join(f"'{d}'" for d in outside)
+                self.error(
+                    (*base, "agents", workflow.agents.index(member)),
+                    f"agent '{member}' depends on {listed}, which {'is' if len(outside) == 1 else 'are'} not in "
+                    f"workflow '{name}', so it could never fire there",
+                    f"add {listed} to workflows[{name}].agents, or remove {'it' if len(outside) == 1 else 'them'} "
+                    f"from agents[{member}].depends_on",
+                )
+                reported.add(member)
+        fired = self.fixpoint(entries, lattice)
+        for member in lattice:
+            if member in fired or member in reported:
+                continue
+            deps = self.agents[member].depends_on
+            if not deps:
+                hint = (
+                    f"only the entry_point '{workflow.entry_point}' receives the input; make '{member}' depend on an "
+                    "agent of this workflow, or remove it from the workflow"
+                )
+            else:
+                waiting = ", ".join(f"'{d}'" for d in dict.fromkeys(deps) if d not in fired)
+                hint = f"it waits for {waiting}, which can never run; fix that agent first"
+            self.error(
+                (*base, "agents", workflow.agents.index(member)),
+                f"agent '{member}' can never run in workflow '{name}': it is not reachable from "
+                + ", ".join(f"'{e}'" for e in entries),
+                hint,
+            )
+
+    def fixpoint(self, entries: Iterable[str], lattice: list[str]) -> set[str]:
+        fired = set(entries)
+        changed = True
+        while changed:
+            changed = False
+            for member in lattice:
+                deps = list(dict.fromkeys(self.agents[member].depends_on))
+                if member in fired or not deps:
+                    continue
+                threshold = self.agents[member].activation_threshold or DEPOSIT * len(deps)
+                signal = DEPOSIT * sum(1 for d in deps if d in fired)
+                if signal + _EPSILON >= threshold:
+                    fired.add(member)
+                    changed = True
+        return fired
+
+    # ------------------------------------------------------------------------ other sections
+
+    def check_provider_fallbacks(self) -> None:
+        providers = self.config.providers
+        for name in KNOWN_PROVIDERS:
+            section = getattr(providers, name, None)
+            for position, fallback in enumerate(getattr(section, "fallback", None) or []):
+                loc = ("providers", name, "fallback", position)
+                if fallback == name:
+                    self.error(loc, f"provider '{name}' lists itself as a fallback", "remove it from the list")
+                elif fallback not in KNOWN_PROVIDERS:
+                    self.error(
+                        loc, f"unknown provider '{fallback}'", did_you_mean(fallback, KNOWN_PROVIDERS, noun="provider")
+                    )
+
+    def check_triggers(self) -> None:
+        workflow_ids = [w.id for w in self.config.workflows]
+        for index, schedule in enumerate(self.config.schedules):
+            if schedule.workflow not in workflow_ids:
+                self.error(
+                    ("schedules", index, "workflow"),
+                    f"schedule '{schedule.id}' runs unknown workflow '{schedule.workflow}'",
+                    did_you_mean(schedule.workflow, workflow_ids, noun="workflow id"),
+                )
+            if schedule.every is not None:
+                self.check_interval(("schedules", index, "every"), schedule.every)
+            if schedule.cron is not None:
+                self.check_cron(("schedules", index, "cron"), schedule.cron)
+        for index, job in enumerate(self.config.proactive):
+            if job.agent not in self.agents:
+                self.unknown_agent(("proactive", index, "agent"), job.agent, "proactive agent")
+            trigger = job.trigger
+            if trigger.type == "schedule":
+                self.check_interval(("proactive", index, "trigger", "every"), trigger.every)
+            elif not trigger.event.strip():
+                self.error(
+                    ("proactive", index, "trigger", "event"),
+                    "the event name is empty",
+                    "name the event to react to, for example AgentFailed",
+                )
+
+    def check_interval(self, loc: Sequence[object], every: str) -> None:
+        match = _INTERVAL.match(every)
+        if match is not None and int(match.group(1)) == 0:
+            self.error(loc, f"interval '{every.strip()}' is zero", "use a positive interval such as 30s or 1h")
+
+    def check_cron(self, loc: Sequence[object], expression: str) -> None:
+        try:
+            from croniter import croniter  # lazy: keeps `import axocoatl.config` light
+        except ImportError:  # pragma: no cover - croniter is a declared dependency
+            return
+        if not croniter.is_valid(expression):
+            self.error(
+                loc,
+                f"'{expression}' is not a valid cron expression",
+                "use five fields: minute hour day-of-month month day-of-week, for example '*/15 9-17 * * mon-fri'",
+            )
+
+    def check_skills(self) -> None:
+        for index, skill in enumerate(self.config.skills):
+            for position, agent_id in enumerate(skill.agents):
+                if agent_id not in self.agents:
+                    self.unknown_agent(("skills", index, "agents", position), agent_id, "skill agent")
+
+    def check_hooks_and_webhooks(self) -> None:
+        for index, hook in enumerate(self.config.hooks):
+            base = ("hooks", index)
+            if not hook.name.strip():
+                self.error((*base, "name"), "the hook name is empty", "give the hook a name")
+            if not hook.type.strip():
+                self.error((*base, "type"), "the hook type is empty", "say what kind of hook this is")
+            if hook.agent_id is not None and hook.agent_id not in self.agents:
+                self.unknown_agent((*base, "agent_id"), hook.agent_id, "hook agent_id")
+            if hook.url is not None and not hook.url.startswith(("http://", "https://")):
+                self.error((*base, "url"), f"'{hook.url}' is not an http(s) URL", "start it with http:// or https://")
+        for index, webhook in enumerate(self.config.webhooks):
+            if not webhook.name.strip():
+                self.error(("webhooks", index, "name"), "the webhook name is blank", "give the webhook a name")
