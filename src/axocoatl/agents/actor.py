@@ -9,11 +9,12 @@ caller hears about it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from axocoatl.agents.turn import TurnFailed, TurnSetup, run_turn
+from axocoatl.agents.turn import TurnFailed, TurnResult, TurnSetup, run_turn
 from axocoatl.config.schema import AgentConfig
 from axocoatl.core.errors import AgentTimeout, AxocoatlError, MailboxClosed
 from axocoatl.core.events import StreamSink
@@ -149,10 +150,8 @@ class Agent:
                 job.future.set_exception(MailboxClosed(f"agent '{self.id}' was stopped before it ran this"))
         if worker is not None and not worker.done():
             worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await worker
-            except asyncio.CancelledError:
-                pass
 
     # ------------------------------------------------------------------ worker
 
@@ -211,6 +210,12 @@ class Agent:
             self.status = "idle"
             raise
 
+        # The commit is shielded: once the turn produced a result, cancelling the caller
+        # must not leave the database and the in-memory session disagreeing.
+        await asyncio.shield(asyncio.ensure_future(self._commit(job, session, result)))
+        return result.output
+
+    async def _commit(self, job: _Job, session: Session | None, result: TurnResult) -> None:
         batch = job.commit.on_success(result.output) if job.commit else WriteBatch()
         now = self._clock.now()
         if session is not None and result.new_messages:
@@ -224,7 +229,6 @@ class Agent:
         self._last_active = now
         self.status = "idle"
         self.last_error = None
-        return result.output
 
     async def _commit_failure(self, job: _Job, error: BaseException, ledger: list[LedgerEntry]) -> None:
         self.status = "failed"
@@ -232,7 +236,7 @@ class Agent:
         self._last_active = self._clock.now()
         batch = job.commit.on_failure(error) if job.commit else WriteBatch()
         batch.ledger.extend(ledger)
-        await self._store.write(batch)
+        await asyncio.shield(asyncio.ensure_future(self._store.write(batch)))
 
     async def _spent_before(self, run_id: str | None) -> BudgetUsage:
         budget = self.config.token_budget

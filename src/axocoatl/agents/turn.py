@@ -44,7 +44,7 @@ class TurnSetup:
     clock: Clock
     counter: TokenCounter
     run_id: str | None = None
-    spent_before: BudgetUsage = BudgetUsage()  # run and day spend before this turn
+    spent_before: BudgetUsage = field(default_factory=BudgetUsage)  # run and day spend before this turn
     system_context: str = ""  # memory context appended to the system prompt
     sink: StreamSink | None = None
 

@@ -56,7 +56,9 @@ class Store(Protocol):
         self, *, limit: int = 50, workflow_id: str | None = None, status: str | None = None
     ) -> list[RunRecord]: ...
 
-    async def claim_run(self, run_id: str, *, owner: str, expected_owner: str | None, now: float) -> bool: ...
+    async def claim_run(
+        self, run_id: str, *, owner: str, expected_owner: str | None, expected_status: str, now: float
+    ) -> bool: ...
 
     async def heartbeat(self, owner: str, now: float) -> None: ...
 
@@ -78,5 +80,3 @@ def create_store(config: StoreConfig, data_dir: Path) -> SQLiteStore:
         )
     path = Path(config.path) if config.path else data_dir / "axocoatl.db"
     return SQLiteStore(path, synchronous=config.synchronous)
-
-

@@ -67,7 +67,9 @@ class SQLiteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA busy_timeout=10000")
-        db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)"
+        )
         applied = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
         known = {version for version, _, _ in MIGRATIONS}
         newer = sorted(applied - known)
@@ -100,7 +102,7 @@ class SQLiteStore:
         # aiosqlite's _execute queues one function on its connection thread: a whole
         # transaction costs one hop instead of one per statement.
         with _mapped_errors("talking to the database"):
-            result: T = await conn._execute(fn, raw)
+            result: T = await conn._execute(fn, raw)  # type: ignore[no-untyped-call]
         return result
 
     # ------------------------------------------------------------------ writes
@@ -118,9 +120,10 @@ class SQLiteStore:
             if row is None:
                 return None
             run = _run_from_row(row)
-            run.steps = [_step_from_row(r) for r in db.execute(
-                f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY position", (run_id,)
-            )]
+            run.steps = [
+                _step_from_row(r)
+                for r in db.execute(f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY position", (run_id,))
+            ]
             return run
 
         return await self._run(read)
@@ -130,7 +133,8 @@ class SQLiteStore:
     ) -> list[RunRecord]:
         def read(db: sqlite3.Connection) -> list[RunRecord]:
             sql = f"SELECT {_RUN_COLUMNS} FROM runs"
-            where, params = [], []
+            where: list[str] = []
+            params: list[Any] = []
             if workflow_id is not None:
                 where.append("workflow_id = ?")
                 params.append(workflow_id)
@@ -153,14 +157,19 @@ class SQLiteStore:
 
         return await self._run(read)
 
-    async def claim_run(self, run_id: str, *, owner: str, expected_owner: str | None, now: float) -> bool:
-        """Take over a running run if nobody else did first (compare-and-set on the owner)."""
+    async def claim_run(
+        self, run_id: str, *, owner: str, expected_owner: str | None, expected_status: str, now: float
+    ) -> bool:
+        """Take over a run if nobody else did first (compare-and-set on owner and status).
+
+        The claimed run is ``running`` afterwards; claiming a failed run reopens it.
+        """
 
         def claim(db: sqlite3.Connection) -> bool:
             cur = db.execute(
-                "UPDATE runs SET owner = ?, heartbeat_at = ? WHERE run_id = ? AND status = 'running' "
-                "AND owner IS ?",
-                (owner, now, run_id, expected_owner),
+                "UPDATE runs SET owner = ?, heartbeat_at = ?, status = 'running', finished_at = NULL, error = NULL "
+                "WHERE run_id = ? AND status = ? AND owner IS ?",
+                (owner, now, run_id, expected_status, expected_owner),
             )
             return cur.rowcount == 1
 
@@ -214,7 +223,8 @@ class SQLiteStore:
     async def token_report(self, *, since: float | None = None, agent_id: str | None = None) -> list[UsageRow]:
         def read(db: sqlite3.Connection) -> list[UsageRow]:
             sql = "SELECT agent_id, SUM(input), SUM(output), COUNT(*) FROM token_ledger"
-            where, params = [], []
+            where: list[str] = []
+            params: list[Any] = []
             if since is not None:
                 where.append("ts >= ?")
                 params.append(since)
@@ -239,9 +249,7 @@ class SQLiteStore:
                 rows = db.execute(
                     f"SELECT {cols} FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT ?", (run_id, limit)
                 ).fetchall()
-            return [
-                EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in reversed(rows)
-            ]
+            return [EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in reversed(rows)]
 
         return await self._run(read)
 
@@ -260,16 +268,37 @@ def _write(db: sqlite3.Connection, batch: WriteBatch) -> None:
             db.execute(
                 f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 12)})",
                 (
-                    run.run_id, run.workflow_id, run.kind, run.status, run.input, json.dumps(run.spec),
-                    run.final_output, run.error, run.owner, run.heartbeat_at, run.started_at, run.finished_at,
+                    run.run_id,
+                    run.workflow_id,
+                    run.kind,
+                    run.status,
+                    run.input,
+                    json.dumps(run.spec),
+                    run.final_output,
+                    run.error,
+                    run.owner,
+                    run.heartbeat_at,
+                    run.started_at,
+                    run.finished_at,
                 ),
             )
             db.executemany(
                 f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({','.join('?' * 13)})",
                 [
                     (
-                        s.run_id, s.agent_id, s.position, s.status, s.attempts, s.input, s.output, s.error,
-                        s.tokens_in, s.tokens_out, s.started_at, s.finished_at, s.completed_seq,
+                        s.run_id,
+                        s.agent_id,
+                        s.position,
+                        s.status,
+                        s.attempts,
+                        s.input,
+                        s.output,
+                        s.error,
+                        s.tokens_in,
+                        s.tokens_out,
+                        s.started_at,
+                        s.finished_at,
+                        s.completed_seq,
                     )
                     for s in run.steps
                 ],
@@ -304,8 +333,15 @@ def _write(db: sqlite3.Connection, batch: WriteBatch) -> None:
                 ],
             )
         for update in batch.step_updates:
-            _update(db, "steps", _STEP_FIELDS, update.fields, ("run_id", update.run_id), ("agent_id", update.agent_id),
-                    bump=update.bump_attempts)
+            _update(
+                db,
+                "steps",
+                _STEP_FIELDS,
+                update.fields,
+                ("run_id", update.run_id),
+                ("agent_id", update.agent_id),
+                bump=update.bump_attempts,
+            )
         for run_update in batch.run_updates:
             _update(db, "runs", _RUN_FIELDS, run_update.fields, ("run_id", run_update.run_id))
         db.execute("COMMIT")

@@ -1,0 +1,3 @@
+from axocoatl.cli.main import main
+
+main()

@@ -1,0 +1,57 @@
+"""`axocoatl workflow list|run`."""
+
+from __future__ import annotations
+
+import typer
+
+from axocoatl.cli.common import console, globals_of, load, print_json
+
+app = typer.Typer(help="List and run workflows.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_workflows(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the workflows of the config."""
+    config = load(ctx).config
+    rows = [
+        {
+            "id": w.id,
+            "name": w.display_name,
+            "agents": w.agents,
+            "entry_point": w.entry_point,
+            "timeout_secs": w.timeout_secs,
+            "description": w.description,
+        }
+        for w in config.workflows
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console().print("no workflows configured (add one under `workflows:` in the config)")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in ("id", "name", "agents", "entry"):
+        table.add_column(column)
+    for w in config.workflows:
+        table.add_row(w.id, w.display_name, " → ".join(w.agents), w.entry_point or "(agents without deps)")
+    console().print(table)
+
+
+@app.command("run")
+def run_workflow(
+    ctx: typer.Context,
+    workflow_id: str = typer.Argument(..., help="Workflow id (see `axocoatl workflow list`)."),
+    task: str = typer.Option(..., "-i", "--input", help="The task given to the entry agents."),
+    as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
+) -> None:
+    """Run a workflow, show its agents live, then print the final output."""
+    from axocoatl.cli.execution import execute_run
+
+    g = globals_of(ctx)
+    loaded = load(ctx)
+    workflow = loaded.config.workflow(workflow_id)
+    order = list(workflow.agents) if workflow else []
+    execute_run(g, loaded, lambda rt: rt.start_workflow(workflow_id, task), order=order, as_json=as_json)

@@ -1,0 +1,115 @@
+"""Shared CLI plumbing: global options, loading the config, running coroutines, printing errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import typer
+
+from axocoatl.core.errors import AxocoatlError, ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from axocoatl.config.loader import LoadedConfig
+
+T = TypeVar("T")
+
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+
+
+@dataclass
+class Globals:
+    config_path: Path
+    data_dir: Path | None
+    debug: bool
+
+    def resolved_data_dir(self) -> Path:
+        if self.data_dir is not None:
+            return self.data_dir
+        env = os.environ.get("AXOCOATL_DATA_DIR")
+        if env:
+            return Path(env)
+        return Path(".axocoatl")
+
+
+_console: Console | None = None
+_err_console: Console | None = None
+
+
+def console() -> Console:
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(highlight=False, soft_wrap=False)
+    return _console
+
+
+def err_console() -> Console:
+    global _err_console
+    if _err_console is None:
+        from rich.console import Console
+
+        _err_console = Console(stderr=True, highlight=False)
+    return _err_console
+
+
+def globals_of(ctx: typer.Context) -> Globals:
+    root = ctx.find_root()
+    obj = root.obj
+    if not isinstance(obj, Globals):
+        obj = Globals(Path("axocoatl.yaml"), None, False)
+        root.obj = obj
+    return obj
+
+
+def load(ctx: typer.Context) -> LoadedConfig:
+    from axocoatl.config.loader import load_config
+
+    g = globals_of(ctx)
+    try:
+        loaded = load_config(g.config_path)
+    except AxocoatlError as exc:
+        fail(exc, debug=g.debug)
+    for warning in loaded.warnings:
+        err_console().print(f"[yellow]warning:[/] {warning.render()}", markup=True)
+    return loaded
+
+
+def run(coro: Coroutine[Any, Any, T], *, debug: bool = False) -> T:
+    """Run a coroutine; turn axocoatl errors into a clear message and an exit code."""
+    try:
+        return asyncio.run(coro)
+    except AxocoatlError as exc:
+        fail(exc, debug=debug)
+
+
+def fail(exc: AxocoatlError, *, debug: bool = False) -> NoReturn:
+    from rich.markup import escape
+
+    code = EXIT_USAGE if isinstance(exc, ConfigError | UsageError) else EXIT_RUNTIME
+    if isinstance(exc, ConfigError):
+        err_console().print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
+    else:
+        err_console().print(f"[bold red]Error:[/] {escape(exc.message)}", markup=True)
+        if exc.hint:
+            err_console().print(f"  [dim]hint:[/] {escape(exc.hint)}", markup=True)
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,57 @@
+"""The `axocoatl` command line. Commands import the runtime lazily so --help stays fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from axocoatl import __version__
+from axocoatl.cli.commands import agents, project, runs, workflow
+from axocoatl.cli.common import Globals
+
+app = typer.Typer(
+    name="axocoatl",
+    help="Axocoatl: persistent, self-coordinating multi-agent LLM systems. Local by default.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"axocoatl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Path = typer.Option(
+        Path("axocoatl.yaml"), "--config", "-c", envvar="AXOCOATL_CONFIG", help="Config file.", show_default=True
+    ),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", envvar="AXOCOATL_DATA_DIR", help="Where runs and memory live [default: ./.axocoatl]."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    ctx.obj = Globals(config_path=config, data_dir=data_dir, debug=debug)
+
+
+app.command("validate")(project.validate)
+app.command("init")(project.init)
+app.add_typer(project.config_app, name="config")
+app.add_typer(workflow.app, name="workflow")
+app.add_typer(agents.app, name="agents")
+app.add_typer(runs.app, name="runs")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,333 @@
+"""The Runtime owns everything: store, providers, tools, agents, the bus and the runs.
+
+async with Runtime(config, data_dir=Path(".axocoatl")) as rt:
+    run = await rt.run_workflow("research", "What is WAL mode?")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+from axocoatl.agents.actor import Agent
+from axocoatl.config.schema import AxocoatlConfig
+from axocoatl.core import events as ev
+from axocoatl.core.errors import UsageError
+from axocoatl.core.events import RuntimeEvent, StreamSink
+from axocoatl.core.ids import Clock, SystemClock, new_id, new_run_id
+from axocoatl.core.messages import AgentInput, AgentOutput
+from axocoatl.providers.base import Provider
+from axocoatl.providers.registry import build_provider
+from axocoatl.runtime.bus import EventBus
+from axocoatl.runtime.ownership import HEARTBEAT_INTERVAL, owner_alive, process_owner
+from axocoatl.runtime.plans import RunPlan, plan_skill, plan_workflow
+from axocoatl.runtime.workflows import RunDriver, new_run_record
+from axocoatl.store import EventRecord, RunRecord, RunUpdate, StepUpdate, Store, WriteBatch, create_store
+from axocoatl.tokens.counter import TokenCounter, default_counter
+from axocoatl.tools.builtins import BUILTIN_TOOLS
+from axocoatl.tools.registry import ToolRegistry
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """One process's runtime. Use as an async context manager."""
+
+    def __init__(
+        self,
+        config: AxocoatlConfig,
+        *,
+        data_dir: Path,
+        clock: Clock | None = None,
+        providers: Mapping[str, Provider] | None = None,
+        store: Store | None = None,
+        auto_resume: bool = False,
+        counter: TokenCounter | None = None,
+    ) -> None:
+        self.config = config
+        self.data_dir = Path(data_dir)
+        self.clock = clock or SystemClock()
+        self.counter = counter or default_counter()
+        self.store: Store = store or create_store(config.store, self.data_dir)
+        self.bus = EventBus()
+        self.tools = ToolRegistry(BUILTIN_TOOLS)
+        self.owner = process_owner()
+        self.auto_resume = auto_resume
+        self._providers: dict[str, Provider] = dict(providers or {})
+        self._injected = set(self._providers)
+        self.agents: dict[str, Agent] = {}
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._active_runs: dict[str, asyncio.Task[RunRecord]] = {}
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            self.data_dir.chmod(0o700)
+        await self.store.open()
+        for agent_config in self.config.agents:
+            self.agents[agent_config.id] = self._build_agent(agent_config.id)
+        self._started = True
+        self._spawn(self._heartbeat(), "heartbeat")
+        if self.auto_resume:
+            for run in await self.interrupted_runs():
+                self._spawn(self._resume_quietly(run.run_id), f"resume:{run.run_id}")
+
+    async def aclose(self) -> None:
+        """Stop background work and agents, then close providers and the store."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for agent in self.agents.values():
+            await agent.stop()
+        for name, provider in self._providers.items():
+            if name not in self._injected:
+                with contextlib.suppress(Exception):
+                    await provider.aclose()
+        if self._started:
+            await self.store.close()
+        self._started = False
+
+    def _spawn(self, coro: object, name: str) -> asyncio.Task[object]:
+        task: asyncio.Task[object] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+            try:
+                await self.store.heartbeat(self.owner, self.clock.now())
+            except Exception:  # keep beating; a transient database error must not stop the runtime
+                log.exception("heartbeat failed")
+
+    # ------------------------------------------------------------------ agents and providers
+
+    def provider(self, name: str) -> Provider:
+        provider = self._providers.get(name)
+        if provider is None:
+            provider = build_provider(self.config, name)
+            self._providers[name] = provider
+        return provider
+
+    def _build_agent(self, agent_id: str) -> Agent:
+        config = self.config.agent(agent_id)
+        assert config is not None
+        return Agent(
+            config,
+            provider=lambda: self.provider(config.provider),
+            toolbox=self.tools.view(agent_id, config.tools),
+            store=self.store,
+            clock=self.clock,
+            counter=self.counter,
+        )
+
+    def agent(self, agent_id: str) -> Agent:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise UsageError(f"unknown agent '{agent_id}'", hint=_suggest(agent_id, list(self.agents), "agents list"))
+        return agent
+
+    async def execute(
+        self, agent_id: str, agent_input: str | AgentInput, *, sink: StreamSink | None = None
+    ) -> AgentOutput:
+        """Send one message to an agent and wait for its committed reply."""
+        if isinstance(agent_input, str):
+            agent_input = AgentInput(agent_input)
+        return await self.agent(agent_id).execute(agent_input, sink=sink)
+
+    async def restart_agent(self, agent_id: str) -> Agent:
+        """Stop an agent and start a fresh actor from its committed state."""
+        old = self.agent(agent_id)
+        await old.stop()
+        self.agents[agent_id] = self._build_agent(agent_id)
+        return self.agents[agent_id]
+
+    # ------------------------------------------------------------------ runs
+
+    async def run_workflow(self, workflow_id: str, task: str) -> RunRecord:
+        """Run a workflow to its end and return the finished run."""
+        _, done = await self.start_workflow(workflow_id, task)
+        return await done
+
+    async def start_workflow(self, workflow_id: str, task: str) -> tuple[str, asyncio.Task[RunRecord]]:
+        """Start a workflow run; returns its id at once and the task that finishes it."""
+        workflow = self.config.workflow(workflow_id)
+        if workflow is None:
+            names = [w.id for w in self.config.workflows]
+            raise UsageError(f"unknown workflow '{workflow_id}'", hint=_suggest(workflow_id, names, "workflow list"))
+        return await self._start(plan_workflow(self.config, workflow), task)
+
+    async def fire_skill(self, skill_id: str, task: str = "") -> tuple[str, asyncio.Task[RunRecord]]:
+        """Fire a skill: publish its events and run every agent that reacts to them."""
+        skill = next((s for s in self.config.skills if s.id == skill_id), None)
+        if skill is None:
+            names = [s.id for s in self.config.skills]
+            raise UsageError(f"unknown skill '{skill_id}'", hint=_suggest(skill_id, names, "validate"))
+        return await self._start(plan_skill(self.config, skill), task)
+
+    async def _start(self, plan: RunPlan, task: str) -> tuple[str, asyncio.Task[RunRecord]]:
+        self._require_started()
+        now = self.clock.now()
+        run = new_run_record(new_run_id(), plan, task, owner=self.owner, now=now)
+        lattice = plan.lattice()
+        driver = self._driver(run, plan, lattice, {}, 0)
+        transition = lattice.start(now)
+        batch = WriteBatch(new_runs=[run])
+        pending = driver.start_batch(batch, transition, now, ev.RUN_STARTED, {"input": task[:2000]})
+        for event in plan.initial_events:
+            driver.publish_event(event, batch, pending, now, producer=plan.workflow_id)
+        await self.store.write(batch)
+        driver.announce(pending)
+        return run.run_id, self._track(run.run_id, driver.drive(pending.activated))
+
+    def _track(self, run_id: str, coro: object) -> asyncio.Task[RunRecord]:
+        task = self._spawn(coro, f"run:{run_id}")
+        self._active_runs[run_id] = task  # type: ignore[assignment]
+        task.add_done_callback(lambda _: self._active_runs.pop(run_id, None))
+        return task  # type: ignore[return-value]
+
+    def _driver(self, run: RunRecord, plan: RunPlan, lattice: object, outputs: dict[str, str], seq: int) -> RunDriver:
+        return RunDriver(
+            run=run,
+            plan=plan,
+            lattice=lattice,  # type: ignore[arg-type]
+            agents=self.agents.get,
+            store=self.store,
+            bus=self.bus,
+            clock=self.clock,
+            outputs=outputs,
+            seq=seq,
+        )
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise UsageError(f"no run '{run_id}'", hint="list runs with `axocoatl runs list`")
+        return self.with_liveness(run)
+
+    def with_liveness(self, run: RunRecord) -> RunRecord:
+        """Report a running run whose owner process is gone as ``interrupted``."""
+        if (
+            run.status == "running"
+            and run.run_id not in self._active_runs
+            and not owner_alive(run.owner, run.heartbeat_at, self.clock.now())
+        ):
+            run.status = "interrupted"
+        return run
+
+    async def interrupted_runs(self) -> list[RunRecord]:
+        runs = await self.store.list_runs(status="running", limit=1000)
+        return [r for r in map(self.with_liveness, runs) if r.status == "interrupted"]
+
+    async def _resume_quietly(self, run_id: str) -> None:
+        try:
+            await self.resume_run(run_id)
+        except UsageError as exc:
+            log.info("not resuming %s: %s", run_id, exc)
+
+    async def resume_run(self, run_id: str) -> RunRecord:
+        """Finish an interrupted run, or retry a failed one; completed steps never run again."""
+        _, done = await self.start_resume(run_id)
+        return await done
+
+    async def start_resume(self, run_id: str) -> tuple[str, asyncio.Task[RunRecord]]:
+        self._require_started()
+        if run_id in self._active_runs:
+            raise UsageError(f"run '{run_id}' is already running in this process")
+        run = await self.get_run(run_id)
+        if run.status == "completed":
+            raise UsageError(f"run '{run_id}' already completed; nothing to resume")
+        if run.status == "running":
+            raise UsageError(
+                f"run '{run_id}' is being executed by another process ({run.owner})",
+                hint="wait for it, or stop that process first",
+            )
+        expected_status = "running" if run.status == "interrupted" else "failed"
+        now = self.clock.now()
+        claimed = await self.store.claim_run(
+            run_id, owner=self.owner, expected_owner=run.owner, expected_status=expected_status, now=now
+        )
+        if not claimed:
+            raise UsageError(f"run '{run_id}' was taken over by another process just now")
+        retry = expected_status == "failed"
+        plan = RunPlan.from_json(run.spec)
+        lattice = plan.lattice()
+        lattice.start(run.started_at)
+        for event in plan.initial_events:
+            lattice.publish(event, run.started_at, producer=plan.workflow_id)
+        outputs: dict[str, str] = {}
+        terminal = sorted(
+            (s for s in run.steps if s.completed_seq is not None and s.status in ("completed", "failed")),
+            key=lambda s: s.completed_seq or 0,
+        )
+        for step in terminal:
+            at = step.finished_at or now
+            if step.status == "completed":
+                lattice.restore_completed(step.agent_id, at)
+                outputs[step.agent_id] = step.output or ""
+            elif not retry:
+                lattice.restore_failed(step.agent_id, at, step.error or "")
+        seq = max((s.completed_seq or 0 for s in run.steps), default=0)
+        run.status, run.owner, run.error, run.finished_at = "running", self.owner, None, None
+        driver = self._driver(run, plan, lattice, outputs, seq)
+        batch = WriteBatch()
+        pending = driver.resume_batch(batch, now, retry=retry)
+        await self.store.write(batch)
+        driver.announce(pending)
+        return run.run_id, self._track(run.run_id, driver.drive(pending.activated))
+
+    def _require_started(self) -> None:
+        if not self._started:
+            raise UsageError("the runtime is not started", hint="use `async with Runtime(...) as rt:`")
+
+    # ------------------------------------------------------------------ events
+
+    def publish(self, kind: str, payload: dict[str, object], *, agent_id: str | None = None) -> RuntimeEvent:
+        event = RuntimeEvent(kind, self.clock.now(), agent_id=agent_id, payload=dict(payload), event_id=new_id("evt"))
+        self.bus.publish(event)
+        return event
+
+    async def record_event(self, event: RuntimeEvent) -> None:
+        record = EventRecord(
+            event.event_id or new_id("evt"),
+            event.type,
+            event.ts,
+            event.produced_by,
+            event.run_id,
+            event.agent_id,
+            event.payload,
+        )
+        await self.store.write(WriteBatch(events=[record]))
+
+
+def _suggest(name: str, options: list[str], command: str) -> str:
+    close = difflib.get_close_matches(name, options, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if options:
+        return f"known: {', '.join(options)}"
+    return f"none are configured; see `axocoatl {command}`"
+
+
+__all__ = ["RunUpdate", "Runtime", "StepUpdate"]
