@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import secrets
 import time
 from datetime import UTC, datetime
 from typing import NewType, Protocol
@@ -32,11 +32,11 @@ class SystemClock:
 def new_run_id() -> RunId:
     """A sortable, unique run id such as ``run-20261125-143012-9f2c1a``."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return RunId(f"run-{stamp}-{os.urandom(3).hex()}")
+    return RunId(f"run-{stamp}-{secrets.token_hex(3)}")
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}-{os.urandom(6).hex()}"
+    return f"{prefix}-{secrets.token_hex(6)}"
 
 
 def iso(ts: float | None) -> str | None:
