@@ -34,7 +34,8 @@ def quorums(draw: st.DrawFn, deps: Mapping[str, Sequence[str]]) -> dict[str, flo
     """Per node: the default threshold, or a reachable quorum of k of its dependencies."""
     thresholds: dict[str, float | None] = {}
     for agent, parents in deps.items():
-        if parents and draw(st.booleans()):
+        quorum = bool(parents) and draw(st.booleans())
+        if quorum:
             thresholds[agent] = 0.5 * draw(st.integers(1, len(parents)))
     return thresholds
 
