@@ -25,10 +25,9 @@ from axocoatl.config.schema import (
     WorkflowConfig,
 )
 from axocoatl.config.templates import scaffold_project
-from axocoatl.config.validation import KNOWN_PROVIDERS, validate_config
+from axocoatl.config.validation import validate_config
 
 __all__ = [
-    "KNOWN_PROVIDERS",
     "AgentConfig",
     "AgentMemoryConfig",
     "AxocoatlConfig",

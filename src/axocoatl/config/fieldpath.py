@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-__all__ = ["Loc", "field_path", "literal_values", "model_at", "type_at"]
+__all__ = ["Loc", "data_loc", "field_path", "literal_values", "model_at", "type_at"]
 
 Loc = tuple[object, ...]
 
@@ -111,6 +111,28 @@ def _identity(item: object, item_type: Any) -> str | None:
     if isinstance(value, str) and _PLAIN_LABEL.match(value):
         return value
     return None
+
+
+def data_loc(loc: Sequence[object], data: object, root: type[BaseModel]) -> Loc:
+    """``loc`` without pydantic's union labels, i.e. the keys that really exist in the data."""
+    kept: list[object] = []
+    tp: Any = root
+    node: object = data
+    for index, key in enumerate(loc):
+        present = isinstance(node, dict) and key in node
+        member = None if present or tp is None else _union_label(tp, key)
+        if member is not None and index < len(loc) - 1:
+            tp = member
+            continue
+        kept.append(key)
+        tp = _step(tp, key) if tp is not None else None
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        else:
+            node = None
+    return tuple(kept)
 
 
 def field_path(loc: Sequence[object], data: object, root: type[BaseModel]) -> str:

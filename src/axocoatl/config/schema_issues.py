@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from axocoatl.config.fieldpath import literal_values, model_at, type_at
+from axocoatl.config.fieldpath import data_loc, literal_values, model_at, type_at
 from axocoatl.config.schema import ID_PATTERN, AxocoatlConfig
 from axocoatl.config.source import ConfigSource
 from axocoatl.core.errors import ConfigIssue
@@ -83,7 +83,8 @@ def schema_issues(
     issues = []
     for details in error.errors(include_url=False):
         message, hint = _explain(details, root)
-        issues.append(source.issue((*prefix, *details["loc"]), message, hint=hint))
+        loc = data_loc((*prefix, *details["loc"]), source.data, AxocoatlConfig)
+        issues.append(source.issue(loc, message, hint=hint))
     return issues
 
 

@@ -177,17 +177,22 @@ class _Builder:
 
 def _syntax_issue(exc: yaml.MarkedYAMLError, text: str, file: str) -> ConfigIssue:
     mark = exc.problem_mark or exc.context_mark
+    if "quoted scalar" in (exc.context or "") and exc.context_mark is not None:
+        mark = exc.context_mark  # the unclosed quote, not the end of the file where it was noticed
     problem = (exc.problem or "invalid YAML").strip()
-    message = f"YAML syntax error: {problem}"
-    line: int | None = None
-    if mark is not None:
-        line = mark.line + 1
-        message += f" (column {mark.column + 1})"
-    context_line = exc.context_mark.line + 1 if exc.context_mark is not None else None
-    if exc.context and context_line is not None and context_line != line:
-        message += f", {exc.context.strip()} started on line {context_line}"
+    line = mark.line + 1 if mark is not None else None
+    where = f" at column {mark.column + 1}" if mark is not None else ""
+    # PyYAML splits messages into a context ("while scanning a quoted scalar") and the problem.
+    context = (exc.context or "").strip()
+    if context and exc.context_mark is not None and exc.context_mark.line + 1 != line:
+        context += f" (from line {exc.context_mark.line + 1})"
+    detail = f"{context}, {problem}" if context else problem
     return ConfigIssue(
-        path=_YAML_PATH, message=message, hint=_syntax_hint(problem, exc, text, line), file=file, line=line
+        path=_YAML_PATH,
+        message=f"YAML syntax error{where}: {detail}",
+        hint=_syntax_hint(problem, exc, text, line),
+        file=file,
+        line=line,
     )
 
 
@@ -197,7 +202,7 @@ def _syntax_hint(problem: str, exc: yaml.MarkedYAMLError, text: str, line: int |
     context = (exc.context or "").lower()
     if "\t" in source_line[: len(source_line) - len(source_line.lstrip())] or "'\\t'" in problem:
         return "YAML does not allow tabs for indentation; indent with spaces"
-    if "single document" in problem:
+    if "single document" in context:
         return "an axocoatl.yaml holds one document; remove the extra '---'"
     if "quoted scalar" in context:
         return "a quote is never closed; close it or escape the quote inside the value"
@@ -205,7 +210,9 @@ def _syntax_hint(problem: str, exc: yaml.MarkedYAMLError, text: str, line: int |
         return "a value containing ': ' must be quoted, or this line is indented deeper than its key"
     if "could not find expected ':'" in problem:
         return "each key needs ': ' after it; check this line and the one above"
-    if "expected <block end>" in problem or "expected <block mapping start>" in problem:
+    if "expected ',' or" in problem:
+        return "a [ ... ] or { ... } is not closed, or two items lack a ',' between them"
+    if "expected <block end>" in problem or "expected '-' indicator" in problem:
         return "this line's indentation does not match its siblings; align it with the keys around it"
     if "alias" in problem or "anchor" in problem:
         return "define the anchor (&name) before using it as *name"

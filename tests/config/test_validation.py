@@ -1,0 +1,504 @@
+"""Semantic validation: references, duplicates, cycles, reachability, roles, providers, triggers."""
+
+from __future__ import annotations
+
+from axocoatl.config import AxocoatlConfig, validate_config
+
+from .support import FILE, at, errors, load
+
+GOOD = """\
+agents:
+  - id: planner
+    provider: mock
+  - id: coder
+    provider: mock
+    depends_on: [planner]
+  - id: tester
+    provider: mock
+    depends_on: [planner]
+  - id: reviewer
+    provider: mock
+    depends_on: [coder, tester]
+workflows:
+  - id: build
+    agents: [planner, coder, tester, reviewer]
+skills:
+  - id: triage
+    agents: [planner]
+    emits: [Triaged]
+schedules:
+  - id: nightly
+    workflow: build
+    cron: "0 2 * * *"
+  - id: hourly
+    workflow: build
+    every: 1h
+proactive:
+  - id: watch
+    agent: reviewer
+    trigger: {type: on_event, event: AgentFailed}
+"""
+
+
+def test_valid_config_has_no_issues() -> None:
+    loaded = load(GOOD)
+    assert loaded.warnings == []
+    assert [a.id for a in loaded.config.agents] == ["planner", "coder", "tester", "reviewer"]
+
+
+def test_validate_config_works_without_a_source() -> None:
+    config = AxocoatlConfig.model_validate({"agents": [{"id": "a", "depends_on": ["ghost"]}]})
+    [issue] = validate_config(config)
+    assert issue.path == "agents[a].depends_on[0]"
+    assert issue.line is None and issue.file is None
+
+
+def test_duplicate_ids_and_names_in_every_section() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: a
+          - id: a
+        workflows:
+          - {id: w, agents: [a]}
+          - {id: w, agents: [a]}
+        skills:
+          - {id: s}
+          - {id: s}
+        schedules:
+          - {id: t, workflow: w, every: 1h}
+          - {id: t, workflow: w, every: 2h}
+        mcp_servers:
+          - {name: fs, command: npx}
+          - {name: fs, command: npx}
+        """
+    )
+    assert [(i.line, i.message) for i in issues] == [
+        (3, "duplicate agent id 'a' (first defined on line 2)"),
+        (6, "duplicate workflow id 'w' (first defined on line 5)"),
+        (9, "duplicate skill id 's' (first defined on line 8)"),
+        (12, "duplicate schedule id 't' (first defined on line 11)"),
+        (15, "duplicate MCP server name 'fs' (first defined on line 14)"),
+    ]
+    assert issues[0].path == "agents[a].id"
+    assert issues[4].path == "mcp_servers[fs].name"
+    assert all(i.file == FILE for i in issues)
+
+
+def test_unknown_dependency_suggests_the_closest_agent() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: writer
+          - id: editor
+            depends_on: [writer, wrtier]
+          - id: critic
+            depends_on: [zzz]
+        """
+    )
+    typo = at(issues, "agents[editor].depends_on[1]")
+    assert typo.message == "depends_on entry 'wrtier' is not an agent"
+    assert typo.hint == "did you mean 'writer'?"
+    assert typo.line == 4
+    far = at(issues, "agents[critic].depends_on[0]")
+    assert far.hint == "valid agent ids: 'writer', 'editor', 'critic'"
+    assert far.line == 6
+
+
+def test_self_dependency_and_duplicate_dependency() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: a
+          - id: b
+            depends_on:
+              - a
+              - b
+              - a
+        """
+    )
+    own = at(issues, "agents[b].depends_on[1]")
+    assert own.message == "agent 'b' depends on itself"
+    assert own.line == 6
+    twice = at(issues, "agents[b].depends_on[2]")
+    assert twice.message == "'a' is listed twice in depends_on"
+    assert twice.line == 7
+
+
+def test_cycle_is_reported_with_its_path_from_the_first_defined_agent() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: a
+            depends_on: [c]
+          - id: b
+            depends_on: [a]
+          - id: c
+            depends_on: [b]
+          - id: x
+            depends_on: [y]
+          - id: y
+            depends_on: [x]
+        """
+    )
+    assert [(i.path, i.line, i.message) for i in issues] == [
+        ("agents[a].depends_on[0]", 3, "dependency cycle: a -> c -> b -> a (each depends on the next)"),
+        ("agents[x].depends_on[0]", 9, "dependency cycle: x -> y -> x (each depends on the next)"),
+    ]
+    assert issues[0].hint is not None and "remove one" in issues[0].hint
+
+
+def test_workflow_agents_and_entry_point_must_exist() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: researcher
+          - id: summarizer
+            depends_on: [researcher]
+        workflows:
+          - id: one
+            agents: [researcher, sumarizer]
+          - id: two
+            agents: [researcher]
+            entry_point: ghost
+          - id: three
+            agents: [researcher]
+            entry_point: summarizer
+        """
+    )
+    unknown = at(issues, "workflows[one].agents[1]")
+    assert (unknown.line, unknown.message, unknown.hint) == (
+        7,
+        "workflow agent 'sumarizer' is not an agent",
+        "did you mean 'summarizer'?",
+    )
+    ghost = at(issues, "workflows[two].entry_point")
+    assert ghost.line == 10
+    assert ghost.message == "entry_point 'ghost' is not an agent"
+    outside = at(issues, "workflows[three].entry_point")
+    assert outside.line == 13
+    assert outside.message == "entry_point 'summarizer' is not one of the agents of workflow 'three'"
+    assert outside.hint == "add 'summarizer' to workflows[three].agents, or pick one of: researcher"
+
+
+def test_workflow_without_agents() -> None:
+    issues = errors(
+        """\
+        workflows:
+          - id: empty
+          - id: blank
+            agents: []
+        """
+    )
+    assert at(issues, "workflows[empty].agents").line == 2
+    blank = at(issues, "workflows[blank].agents")
+    assert blank.line == 4
+    assert blank.message == "workflow 'blank' has no agents"
+
+
+def test_workflow_without_an_entry_agent() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: a
+            depends_on: [b]
+          - id: b
+            depends_on: [a]
+        workflows:
+          - id: loop
+            agents: [a, b]
+        """
+    )
+    issue = at(issues, "workflows[loop]")
+    assert issue.line == 7
+    assert issue.message == "workflow 'loop' has no entry agent: every agent in it depends on another agent"
+    assert issue.hint is not None and "entry_point" in issue.hint
+
+
+def test_dependency_outside_the_workflow_could_never_fire() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: fetch
+          - id: parse
+            depends_on: [fetch]
+          - id: report
+            depends_on: [parse, fetch]
+        workflows:
+          - id: partial
+            agents:
+              - fetch
+              - report
+        """
+    )
+    [issue] = issues
+    assert issue.path == "workflows[partial].agents[1]"
+    assert issue.line == 11
+    assert issue.message == (
+        "agent 'report' depends on 'parse', which is not in workflow 'partial', so it could never fire there"
+    )
+    assert issue.hint == "add 'parse' to workflows[partial].agents, or remove it from agents[report].depends_on"
+
+
+def test_agent_unreachable_from_the_entry_point() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: start
+          - id: next
+            depends_on: [start]
+          - id: stray
+          - id: after_stray
+            depends_on: [stray]
+        workflows:
+          - id: flow
+            agents: [start, next, stray, after_stray]
+            entry_point: start
+        """
+    )
+    stray = at(issues, "workflows[flow].agents[2]")
+    assert stray.line == 10
+    assert stray.message == "agent 'stray' can never run in workflow 'flow': it is not reachable from 'start'"
+    assert stray.hint is not None and "only the entry_point 'start' receives the input" in stray.hint
+    after = at(issues, "workflows[flow].agents[3]")
+    assert after.hint == "it waits for 'stray', which can never run; fix that agent first"
+    assert len(issues) == 2
+
+
+def test_quorum_threshold_lets_a_join_fire_without_every_dependency() -> None:
+    text = """\
+    agents:
+      - id: a
+      - id: b
+      - id: c
+      - id: judge
+        depends_on: [a, b, c]
+        activation_threshold: 1.0
+    workflows:
+      - id: vote
+        agents: [a, b, judge]
+    """
+    # judge depends on c outside the workflow: an error even though 2 of 3 would reach the quorum.
+    issues = errors(text)
+    assert [i.path for i in issues] == ["workflows[vote].agents[2]"]
+    load(text.replace("depends_on: [a, b, c]", "depends_on: [a, b]"))
+
+
+def test_activation_threshold_that_can_never_be_reached() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: a
+          - id: b
+          - id: join
+            depends_on: [a, b]
+            activation_threshold: 1.5
+        """
+    )
+    [issue] = issues
+    assert issue.path == "agents[join].activation_threshold"
+    assert issue.line == 6
+    assert issue.message == (
+        "activation_threshold 1.5 can never be reached: each of its 2 dependencies deposits 0.5, so at most 1"
+    )
+    assert issue.hint is not None and "use at most 1" in issue.hint
+
+
+def test_activation_threshold_without_dependencies_is_a_warning() -> None:
+    loaded = load(
+        """\
+        agents:
+          - id: a
+            activation_threshold: 0.5
+        """
+    )
+    [warning] = loaded.warnings
+    assert warning.severity == "warning"
+    assert warning.path == "agents[a].activation_threshold"
+    assert warning.line == 3
+
+
+def test_activation_threshold_is_free_for_agents_reacting_to_skills() -> None:
+    load(
+        """\
+        agents:
+          - id: a
+          - id: listener
+            depends_on: [a]
+            activation_threshold: 2.0
+        skills:
+          - id: alarm
+            reacts_to: [Alarm]
+            agents: [listener]
+        """
+    )
+
+
+ROLES = """\
+agents:
+  - id: boss
+    role: coordinator
+  - id: hand
+    role: worker
+  - id: loner
+    role: worker
+    depends_on: [hand]
+  - id: idle
+    role: coordinator
+workflows:
+  - id: team
+    agents: [boss, hand]
+    entry_point: boss
+"""
+
+
+def test_role_rules() -> None:
+    issues = errors(ROLES)
+    assert [(i.path, i.line) for i in issues] == [
+        ("agents[loner].role", 7),
+        ("agents[loner].depends_on", 8),
+        ("agents[idle].role", 10),
+    ]
+    assert issues[0].message == "worker 'loner' is not in any workflow whose entry_point is a coordinator"
+    assert issues[1].message == "worker 'loner' cannot have depends_on"
+    assert issues[2].message == "coordinator 'idle' is not the entry_point of any workflow"
+
+
+def test_valid_coordinator_and_worker() -> None:
+    load(ROLES.split("  - id: loner")[0] + ROLES.split("    role: coordinator\n", 2)[2])
+
+
+def test_unknown_provider_with_suggestion() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: a
+            provider: opnai
+          - id: b
+            provider: banana
+        providers:
+          openai:
+            fallback: [openrouter, mistrall, openai]
+        """
+    )
+    assert at(issues, "agents[a].provider").hint == "did you mean 'openai'?"
+    banana = at(issues, "agents[b].provider")
+    assert banana.message == "unknown provider 'banana'"
+    assert banana.hint is not None and banana.hint.startswith("valid providers: 'local', 'mock'")
+    assert at(issues, "providers.openai.fallback[1]").hint == "did you mean 'mistral'?"
+    assert at(issues, "providers.openai.fallback[2]").message == "provider 'openai' lists itself as a fallback"
+
+
+def test_every_known_provider_is_accepted_and_keys_are_not_required() -> None:
+    names = ["local", "mock", "ollama", "openai", "openrouter", "mistral", "anthropic", "gemini"]
+    text = "agents:\n" + "".join(f"  - {{id: {n}, provider: {n}}}\n" for n in names)
+    assert load(text).warnings == []
+
+
+def test_mock_options_are_validated_under_the_agent_path() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: fake
+            provider: mock
+            options:
+              latency_ms: -5
+              latency: 5
+              fail_with: explode
+          - id: other
+            provider: local
+            options: {anything: 1}
+        """
+    )
+    assert [(i.path, i.line) for i in issues] == [
+        ("agents[fake].options.latency_ms", 5),
+        ("agents[fake].options.latency", 6),
+        ("agents[fake].options.fail_with", 7),
+    ]
+    assert issues[0].message == "must be at least 0 (got -5)"
+    assert issues[1].hint == "did you mean 'latency_ms'?"
+    assert issues[2].message == "'explode' is not a valid fail_with"
+
+
+def test_schedules_proactive_and_skills_reference_existing_things() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: writer
+        workflows:
+          - id: daily
+            agents: [writer]
+        schedules:
+          - id: s1
+            workflow: dayly
+            every: 0m
+          - id: s2
+            workflow: daily
+            cron: "not a cron"
+        proactive:
+          - id: p1
+            agent: wirter
+            trigger: {type: schedule, every: 0s}
+        skills:
+          - id: k
+            agents: [writer, ghost]
+        """
+    )
+    assert [(i.path, i.line) for i in issues] == [
+        ("schedules[s1].workflow", 8),
+        ("schedules[s1].every", 9),
+        ("schedules[s2].cron", 12),
+        ("proactive[p1].agent", 15),
+        ("proactive[p1].trigger.every", 16),
+        ("skills[k].agents[1]", 19),
+    ]
+    assert issues[0].hint == "did you mean 'daily'?"
+    assert issues[1].message == "interval '0m' is zero"
+    assert issues[2].message == "'not a cron' is not a valid cron expression"
+    assert issues[3].message == "proactive agent 'wirter' is not an agent"
+    assert issues[5].message == "skill agent 'ghost' is not an agent"
+
+
+def test_hooks_and_webhooks_basics() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: a
+        hooks:
+          - name: audit
+            type: " "
+            agent_id: b
+            url: ftp://example.com
+          - name: audit
+            type: log
+        webhooks:
+          - name: "  "
+            url: https://example.com/hook
+        """
+    )
+    assert [(i.path, i.line) for i in issues] == [
+        ("hooks[audit].type", 5),
+        ("hooks[audit].agent_id", 6),
+        ("hooks[audit].url", 7),
+        ("hooks[audit].name", 8),
+        ("webhooks[0].name", 11),
+    ]
+    assert issues[3].message == "duplicate hook name 'audit' (first defined on line 4)"
+    assert issues[4].message == "the webhook name is blank"
+
+
+def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: a
+            provider: nope
+            depends_on: [missing]
+        workflows:
+          - id: w
+            agents: [ghost]
+        schedules:
+          - {id: s, workflow: nowhere, every: 1h}
+        """
+    )
+    assert [i.line for i in issues] == [3, 4, 7, 9]
