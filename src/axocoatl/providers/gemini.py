@@ -59,6 +59,10 @@ _FINISH: dict[str, FinishReason] = {
     "PROHIBITED_CONTENT": "content_filter",
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
+    "MALFORMED_FUNCTION_CALL": "error",
+    "UNEXPECTED_TOOL_CALL": "error",
+    "TOO_MANY_TOOL_CALLS": "error",
+    "MISSING_THOUGHT_SIGNATURE": "error",
 }
 # The OpenAPI-3.0 subset of JSON Schema that ``functionDeclarations[].parameters`` accepts.
 _SCHEMA_KEYS = frozenset(
@@ -232,7 +236,7 @@ class _ChunkDecoder:
                 events += self.part(as_dict(part))
             reason = as_str(candidate.get("finishReason"))
             if reason:
-                self.finish = _FINISH.get(reason, "error")
+                self.finish = _FINISH.get(reason, "stop")  # OTHER, LANGUAGE, ... end the answer as it is
         return events
 
     def part(self, part: dict[str, Any]) -> list[StreamEvent]:

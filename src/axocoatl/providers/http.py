@@ -265,9 +265,10 @@ class HttpEndpoint:
         url = self.base_url.rstrip("/") + path
         attempt = 0
         while True:
-            yielded = False
+            started = yielded = False
             try:
                 async with self._client.stream("POST", url, json=body, headers=self.headers) as response:
+                    started = True
                     if response.status_code >= 400:
                         await response.aread()
                         delay = parse_retry_after(response.headers)
@@ -288,6 +289,13 @@ class HttpEndpoint:
                         hint="the partial answer was discarded; the call can be retried",
                     ) from exc
                 if attempt >= self.max_retries:
+                    if started and not isinstance(exc, httpx.TimeoutException):
+                        raise ProviderResponseError(
+                            f"{self.provider} closed the stream before it was complete, "
+                            f"{attempt + 1} attempt(s) ({type(exc).__name__})",
+                            provider=self.provider,
+                            hint="the server crashed or a proxy cut the connection; try again later",
+                        ) from exc
                     raise self.network_error(exc, attempts=attempt + 1) from exc
                 delay, reason = None, type(exc).__name__
             wait = delay if delay is not None else backoff_delay(attempt)

@@ -11,7 +11,7 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -137,6 +137,9 @@ class OpenAICompatProvider:
         self.name = spec.name
         self.base_url = normalize_base_url(section.base_url or spec.base_url)
         self.custom_server = self.base_url != spec.base_url
+        if self.custom_server and spec.name == "openai":
+            # vLLM, llama.cpp, LM Studio... know max_tokens; only api.openai.com insists on the new name.
+            spec = replace(spec, max_tokens_field="max_tokens")
         self._spec = spec
         configured = section.api_key.get_secret_value() if section.api_key else None
         self._key = resolve_key(configured, os.environ if env is None else env, [spec.key_env])
@@ -202,12 +205,12 @@ class OpenAICompatProvider:
             "messages": [self._message(m) for m in messages],
             "stream": True,
         }
-        if self._spec.usage_option or self.custom_server:
+        if self._spec.usage_option:
             body["stream_options"] = {"include_usage": True}
         if request.tools:
             body["tools"] = [_tool(t) for t in request.tools]
         if request.max_tokens is not None:
-            body["max_tokens" if self.custom_server else self._spec.max_tokens_field] = request.max_tokens
+            body[self._spec.max_tokens_field] = request.max_tokens
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.top_p is not None:
@@ -239,7 +242,7 @@ class OpenAICompatProvider:
         return {"role": message.role, "content": message.content}
 
     def _call_id(self, call_id: str) -> str:
-        if not self._spec.short_tool_ids or self.custom_server or _SHORT_ID.fullmatch(call_id):
+        if not self._spec.short_tool_ids or _SHORT_ID.fullmatch(call_id):
             return call_id
         return hashlib.sha256(call_id.encode()).hexdigest()[:9]
 

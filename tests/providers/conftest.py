@@ -1,0 +1,185 @@
+"""Fixtures for the provider tests: a recording fake ``sleep``, and aimock (npm) as a real loopback server.
+
+aimock is installed once into ``.cache/tools/aimock`` of the checkout with npm (idempotent,
+guarded by a file lock), started on a free 127.0.0.1 port for the whole session and stopped
+at the end. Its fixture file is written by :data:`AIMOCK_FIXTURES` below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+AIMOCK_VERSION = "1.43.0"
+REPO = Path(__file__).resolve().parents[2]
+AIMOCK_DIR = REPO / ".cache" / "tools" / "aimock"
+AIMOCK_CLI = AIMOCK_DIR / "node_modules" / "@copilotkit" / "aimock" / "dist" / "cli.js"
+
+_BROKEN = "This answer is cut off in the middle of the stream and never finishes."
+
+# One fixture pool serves every provider: aimock normalises each API to one request shape.
+AIMOCK_FIXTURES: list[dict[str, Any]] = [
+    {
+        "match": {"userMessage": "say hello"},
+        "response": {
+            "content": "Hello from aimock",
+            "usage": {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15},
+        },
+    },
+    {
+        "match": {"userMessage": "tell a long story"},
+        "response": {"content": "Once upon a time a small agent learned to stream its answers."},
+        "chunkSize": 6,
+    },
+    {
+        "match": {"userMessage": "weather in Paris", "hasToolResult": False},
+        "response": {"toolCalls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]},
+    },
+    {
+        "match": {"userMessage": "weather in Paris", "hasToolResult": True},
+        "response": {"content": "It is 21 degrees and sunny in Paris."},
+    },
+    {
+        "match": {"userMessage": "rate limited once", "sequenceIndex": 0},
+        "response": {"error": {"message": "slow down", "type": "rate_limit_error"}, "status": 429, "retryAfter": 2},
+    },
+    {"match": {"userMessage": "rate limited once", "sequenceIndex": 1}, "response": {"content": "after the wait"}},
+    {
+        "match": {"userMessage": "server error once", "sequenceIndex": 0},
+        "response": {"error": {"message": "boom", "type": "server_error"}, "status": 500},
+    },
+    {"match": {"userMessage": "server error once", "sequenceIndex": 1}, "response": {"content": "recovered"}},
+    {
+        "match": {"userMessage": "always rate limited"},
+        "response": {"error": {"message": "quota", "type": "rate_limit_error"}, "status": 429, "retryAfter": 90},
+    },
+    {
+        "match": {"userMessage": "break the stream"},
+        "response": {"content": _BROKEN},
+        "chunkSize": 4,
+        "truncateAfterChunks": 6,
+        "latency": 5,  # lets the first chunks leave the server before the connection is destroyed
+    },
+]
+
+
+@dataclass
+class SleepRecorder:
+    """A fake ``asyncio.sleep`` that records the delays and returns at once."""
+
+    delays: list[float] = field(default_factory=list)
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+def mock_client() -> Iterator[Callable[[Callable[[httpx.Request], Any]], httpx.AsyncClient]]:
+    """Builds AsyncClients on an httpx.MockTransport; the handler may be sync or async."""
+    clients: list[httpx.AsyncClient] = []
+
+    def build(handler: Callable[[httpx.Request], Any]) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        clients.append(client)
+        return client
+
+    yield build
+
+
+# ---------------------------------------------------------------------------------------- aimock
+
+
+@dataclass(frozen=True)
+class Aimock:
+    url: str
+    control: httpx.Client  # one client for the whole session: building a client costs ~50 ms
+
+    def journal(self, test_id: str) -> list[dict[str, Any]]:
+        response = self.control.get(f"{self.url}/__aimock/journal", params={"testId": test_id})
+        response.raise_for_status()
+        entries: list[dict[str, Any]] = response.json()
+        return entries
+
+
+def _install_aimock() -> None:
+    if AIMOCK_CLI.exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        pytest.skip("npm/node are not installed; the aimock end-to-end tests need Node.js >= 20 and npm")
+    AIMOCK_DIR.mkdir(parents=True, exist_ok=True)
+    with open(AIMOCK_DIR / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another pytest process may be installing right now
+        if AIMOCK_CLI.exists():
+            return
+        if not (AIMOCK_DIR / "package.json").exists():
+            subprocess.run([npm, "init", "-y"], cwd=AIMOCK_DIR, check=True, capture_output=True)
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", f"@copilotkit/aimock@{AIMOCK_VERSION}"],
+            cwd=AIMOCK_DIR,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+
+
+def _wait_for_port(log: Path, proc: subprocess.Popen[bytes], deadline: float) -> int:
+    while time.monotonic() < deadline:
+        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
+        if match:
+            return int(match.group(1))
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError(f"aimock did not start:\n{log.read_text(errors='replace')[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def aimock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aimock]:
+    _install_aimock()
+    node = shutil.which("node")
+    assert node is not None
+    workdir = tmp_path_factory.mktemp("aimock")
+    fixtures = workdir / "fixtures.json"
+    fixtures.write_text(json.dumps({"fixtures": AIMOCK_FIXTURES}, indent=1))
+    log = workdir / "aimock.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [node, str(AIMOCK_CLI), "-h", "127.0.0.1", "-p", "0", "-f", str(fixtures), "--log-level", "info"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        port = _wait_for_port(log, proc, time.monotonic() + 20)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.05)
+        with httpx.Client(timeout=5) as control:
+            yield Aimock(url, control)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
