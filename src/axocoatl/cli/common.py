@@ -31,6 +31,7 @@ class Globals:
     config_path: Path
     data_dir: Path | None
     debug: bool
+    mock: bool = False
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:
@@ -82,7 +83,20 @@ def load(ctx: typer.Context) -> LoadedConfig:
         fail(exc, debug=g.debug)
     for warning in loaded.warnings:
         err_console().print(f"[yellow]warning:[/] {warning.render()}", markup=True)
+    if g.mock:
+        loaded = with_mock_providers(loaded)
     return loaded
+
+
+def with_mock_providers(loaded: LoadedConfig) -> LoadedConfig:
+    """Every agent on the mock provider: a dry run of the orchestration, no model needed."""
+    import dataclasses
+
+    agents = [
+        a if a.provider == "mock" else a.model_copy(update={"provider": "mock", "model": None, "options": {}})
+        for a in loaded.config.agents
+    ]
+    return dataclasses.replace(loaded, config=loaded.config.model_copy(update={"agents": agents}))
 
 
 def run(coro: Coroutine[Any, Any, T], *, debug: bool = False) -> T:

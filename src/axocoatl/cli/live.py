@@ -19,7 +19,7 @@ _ICONS = {
     "running": ("▶", "cyan"),
     "completed": ("✓", "green"),
     "failed": ("✗", "red"),
-    "skipped": ("–", "yellow"),
+    "skipped": ("↷", "yellow"),
 }
 _LABELS = {
     "pending": "waiting",
@@ -99,7 +99,7 @@ class RunView:
             return f"✗ {agent} failed: {event.payload.get('error', '')}"
         if event.type == ev.STEP_SKIPPED and row:
             row.status, row.note = "skipped", str(event.payload.get("reason", ""))[:80]
-            return f"– {agent} skipped: {event.payload.get('reason', '')}"
+            return f"↷ {agent} skipped: {event.payload.get('reason', '')}"
         return None
 
     def render(self) -> RenderableType:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from axocoatl import __version__
-from axocoatl.cli.commands import agents, project, runs, workflow
+from axocoatl.cli.commands import agents, project, runs, skills, workflow
 from axocoatl.cli.common import Globals
 
 app = typer.Typer(
@@ -36,9 +36,12 @@ def main_options(
         None, "--data-dir", envvar="AXOCOATL_DATA_DIR", help="Where runs and memory live [default: ./.axocoatl]."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    mock: bool = typer.Option(
+        False, "--mock", help="Run every agent on the deterministic mock provider (a dry run, no model needed)."
+    ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    ctx.obj = Globals(config_path=config, data_dir=data_dir, debug=debug)
+    ctx.obj = Globals(config_path=config, data_dir=data_dir, debug=debug, mock=mock)
 
 
 app.command("validate")(project.validate)
@@ -47,6 +50,7 @@ app.add_typer(project.config_app, name="config")
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(agents.app, name="agents")
 app.add_typer(runs.app, name="runs")
+app.add_typer(skills.app, name="skills")
 
 
 def main() -> None:

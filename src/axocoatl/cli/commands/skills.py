@@ -1,0 +1,45 @@
+"""`axocoatl skills list|fire`."""
+
+from __future__ import annotations
+
+import typer
+
+from axocoatl.cli.common import console, globals_of, load, print_json
+
+app = typer.Typer(help="List and fire skills (events that activate the agents reacting to them).", no_args_is_help=True)
+
+
+@app.command("list")
+def list_skills(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the skills of the config."""
+    config = load(ctx).config
+    rows = [s.model_dump() for s in config.skills]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console().print("no skills configured (add them under `skills:` in the config)")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in ("id", "held by", "emits", "reacts to"):
+        table.add_column(column)
+    for s in config.skills:
+        table.add_row(s.id, ", ".join(s.agents), ", ".join(s.emits), ", ".join(s.reacts_to))
+    console().print(table)
+
+
+@app.command("fire")
+def fire_skill(
+    ctx: typer.Context,
+    skill_id: str = typer.Argument(..., help="Skill id (see `axocoatl skills list`)."),
+    task: str = typer.Option("", "-i", "--input", help="Text given to the agents that react."),
+    as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
+) -> None:
+    """Publish a skill's events and run every agent that reacts to them, through the lattice."""
+    from axocoatl.cli.execution import execute_run
+
+    g = globals_of(ctx)
+    loaded = load(ctx)
+    execute_run(g, loaded, lambda rt: rt.fire_skill(skill_id, task), order=[], as_json=as_json)
