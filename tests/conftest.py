@@ -67,3 +67,64 @@ def project(tmp_path: Path) -> Callable[[str], Path]:
         return directory
 
     return write
+
+
+class RecordingProvider:
+    """Wraps a provider (default: the mock): records every request and tracks concurrent calls.
+
+    Inject it with ``Runtime(..., providers={"mock": RecordingProvider()})``.
+    """
+
+    name = "mock"
+
+    def __init__(self, inner: object | None = None) -> None:
+        from axocoatl.providers.mock import MockProvider
+
+        self.inner = inner if inner is not None else MockProvider()
+        self.requests: list[object] = []
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
+        self.total_in_flight = 0
+        self.max_total_in_flight = 0
+
+    def default_model(self) -> str:
+        return self.inner.default_model()  # type: ignore[attr-defined,no-any-return]
+
+    def capabilities(self, model: str) -> object:
+        return self.inner.capabilities(model)  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        return None
+
+    def calls(self, agent_id: str) -> int:
+        """How many LLM calls ``agent_id`` made."""
+        return sum(1 for r in self.requests if r.metadata.get("agent_id") == agent_id)  # type: ignore[attr-defined]
+
+    def requests_of(self, agent_id: str) -> list[object]:
+        return [r for r in self.requests if r.metadata.get("agent_id") == agent_id]  # type: ignore[attr-defined]
+
+    async def stream(self, request: object) -> AsyncIterator[object]:
+        agent = str(request.metadata.get("agent_id"))  # type: ignore[attr-defined]
+        self.requests.append(request)
+        self.in_flight[agent] = self.in_flight.get(agent, 0) + 1
+        self.max_in_flight[agent] = max(self.max_in_flight.get(agent, 0), self.in_flight[agent])
+        self.total_in_flight += 1
+        self.max_total_in_flight = max(self.max_total_in_flight, self.total_in_flight)
+        try:
+            async for event in self.inner.stream(request):  # type: ignore[attr-defined]
+                yield event
+        finally:
+            self.in_flight[agent] -= 1
+            self.total_in_flight -= 1
+
+
+@pytest.fixture
+def recording() -> RecordingProvider:
+    """A fresh RecordingProvider around the mock provider."""
+    return RecordingProvider()
+
+
+@pytest.fixture
+def make_recording() -> Callable[..., RecordingProvider]:
+    """The RecordingProvider class, to build several (one per runtime of a restart test)."""
+    return RecordingProvider

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import difflib
 import logging
 from collections.abc import Mapping
@@ -193,7 +194,9 @@ class Runtime:
         lattice = plan.lattice()
         driver = self._driver(run, plan, lattice, {}, 0)
         transition = lattice.start(now)
-        batch = WriteBatch(new_runs=[run])
+        # Insert the run as it is now: the entry activations below bump attempts in memory
+        # and again in the store, so the inserted row must not already carry them.
+        batch = WriteBatch(new_runs=[copy.deepcopy(run)])
         pending = driver.start_batch(batch, transition, now, ev.RUN_STARTED, {"input": task[:2000]})
         for event in plan.initial_events:
             driver.publish_event(event, batch, pending, now, producer=plan.workflow_id)
