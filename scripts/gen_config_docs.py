@@ -1,0 +1,94 @@
+"""Regenerate the reference tables of docs/configuration.md from the pydantic schema.
+
+.venv/bin/python scripts/gen_config_docs.py          # rewrite the generated part
+.venv/bin/python scripts/gen_config_docs.py --check  # exit 1 when it is out of date (tests run this)
+"""
+
+from __future__ import annotations
+
+import sys
+import typing
+from pathlib import Path
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from axocoatl.config.schema import AxocoatlConfig
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+BEGIN = "<!-- BEGIN GENERATED REFERENCE -->"
+END = "<!-- END GENERATED REFERENCE -->"
+
+
+def _models(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found.extend(_models(arg))
+    return found
+
+
+def _type_name(annotation: object) -> str:
+    text = repr(annotation) if not isinstance(annotation, type) else annotation.__name__
+    for noise in ("typing.", "pydantic.types.", "axocoatl.config.schema.", "Annotated[", "NoneType"):
+        text = text.replace(noise, "None" if noise == "NoneType" else "")
+    return text.replace("|", "\\|")
+
+
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "**required**"
+    if field.default_factory is not None:
+        value = field.default_factory()  # type: ignore[call-arg]
+        if isinstance(value, BaseModel):
+            return "(section)"
+        return f"`{value!r}`" if value not in ([], {}) else f"`{value}`"
+    if field.default is PydanticUndefined or field.default is None:
+        return "—"
+    return f"`{field.default!r}`"
+
+
+def render() -> str:
+    lines: list[str] = []
+    seen: set[type[BaseModel]] = set()
+    queue: list[tuple[str, type[BaseModel]]] = [("(top level)", AxocoatlConfig)]
+    while queue:
+        path, model = queue.pop(0)
+        if model in seen:
+            continue
+        seen.add(model)
+        lines += [f"### `{path}`", ""]
+        doc = (model.__doc__ or "").strip().splitlines()
+        if doc:
+            lines += [doc[0], ""]
+        lines += ["| key | type | default | description |", "|---|---|---|---|"]
+        for name, field in model.model_fields.items():
+            description = (field.description or "").replace("|", "\\|")
+            lines.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
+            for sub in _models(field.annotation):
+                sub_path = name if path == "(top level)" else f"{path}.{name}"
+                if typing.get_origin(field.annotation) is list or "list[" in repr(field.annotation):
+                    sub_path += "[]"
+                queue.append((sub_path, sub))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    text = DOC.read_text()
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    updated = f"{head}{BEGIN}\n\n{render()}\n{END}{tail}"
+    if "--check" in sys.argv:
+        if updated != text:
+            print(f"{DOC} is out of date: run .venv/bin/python scripts/gen_config_docs.py", file=sys.stderr)
+            return 1
+        return 0
+    DOC.write_text(updated)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
