@@ -202,3 +202,18 @@ def test_config_json_schema() -> None:
     assert agent["additionalProperties"] is False
     assert agent["properties"]["depends_on"]["description"]
     json.dumps(schema)
+
+
+@pytest.mark.parametrize(("key", "kind"), [("yes", "true/false"), ("1", "a number"), ("~", "null")])
+def test_keys_that_yaml_reads_as_non_text(key: str, kind: str) -> None:
+    [issue] = errors(f"agents:\n  - id: a\n    options:\n      {key}: x\n")
+    assert issue.line == 4
+    assert issue.message == f"the key '{key}' is not text: YAML reads it as {kind}"
+    assert issue.hint == f"quote it: '{key}'"
+
+
+def test_alias_expansion_is_capped() -> None:
+    levels = ["a0: &a0 [" + ", ".join(["x"] * 20) + "]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 20) + "]" for i in range(1, 6)]
+    [issue] = errors("\n".join(levels) + "\n")
+    assert "expands to more than" in issue.message

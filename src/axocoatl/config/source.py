@@ -25,6 +25,13 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_TAG_WORDS = {
+    "tag:yaml.org,2002:bool": "true/false",
+    "tag:yaml.org,2002:int": "a number",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:null": "null",
+}
+_MAX_NODES = 250_000
 # libyaml's C parser is ~10x faster; the pure-Python one gives the same nodes and marks.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -106,9 +113,16 @@ class _Builder:
         self.issues: list[ConfigIssue] = []
         self.duplicates: list[tuple[Loc, int, int]] = []  # (loc, first line, repeated line)
         self._open: set[int] = set()  # collection nodes being built: a repeat means a recursive alias
+        self._count = 0
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         self.lines.setdefault(loc, node.start_mark.line + 1)
+        self._count += 1
+        if self._count > _MAX_NODES:
+            # Aliases are expanded, so nested anchors could otherwise blow up exponentially.
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the document expands to more than {_MAX_NODES} values", node.start_mark
+            )
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _STR_TAG:
                 return node.value
@@ -128,11 +142,11 @@ class _Builder:
             self._open.discard(id(node))
         raise yaml.constructor.ConstructorError(None, None, "unsupported YAML node", node.start_mark)
 
-    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[object, Any]:
+    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
         self._plain_tag(node, _MAP_TAG)
         self._report_duplicates(node, loc)
         self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys in place
-        result: dict[object, Any] = {}
+        result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = self._key(key_node)
             if key is None:
@@ -142,18 +156,19 @@ class _Builder:
             result[key] = self.build(value_node, child)
         return result
 
-    def _key(self, node: yaml.Node) -> object | None:
+    def _key(self, node: yaml.Node) -> str | None:
+        if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG:
+            return str(node.value)
         if isinstance(node, yaml.ScalarNode):
-            key: object = node.value if node.tag == _STR_TAG else self.loader.construct_object(node)
-            return key
+            # `1:`, `true:` or `~:` would otherwise become non-text keys nobody can look up.
+            kind = _TAG_WORDS.get(node.tag, f"a {node.tag.rsplit(':', 1)[-1]}")
+            message = f"the key '{node.value}' is not text: YAML reads it as {kind}"
+            hint = f"quote it: '{node.value}'" if node.value else "give the key a name"
+        else:
+            message = "a key must be plain text, not a list or mapping"
+            hint = "use 'name: value'; a '?' or '[' at the start of a key makes it complex"
         self.issues.append(
-            ConfigIssue(
-                path=_YAML_PATH,
-                message="a key must be plain text, not a list or mapping",
-                hint="use 'name: value'; a '?' or '[' at the start of a key makes it complex",
-                file=self.file,
-                line=node.start_mark.line + 1,
-            )
+            ConfigIssue(path=_YAML_PATH, message=message, hint=hint, file=self.file, line=node.start_mark.line + 1)
         )
         return None
 
@@ -214,6 +229,8 @@ def _syntax_hint(problem: str, exc: yaml.MarkedYAMLError, text: str, line: int |
         return "a [ ... ] or { ... } is not closed, or two items lack a ',' between them"
     if "expected <block end>" in problem or "expected '-' indicator" in problem:
         return "this line's indentation does not match its siblings; align it with the keys around it"
+    if "expands to more than" in problem:
+        return "anchors (&name) used through many levels of aliases (*name) multiply; simplify them"
     if "alias" in problem or "anchor" in problem:
         return "define the anchor (&name) before using it as *name"
     return "check the indentation and quoting near this line"

@@ -117,7 +117,7 @@ class _Checker:
                 self.error(loc, f"agent '{agent.id}' depends on itself", "remove it from its own depends_on")
                 self.stuck.add(agent.id)
             elif dep in seen:
-                self.error(loc, f"'{dep}' is listed twice in depends_on", "remove the duplicate entry")
+                self.warn(loc, f"'{dep}' is listed twice in depends_on", "remove the duplicate entry")
             elif dep not in self.agents:
                 self.unknown_agent(loc, dep, "depends_on entry")
                 self.stuck.add(agent.id)
@@ -210,7 +210,7 @@ class _Checker:
         name = workflow.id
         if not workflow.agents:
             self.error((*base, "agents"), f"workflow '{name}' has no agents", "list its agents: agents: [a, b]")
-        members: list[str] = []
+        members: dict[str, int] = {}  # agent id -> its first position in workflow.agents
         for position, agent_id in enumerate(workflow.agents):
             loc = (*base, "agents", position)
             if agent_id not in self.agents:
@@ -218,13 +218,13 @@ class _Checker:
             elif agent_id in members:
                 self.warn(loc, f"'{agent_id}' is listed twice in workflow '{name}'", "remove the duplicate entry")
             else:
-                members.append(agent_id)
+                members[agent_id] = position
         entry = workflow.entry_point
         if entry is not None:
             if entry not in self.agents:
                 self.unknown_agent((*base, "entry_point"), entry, "entry_point")
                 return
-            if entry not in workflow.agents:
+            if entry not in members:
                 self.error(
                     (*base, "entry_point"),
                     f"entry_point '{entry}' is not one of the agents of workflow '{name}'",
@@ -234,25 +234,32 @@ class _Checker:
         if members:
             self.check_workflow_reach(base, workflow, members)
 
-    def check_workflow_reach(self, base: tuple[object, ...], workflow: WorkflowConfig, members: list[str]) -> None:
+    def check_workflow_reach(self, base: tuple[object, ...], workflow: WorkflowConfig, members: dict[str, int]) -> None:
         """Flag agents that could never fire in this workflow, simulating the lattice's threshold rule."""
         name = workflow.id
         # Workers are driven by their coordinator, not by the lattice.
         lattice = [m for m in members if self.agents[m].role != "worker"]
+        # Agents holding a reacts_to skill can also be fired by events, so they are never "unreachable".
+        reacting = {m for m in lattice if self.holds_reacting_skill(m)}
         if workflow.entry_point is not None:
             entries = [workflow.entry_point]
         else:
-            entries = [m for m in lattice if not self.agents[m].depends_on]
-        if not entries:
+            # The same rule as the run lattice: no in-workflow dependency and no reacts_to events.
+            entries = [
+                m for m in lattice if m not in reacting and not any(d in members for d in self.agents[m].depends_on)
+            ]
+        if not entries and lattice:
             self.error(
                 base,
                 f"workflow '{name}' has no entry agent: every agent in it depends on another agent",
                 "set entry_point to the agent that should receive the input, or remove that agent's depends_on",
             )
             return
-        reported = set(self.stuck) | self.cyclic
+        if not entries:
+            return
+        reported = set(self.stuck) | self.cyclic | reacting
         for member in lattice:
-            if member in entries or member in reported:
+            if member == workflow.entry_point or member in reported:
                 continue
             outside = [
                 d for d in dict.fromkeys(self.agents[member].depends_on) if d in self.agents and d not in members
@@ -260,16 +267,16 @@ class _Checker:
             if outside:
                 listed = ", ".join(f"'{d}'" for d in outside)
                 self.error(
-                    (*base, "agents", workflow.agents.index(member)),
+                    (*base, "agents", members[member]),
                     f"agent '{member}' depends on {listed}, which {'is' if len(outside) == 1 else 'are'} not in "
-                    f"workflow '{name}', so it could never fire there",
+                    f"workflow '{name}', so that dependency never completes there",
                     f"add {listed} to workflows[{name}].agents, or remove {'it' if len(outside) == 1 else 'them'} "
                     f"from agents[{member}].depends_on",
                 )
                 reported.add(member)
-        fired = self.fixpoint(entries, lattice)
+        fired = self.fireable(entries, lattice)
         for member in lattice:
-            if member in fired or member in reported:
+            if member in fired or member in reported or member in entries:
                 continue
             deps = self.agents[member].depends_on
             if not deps:
@@ -281,27 +288,39 @@ class _Checker:
                 waiting = ", ".join(f"'{d}'" for d in dict.fromkeys(deps) if d not in fired)
                 hint = f"it waits for {waiting}, which can never run; fix that agent first"
             self.error(
-                (*base, "agents", workflow.agents.index(member)),
+                (*base, "agents", members[member]),
                 f"agent '{member}' can never run in workflow '{name}': it is not reachable from "
                 + ", ".join(f"'{e}'" for e in entries),
                 hint,
             )
 
-    def fixpoint(self, entries: Iterable[str], lattice: list[str]) -> set[str]:
-        fired = set(entries)
-        changed = True
-        while changed:
-            changed = False
-            for member in lattice:
-                deps = list(dict.fromkeys(self.agents[member].depends_on))
-                if member in fired or not deps:
-                    continue
-                threshold = self.agents[member].activation_threshold or DEPOSIT * len(deps)
-                signal = DEPOSIT * sum(1 for d in deps if d in fired)
-                if signal + _EPSILON >= threshold:
-                    fired.add(member)
-                    changed = True
+    def fireable(self, entries: Iterable[str], lattice: list[str]) -> set[str]:
+        """The agents that can fire when every agent that can fire completes (linear in the edges)."""
+        members = set(lattice)
+        dependents: dict[str, list[str]] = {}
+        for member in lattice:
+            for dep in dict.fromkeys(self.agents[member].depends_on):
+                if dep in members and dep != member:
+                    dependents.setdefault(dep, []).append(member)
+        received: dict[str, int] = {}
+        fired: set[str] = set()
+        queue = list(entries)
+        while queue:
+            agent = queue.pop()
+            if agent in fired:
+                continue
+            fired.add(agent)
+            for child in dependents.get(agent, ()):
+                received[child] = received.get(child, 0) + 1
+                if child not in fired and DEPOSIT * received[child] + _EPSILON >= self.threshold(child, members):
+                    queue.append(child)
         return fired
+
+    def threshold(self, agent_id: str, members: set[str]) -> float:
+        agent = self.agents[agent_id]
+        if agent.activation_threshold is not None:
+            return agent.activation_threshold
+        return DEPOSIT * len({d for d in agent.depends_on if d in members})
 
     # ------------------------------------------------------------------------ other sections
 
