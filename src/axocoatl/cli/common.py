@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -101,6 +100,8 @@ def with_mock_providers(loaded: LoadedConfig) -> LoadedConfig:
 
 def run(coro: Coroutine[Any, Any, T], *, debug: bool = False) -> T:
     """Run a coroutine; turn axocoatl errors into a clear message and an exit code."""
+    import asyncio
+
     try:
         return asyncio.run(coro)
     except AxocoatlError as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from axocoatl import __version__
-from axocoatl.cli.commands import agents, project, runs, skills, workflow
+from axocoatl.cli.commands import agents, project, runs, skills, tokens, workflow
 from axocoatl.cli.common import Globals
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ app.add_typer(workflow.app, name="workflow")
 app.add_typer(agents.app, name="agents")
 app.add_typer(runs.app, name="runs")
 app.add_typer(skills.app, name="skills")
+app.add_typer(tokens.app, name="tokens")
 
 
 def main() -> None:

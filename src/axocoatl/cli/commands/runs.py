@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from axocoatl.cli.common import Globals, console, globals_of, load, print_json, run
-from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.core.errors import UsageError
-from axocoatl.runtime.ownership import owner_alive
-from axocoatl.store import RunRecord, SQLiteStore, create_store
+
+if TYPE_CHECKING:
+    # Imported lazily at run time: `axocoatl --help` must not pay for pydantic and the store.
+    from axocoatl.config.schema import AxocoatlConfig
+    from axocoatl.store import RunRecord, SQLiteStore
 
 app = typer.Typer(help="Inspect and resume workflow runs.", no_args_is_help=True)
 
@@ -21,12 +23,16 @@ T = TypeVar("T")
 
 def _config(ctx: typer.Context) -> AxocoatlConfig:
     # Reading runs needs only the store settings: work without a config file too.
+    from axocoatl.config.schema import AxocoatlConfig
+
     if globals_of(ctx).config_path.exists():
         return load(ctx).config
     return AxocoatlConfig()
 
 
 async def _with_store(g: Globals, config: AxocoatlConfig, fn: Callable[[SQLiteStore], Awaitable[T]]) -> T:
+    from axocoatl.store import create_store
+
     store = create_store(config.store, g.resolved_data_dir())
     await store.open()
     try:
@@ -36,6 +42,8 @@ async def _with_store(g: Globals, config: AxocoatlConfig, fn: Callable[[SQLiteSt
 
 
 def _live(record: RunRecord) -> RunRecord:
+    from axocoatl.runtime.ownership import owner_alive
+
     if record.status == "running" and not owner_alive(record.owner, record.heartbeat_at, time.time()):
         record.status = "interrupted"
     return record
