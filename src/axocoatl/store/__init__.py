@@ -9,8 +9,15 @@ from axocoatl.config.schema import StoreConfig
 from axocoatl.core.errors import UsageError
 from axocoatl.core.messages import ChatMessage
 from axocoatl.store.records import (
+    SHARED_SCOPE,
+    CheckpointWrite,
+    CoreBlockRecord,
     EventRecord,
     LedgerEntry,
+    LogEntry,
+    LogRecord,
+    MemoryRecord,
+    MemoryVector,
     RunRecord,
     RunStatus,
     RunUpdate,
@@ -24,8 +31,15 @@ from axocoatl.store.records import (
 from axocoatl.store.sqlite import SQLiteStore
 
 __all__ = [
+    "SHARED_SCOPE",
+    "CheckpointWrite",
+    "CoreBlockRecord",
     "EventRecord",
     "LedgerEntry",
+    "LogEntry",
+    "LogRecord",
+    "MemoryRecord",
+    "MemoryVector",
     "RunRecord",
     "RunStatus",
     "RunUpdate",
@@ -69,6 +83,23 @@ class Store(Protocol):
     async def token_report(self, *, since: float | None = None, agent_id: str | None = None) -> list[UsageRow]: ...
 
     async def recent_events(self, *, limit: int = 200, run_id: str | None = None) -> list[EventRecord]: ...
+
+    async def load_checkpoints(self, agent_id: str) -> list[tuple[int, str]]: ...
+
+    async def load_core_blocks(self, scopes: list[str]) -> list[CoreBlockRecord]: ...
+
+    async def load_memories(self, agent_id: str) -> list[MemoryRecord]: ...
+
+    async def read_log(
+        self,
+        agent_id: str,
+        *,
+        first_day: str | None = None,
+        last_day: str | None = None,
+        since: float | None = None,
+        entry_types: tuple[str, ...] = (),
+        limit: int = 40,
+    ) -> tuple[list[LogRecord], int]: ...
 
 
 def create_store(config: StoreConfig, data_dir: Path) -> SQLiteStore:

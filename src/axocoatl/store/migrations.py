@@ -84,4 +84,49 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX events_by_run ON events(run_id, seq);
         """,
     ),
+    (
+        2,
+        "memory: checkpoints, daily log, core blocks, semantic memories",
+        """
+        CREATE TABLE agent_checkpoints (
+            agent_id    TEXT NOT NULL,
+            version     INTEGER NOT NULL,
+            state       TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            PRIMARY KEY (agent_id, version)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE daily_log (
+            id          INTEGER PRIMARY KEY,
+            agent_id    TEXT NOT NULL,
+            day         TEXT NOT NULL,
+            entry_type  TEXT NOT NULL,
+            content     TEXT NOT NULL,
+            ts          REAL NOT NULL
+        );
+        CREATE INDEX daily_log_by_agent_day ON daily_log(agent_id, day, id);
+        CREATE INDEX daily_log_by_agent_ts ON daily_log(agent_id, ts);
+
+        CREATE TABLE core_blocks (
+            scope        TEXT NOT NULL,
+            label        TEXT NOT NULL,
+            value        TEXT NOT NULL,
+            limit_chars  INTEGER NOT NULL,
+            description  TEXT,
+            updated_at   REAL NOT NULL,
+            PRIMARY KEY (scope, label)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE memories (
+            agent_id  TEXT NOT NULL,
+            seq       INTEGER NOT NULL,
+            text      TEXT NOT NULL,
+            embedder  TEXT,
+            vector    BLOB,
+            metadata  TEXT,
+            ts        REAL NOT NULL,
+            PRIMARY KEY (agent_id, seq)
+        );
+        """,
+    ),
 ]

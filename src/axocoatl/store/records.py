@@ -16,6 +16,9 @@ from axocoatl.core.messages import ChatMessage
 RunStatus = Literal["running", "completed", "failed", "interrupted"]
 StepStatus = Literal["pending", "running", "completed", "failed", "skipped"]
 
+# The core_blocks scope of blocks shared by every agent declaring their label.
+SHARED_SCOPE = "@shared"
+
 
 @dataclass
 class StepRecord:
@@ -138,6 +141,63 @@ class RunUpdate:
     fields: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class CheckpointWrite:
+    """One agent checkpoint (small JSON state); older versions beyond ``keep`` are pruned."""
+
+    agent_id: str
+    version: int
+    state: str
+    ts: float
+    keep: int = 3
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One append-only daily-log entry of an agent (``day`` is the local date, YYYY-MM-DD)."""
+
+    agent_id: str
+    ts: float
+    day: str
+    entry_type: str  # conversation, tool_call, compaction, consolidation, note
+    content: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CoreBlockRecord:
+    """A core-memory block; ``scope`` is the owning agent id, or SHARED_SCOPE for team blocks."""
+
+    scope: str
+    label: str
+    value: str
+    limit: int
+    description: str | None
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class MemoryRecord:
+    """One semantic memory. ``vector`` is a float32 blob, None until embedded."""
+
+    agent_id: str
+    seq: int
+    text: str
+    ts: float
+    embedder: str | None = None
+    vector: bytes | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class MemoryVector:
+    """The embedding of an already stored memory, written after the turn that stored it."""
+
+    agent_id: str
+    seq: int
+    embedder: str
+    vector: bytes
+
+
 @dataclass
 class WriteBatch:
     """Writes that must become durable together, in one transaction."""
@@ -149,6 +209,11 @@ class WriteBatch:
     events: list[EventRecord] = field(default_factory=list)
     step_updates: list[StepUpdate] = field(default_factory=list)
     run_updates: list[RunUpdate] = field(default_factory=list)
+    checkpoints: list[CheckpointWrite] = field(default_factory=list)
+    log_entries: list[LogEntry] = field(default_factory=list)
+    core_blocks: list[CoreBlockRecord] = field(default_factory=list)
+    memories: list[MemoryRecord] = field(default_factory=list)
+    memory_vectors: list[MemoryVector] = field(default_factory=list)
 
     def extend(self, other: WriteBatch) -> None:
         self.new_runs.extend(other.new_runs)
@@ -158,6 +223,11 @@ class WriteBatch:
         self.events.extend(other.events)
         self.step_updates.extend(other.step_updates)
         self.run_updates.extend(other.run_updates)
+        self.checkpoints.extend(other.checkpoints)
+        self.log_entries.extend(other.log_entries)
+        self.core_blocks.extend(other.core_blocks)
+        self.memories.extend(other.memories)
+        self.memory_vectors.extend(other.memory_vectors)
 
     def __bool__(self) -> bool:
         return bool(
@@ -168,6 +238,11 @@ class WriteBatch:
             or self.events
             or self.step_updates
             or self.run_updates
+            or self.checkpoints
+            or self.log_entries
+            or self.core_blocks
+            or self.memories
+            or self.memory_vectors
         )
 
 
@@ -181,3 +256,24 @@ class UsageRow:
     @property
     def total(self) -> int:
         return self.input + self.output
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """A daily-log entry as read back."""
+
+    id: int
+    agent_id: str
+    ts: float
+    day: str
+    entry_type: str
+    content: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "timestamp": iso(self.ts),
+            "day": self.day,
+            "type": self.entry_type,
+            "content": self.content,
+        }

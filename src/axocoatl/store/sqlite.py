@@ -19,7 +19,16 @@ import aiosqlite
 from axocoatl.core.errors import StoreError
 from axocoatl.core.messages import ChatMessage
 from axocoatl.store.migrations import MIGRATIONS
-from axocoatl.store.records import EventRecord, RunRecord, StepRecord, UsageRow, WriteBatch
+from axocoatl.store.records import (
+    CoreBlockRecord,
+    EventRecord,
+    LogRecord,
+    MemoryRecord,
+    RunRecord,
+    StepRecord,
+    UsageRow,
+    WriteBatch,
+)
 
 T = TypeVar("T")
 
@@ -200,6 +209,91 @@ class SQLiteStore:
 
         return await self._run(read)
 
+    # ------------------------------------------------------------------ memory
+
+    async def load_checkpoints(self, agent_id: str) -> list[tuple[int, str]]:
+        """The agent's stored checkpoints as (version, state JSON), newest first."""
+        return await self._run(
+            lambda db: [
+                (int(r[0]), str(r[1]))
+                for r in db.execute(
+                    "SELECT version, state FROM agent_checkpoints WHERE agent_id = ? ORDER BY version DESC",
+                    (agent_id,),
+                )
+            ]
+        )
+
+    async def load_core_blocks(self, scopes: list[str]) -> list[CoreBlockRecord]:
+        """Every stored block of the given scopes (agent ids and/or SHARED_SCOPE)."""
+        if not scopes:
+            return []
+
+        def read(db: sqlite3.Connection) -> list[CoreBlockRecord]:
+            marks = ",".join("?" * len(scopes))
+            rows = db.execute(
+                "SELECT scope, label, value, limit_chars, description, updated_at FROM core_blocks "
+                f"WHERE scope IN ({marks}) ORDER BY scope, label",
+                tuple(scopes),
+            )
+            return [CoreBlockRecord(r[0], r[1], r[2], int(r[3]), r[4], float(r[5])) for r in rows]
+
+        return await self._run(read)
+
+    async def load_memories(self, agent_id: str) -> list[MemoryRecord]:
+        """Every semantic memory of an agent, oldest first, with its vector blob."""
+
+        def read(db: sqlite3.Connection) -> list[MemoryRecord]:
+            rows = db.execute(
+                "SELECT seq, text, ts, embedder, vector, metadata FROM memories WHERE agent_id = ? ORDER BY seq",
+                (agent_id,),
+            )
+            return [
+                MemoryRecord(agent_id, int(r[0]), r[1], float(r[2]), r[3], r[4], json.loads(r[5]) if r[5] else None)
+                for r in rows
+            ]
+
+        return await self._run(read)
+
+    async def read_log(
+        self,
+        agent_id: str,
+        *,
+        first_day: str | None = None,
+        last_day: str | None = None,
+        since: float | None = None,
+        entry_types: tuple[str, ...] = (),
+        limit: int = 40,
+    ) -> tuple[list[LogRecord], int]:
+        """The most recent ``limit`` matching daily-log entries (oldest first) and how many matched."""
+
+        def read(db: sqlite3.Connection) -> tuple[list[LogRecord], int]:
+            where = ["agent_id = ?"]
+            params: list[Any] = [agent_id]
+            if first_day is not None:
+                where.append("day >= ?")
+                params.append(first_day)
+            if last_day is not None:
+                where.append("day <= ?")
+                params.append(last_day)
+            if since is not None:
+                where.append("ts > ?")
+                params.append(since)
+            if entry_types:
+                where.append(f"entry_type IN ({','.join('?' * len(entry_types))})")
+                params.extend(entry_types)
+            clause = " AND ".join(where)
+            total = db.execute(f"SELECT COUNT(*) FROM daily_log WHERE {clause}", params).fetchone()[0]
+            rows = db.execute(
+                f"SELECT id, ts, day, entry_type, content FROM daily_log WHERE {clause} ORDER BY id DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+            entries = [
+                LogRecord(int(r[0]), agent_id, float(r[1]), r[2], r[3], json.loads(r[4])) for r in reversed(rows)
+            ]
+            return entries, int(total)
+
+        return await self._run(read)
+
     # ------------------------------------------------------------------ tokens
 
     async def usage_since(self, agent_id: str, *, since: float, run_id: str | None) -> tuple[int, int]:
@@ -344,6 +438,53 @@ def _write(db: sqlite3.Connection, batch: WriteBatch) -> None:
             )
         for run_update in batch.run_updates:
             _update(db, "runs", _RUN_FIELDS, run_update.fields, ("run_id", run_update.run_id))
+        if batch.log_entries:
+            db.executemany(
+                "INSERT INTO daily_log (agent_id, day, entry_type, content, ts) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (e.agent_id, e.day, e.entry_type, json.dumps(e.content, ensure_ascii=False, default=str), e.ts)
+                    for e in batch.log_entries
+                ],
+            )
+        if batch.memories:
+            db.executemany(
+                "INSERT OR REPLACE INTO memories (agent_id, seq, text, embedder, vector, metadata, ts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        m.agent_id,
+                        m.seq,
+                        m.text,
+                        m.embedder,
+                        m.vector,
+                        json.dumps(m.metadata) if m.metadata else None,
+                        m.ts,
+                    )
+                    for m in batch.memories
+                ],
+            )
+        if batch.memory_vectors:
+            db.executemany(
+                "UPDATE memories SET embedder = ?, vector = ? WHERE agent_id = ? AND seq = ?",
+                [(v.embedder, v.vector, v.agent_id, v.seq) for v in batch.memory_vectors],
+            )
+        if batch.core_blocks:
+            db.executemany(
+                "INSERT INTO core_blocks (scope, label, value, limit_chars, description, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(scope, label) DO UPDATE SET value = excluded.value, "
+                "limit_chars = excluded.limit_chars, description = excluded.description, "
+                "updated_at = excluded.updated_at",
+                [(b.scope, b.label, b.value, b.limit, b.description, b.updated_at) for b in batch.core_blocks],
+            )
+        for checkpoint in batch.checkpoints:
+            db.execute(
+                "INSERT OR REPLACE INTO agent_checkpoints (agent_id, version, state, created_at) VALUES (?, ?, ?, ?)",
+                (checkpoint.agent_id, checkpoint.version, checkpoint.state, checkpoint.ts),
+            )
+            db.execute(
+                "DELETE FROM agent_checkpoints WHERE agent_id = ? AND version <= ?",
+                (checkpoint.agent_id, checkpoint.version - max(checkpoint.keep, 1)),
+            )
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
