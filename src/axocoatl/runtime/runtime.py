@@ -101,7 +101,7 @@ class Runtime:
         for agent in self.agents.values():
             await agent.stop()
         for name, provider in self._providers.items():
-            if name not in self._injected:
+            if name not in self._injected and not name.startswith("chain:"):
                 with contextlib.suppress(Exception):
                     await provider.aclose()
         if self._started:
@@ -125,6 +125,21 @@ class Runtime:
     # ------------------------------------------------------------------ agents and providers
 
     def provider(self, name: str) -> Provider:
+        """The provider called ``name``, wrapped in its configured fallback chain (built once)."""
+        key = f"chain:{name}"
+        provider = self._providers.get(key)
+        if provider is None:
+            provider = self._base_provider(name)
+            section = getattr(self.config.providers, name, None)
+            fallback = [n for n in getattr(section, "fallback", None) or [] if n != name]
+            if fallback and name not in self._injected:
+                from axocoatl.providers.http import FallbackProvider
+
+                provider = FallbackProvider(provider, [self._base_provider(n) for n in fallback])
+            self._providers[key] = provider
+        return provider
+
+    def _base_provider(self, name: str) -> Provider:
         provider = self._providers.get(name)
         if provider is None:
             provider = build_provider(self.config, name)
@@ -163,6 +178,29 @@ class Runtime:
         await old.stop()
         self.agents[agent_id] = self._build_agent(agent_id)
         return self.agents[agent_id]
+
+    # Used by the daemon (runtime/daemon.py) to reload the config and drain at shutdown.
+
+    def build_agent(self, agent_id: str) -> Agent:
+        """A fresh actor for ``agent_id`` from the current config; its state loads from the store."""
+        return self._build_agent(agent_id)
+
+    def forget_providers(self) -> list[Provider]:
+        """Drop cached providers so the next call builds them from ``self.config``; returns the dropped."""
+        dropped = [p for name, p in self._providers.items() if name not in self._injected]
+        self._providers = {name: p for name, p in self._providers.items() if name in self._injected}
+        return dropped
+
+    def active_run_ids(self) -> list[str]:
+        """Runs this process is driving right now."""
+        return list(self._active_runs)
+
+    async def wait_for_runs(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the active runs to end; True if none is left."""
+        tasks = list(self._active_runs.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        return not self._active_runs
 
     # ------------------------------------------------------------------ runs
 
