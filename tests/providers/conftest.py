@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import importlib
+import importlib.util
 import json
 import re
 import shutil
@@ -21,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import TypeAdapter
 
 AIMOCK_VERSION = "1.43.0"
 REPO = Path(__file__).resolve().parents[2]
@@ -101,6 +105,101 @@ def mock_client() -> Iterator[Callable[[Callable[[httpx.Request], Any]], httpx.A
         return client
 
     yield build
+
+
+# ----------------------------------------------------------------- request-shape oracles (vendor SDKs)
+# The official SDKs' request types, used only to validate the bodies we build. TypedDicts ignore
+# unknown keys and pydantic validates ``Iterable`` fields lazily, so nested items are checked one by one.
+
+Check = Callable[[dict[str, Any]], None]
+
+
+@functools.cache
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
+
+
+@pytest.fixture
+def openai_shape() -> Check:
+    pytest.importorskip("openai")
+    return _openai_check()
+
+
+@pytest.fixture
+def openai_shape_if_installed() -> Check:
+    """For tests whose main point is elsewhere: validates when the SDK is there, else does nothing."""
+    if importlib.util.find_spec("openai") is None:
+        return lambda body: None
+    return _openai_check()
+
+
+def _openai_check() -> Check:
+    chat = importlib.import_module("openai.types.chat")
+    params = importlib.import_module("openai.types.chat.completion_create_params")
+
+    def check(body: dict[str, Any]) -> None:
+        body = {k: v for k, v in body.items() if not k.startswith("_")}  # aimock adds _endpointType
+        _adapter(params.CompletionCreateParamsStreaming).validate_python(body)
+        for message in body["messages"]:
+            _adapter(chat.ChatCompletionMessageParam).validate_python(message)
+            for call in message.get("tool_calls") or ():
+                _adapter(chat.ChatCompletionMessageFunctionToolCallParam).validate_python(call)
+        for tool in body.get("tools", ()):
+            _adapter(chat.ChatCompletionFunctionToolParam).validate_python(tool)
+
+    return check
+
+
+@pytest.fixture
+def anthropic_shape() -> Check:
+    types = pytest.importorskip("anthropic.types")
+    params = pytest.importorskip("anthropic.types.message_create_params")
+
+    def check(body: dict[str, Any]) -> None:
+        _adapter(params.MessageCreateParamsStreaming).validate_python(body)
+        for message in body["messages"]:
+            _adapter(types.MessageParam).validate_python(message)
+            for block in message["content"] if isinstance(message["content"], list) else ():
+                _adapter(types.ContentBlockParam).validate_python(block)
+        for tool in body.get("tools", ()):
+            _adapter(types.ToolParam).validate_python(tool)
+
+    return check
+
+
+@pytest.fixture
+def gemini_shape() -> Check:
+    types = pytest.importorskip("google.genai.types")  # pydantic models with extra="forbid"
+
+    def check(body: dict[str, Any]) -> None:
+        assert set(body) <= {"contents", "systemInstruction", "tools", "generationConfig"}, set(body)
+        for content in body["contents"]:
+            types.Content.model_validate(content)
+        if "systemInstruction" in body:
+            types.Content.model_validate(body["systemInstruction"])
+        for tool in body.get("tools", ()):
+            types.Tool.model_validate(tool)
+        if "generationConfig" in body:
+            types.GenerationConfig.model_validate(body["generationConfig"])
+
+    return check
+
+
+@pytest.fixture
+def ollama_shape() -> Check:
+    types = pytest.importorskip("ollama._types")
+
+    def check(body: dict[str, Any]) -> None:
+        assert set(body) <= set(types.ChatRequest.model_fields), set(body)
+        types.ChatRequest.model_validate(body)
+        for message in body["messages"]:
+            assert set(message) <= set(types.Message.model_fields), set(message)
+            types.Message.model_validate(message)
+        for tool in body.get("tools", ()):
+            types.Tool.model_validate(tool)
+        assert set(body.get("options", {})) <= set(types.Options.model_fields)
+
+    return check
 
 
 # ---------------------------------------------------------------------------------------- aimock
