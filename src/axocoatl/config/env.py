@@ -1,7 +1,5 @@
 """The environment a config sees: ``.env`` parsing and ``${VAR}`` interpolation of string values.
-
-Nothing here touches ``os.environ``; callers build a mapping and pass it down.
-"""
+Nothing here touches ``os.environ``; callers build a mapping and pass it down."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Readable field paths such as ``agents[writer].depends_on[1]``, found by walking the schema types.
-
-Pydantic locations are raw tuples (``('agents', 0, 'depends_on', 1)``) that may also contain union
-labels; these helpers turn them into the names users see and find the model that owns a key.
-"""
+"""Readable field paths such as ``agents[writer].depends_on[1]`` from raw pydantic locations,
+and the schema model or type found at a location."""
 
 from __future__ import annotations
 
@@ -13,9 +10,10 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-__all__ = ["Loc", "data_loc", "field_path", "literal_values", "model_at", "type_at"]
+__all__ = ["ROOT_PATH", "Loc", "data_loc", "field_path", "literal_values", "model_at", "type_at"]
 
 Loc = tuple[object, ...]
+ROOT_PATH = "(top level)"  # the path of issues about the whole document
 
 # The key whose value names a list item, in order of preference.
 _IDENTITY_KEYS = ("id", "name", "label")
@@ -140,12 +138,7 @@ def field_path(loc: Sequence[object], data: object, root: type[BaseModel]) -> st
     parts: list[str] = []
     tp: Any = root
     node: object = data
-    for index, key in enumerate(loc):
-        present = isinstance(node, dict) and key in node
-        member = None if present or tp is None else _union_label(tp, key)
-        if member is not None and index < len(loc) - 1:
-            tp = member
-            continue
+    for key in data_loc(loc, data, root):
         next_tp = _step(tp, key) if tp is not None else None
         if isinstance(key, int) and isinstance(node, list):
             item = node[key] if 0 <= key < len(node) else None
@@ -160,4 +153,4 @@ def field_path(loc: Sequence[object], data: object, root: type[BaseModel]) -> st
                 parts.append(f"[{text!r}]")
             node = node.get(key) if isinstance(node, dict) else None
         tp = next_tp
-    return "".join(parts) or "(top level)"
+    return "".join(parts) or ROOT_PATH

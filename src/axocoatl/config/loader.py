@@ -1,7 +1,5 @@
 """Loading ``axocoatl.yaml``: read, parse once, interpolate ``${VAR}``, validate schema and semantics.
-
-Every problem found is raised together in one ConfigError; warnings travel with the loaded config.
-"""
+Every problem is raised together in one ConfigError; warnings travel with the loaded config."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""A config's YAML source: plain data plus the 1-based line of every field path, from one compose pass.
-
-Building the data from the composed node tree ourselves (instead of ``yaml.safe_load``) is what lets
-every issue point at the exact line of the key or list item it is about.
-"""
+"""A config's YAML source: plain data plus the 1-based line of every field path, from one compose pass."""
 
 from __future__ import annotations
 
@@ -17,9 +13,8 @@ from axocoatl.config.fieldpath import Loc, field_path
 from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.core.errors import ConfigIssue
 
-__all__ = ["ROOT_PATH", "ConfigSource", "read_yaml"]
+__all__ = ["ConfigSource", "read_yaml"]
 
-ROOT_PATH = "(top level)"
 _YAML_PATH = "(yaml)"
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
@@ -104,7 +99,11 @@ def read_yaml(text: str, *, file: str) -> tuple[ConfigSource, list[ConfigIssue]]
 
 
 class _Builder:
-    """Turns composed nodes into dicts, lists and scalars, recording lines as it goes."""
+    """Turns composed nodes into dicts, lists and scalars, recording lines as it goes.
+
+    Building from the node tree ourselves (instead of ``yaml.safe_load``) is what gives every key and
+    list item its line, without a second parse.
+    """
 
     def __init__(self, loader: Any, file: str) -> None:
         self.loader = loader

@@ -1,7 +1,4 @@
-"""Semantic checks of a schema-valid config: references, cycles, reachability, roles, providers, triggers.
-
-Every problem is reported at once, each with its field path and line.
-"""
+"""Semantic checks of a schema-valid config: references, cycles, reachability, roles, providers, triggers."""
 
 from __future__ import annotations
 
