@@ -186,9 +186,12 @@ class Runtime:
         return self._build_agent(agent_id)
 
     def forget_providers(self) -> list[Provider]:
-        """Drop cached providers so the next call builds them from ``self.config``; returns the dropped."""
-        dropped = [p for name, p in self._providers.items() if name not in self._injected]
-        self._providers = {name: p for name, p in self._providers.items() if name in self._injected}
+        """Drop cached providers so the next call builds them from ``self.config``.
+
+        Returns the dropped base providers for the caller to close once nothing uses them.
+        """
+        dropped = [p for n, p in self._providers.items() if n not in self._injected and not n.startswith("chain:")]
+        self._providers = {n: p for n, p in self._providers.items() if n in self._injected}
         return dropped
 
     def active_run_ids(self) -> list[str]:
@@ -332,6 +335,7 @@ class Runtime:
         seq = max((s.completed_seq or 0 for s in run.steps), default=0)
         run.status, run.owner, run.error, run.finished_at = "running", self.owner, None, None
         driver = self._driver(run, plan, lattice, outputs, seq)
+        driver.timeout_from = now
         batch = WriteBatch()
         pending = driver.resume_batch(batch, now, retry=retry)
         await self.store.write(batch)

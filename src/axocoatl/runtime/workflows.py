@@ -88,12 +88,15 @@ class RunDriver:
         self._steps = {s.agent_id: s for s in run.steps}
         self._tasks: dict[asyncio.Task[list[str]], str] = {}
         self._finished = run.status != "running"
+        # The workflow timeout counts from here: the run's start, or the moment it was resumed
+        # (a run resumed hours after a crash gets its own time, not none at all).
+        self.timeout_from = run.started_at
 
     # ------------------------------------------------------------------ driving
 
     async def drive(self, dispatch: Iterable[str]) -> RunRecord:
         """Run ``dispatch`` and everything it activates, until the run ends."""
-        remaining = self.plan.timeout_secs - max(0.0, self._clock.now() - self.run.started_at)
+        remaining = self.plan.timeout_secs - max(0.0, self._clock.now() - self.timeout_from)
         try:
             async with asyncio.timeout(max(remaining, 0.001)):
                 for agent_id in dispatch:
@@ -369,7 +372,10 @@ class RunDriver:
         await self._cancel_all()
         now = self._clock.now()
         reason = f"workflow '{self.run.workflow_id}' timed out after {self.plan.timeout_secs:g} s"
-        hint = "raise workflows[].timeout_secs or agents' timeout_secs"
+        if self.plan.kind == "workflow":
+            hint = f"raise workflows[{self.run.workflow_id}].timeout_secs, or make its agents faster"
+        else:
+            hint = "a skill run may take at most this long; make the reacting agents faster"
         batch = WriteBatch()
         pending = _Pending()
         for step in self.run.steps:
