@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import functools
 import importlib
-import importlib.util
 import json
 import re
 import shutil
@@ -112,6 +111,14 @@ def mock_client() -> Iterator[Callable[[Callable[[httpx.Request], Any]], httpx.A
 # unknown keys and pydantic validates ``Iterable`` fields lazily, so nested items are checked one by one.
 
 Check = Callable[[dict[str, Any]], None]
+ORACLES = frozenset({"openai_shape", "anthropic_shape", "gemini_shape", "ollama_shape"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Importing a vendor SDK costs 1-4 s, so the tests that use one as an oracle are marked slow."""
+    for item in items:
+        if ORACLES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @functools.cache
@@ -122,14 +129,6 @@ def _adapter(kind: Any) -> TypeAdapter[Any]:
 @pytest.fixture
 def openai_shape() -> Check:
     pytest.importorskip("openai")
-    return _openai_check()
-
-
-@pytest.fixture
-def openai_shape_if_installed() -> Check:
-    """For tests whose main point is elsewhere: validates when the SDK is there, else does nothing."""
-    if importlib.util.find_spec("openai") is None:
-        return lambda body: None
     return _openai_check()
 
 
