@@ -151,7 +151,7 @@ async def session(target: Target, aimock: Any, request: pytest.FixtureRequest) -
 
 
 def journal(aimock: Any, session: Session) -> list[dict[str, Any]]:
-    entries = aimock.journal(session.test_id)
+    entries: list[dict[str, Any]] = aimock.journal(session.test_id)
     assert entries, "aimock journaled nothing for this test"
     for entry in entries:
         assert entry["path"].startswith(session.target.path), entry["path"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import random
 import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,7 +20,6 @@ from axocoatl.core.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from axocoatl.providers import http
 from axocoatl.providers.base import StreamEvent, TextDelta
 from axocoatl.providers.http import (
     HttpEndpoint,
@@ -157,9 +157,9 @@ def test_parse_retry_after_http_date() -> None:
 
 
 def test_backoff_is_full_jitter_under_an_exponential_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
     assert [backoff_delay(n) for n in range(8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 20.0, 20.0]
-    monkeypatch.setattr(http.random, "uniform", lambda low, high: low)
+    monkeypatch.setattr(random, "uniform", lambda low, high: low)
     assert backoff_delay(3) == 0.0
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from axocoatl.providers.base import Done, ResponseAccumulator, TextDelta, ToolCallDelta, ToolSpec
+from axocoatl.providers.base import Done, ResponseAccumulator, StreamEvent, TextDelta, ToolCallDelta, ToolSpec
 from axocoatl.providers.text_tools import TextToolFilter, recover_tool_calls
 
 WEATHER = ToolSpec(
@@ -97,7 +97,9 @@ def test_recovered_ids_are_unique() -> None:
 # ------------------------------------------------------------------------------------- streaming
 
 
-def run_filter(chunks: list[str], offered: list[ToolSpec], structured: bool = False) -> tuple[str, list[object], bool]:
+def run_filter(
+    chunks: list[str], offered: list[ToolSpec], structured: bool = False
+) -> tuple[str, list[StreamEvent], bool]:
     text_filter = TextToolFilter(offered)
     shown = "".join(text_filter.feed(c) for c in chunks)
     tail, recovered = text_filter.finish(structured_calls=structured)
@@ -156,7 +158,7 @@ def test_recovered_deltas_fold_into_tool_calls() -> None:
     )  # fmt: skip
     acc = ResponseAccumulator()
     for event in tail:
-        acc.add(event)  # type: ignore[arg-type]
+        acc.add(event)
     acc.add(Done("tool_calls"))
     response = acc.response()
     assert [(c.name, c.arguments) for c in response.tool_calls] == [

@@ -269,7 +269,7 @@ class HttpEndpoint:
             try:
                 async with self._client.stream("POST", url, json=body, headers=self.headers) as response:
                     started = True
-                    if response.status_code >= 400:
+                    if not response.is_success:  # redirects are not followed: a moved API is an error too
                         await response.aread()
                         delay = parse_retry_after(response.headers)
                         error = self.status_error(response.status_code, response.content, model, retry_after=delay)
