@@ -291,8 +291,8 @@ class HttpEndpoint:
                 if attempt >= self.max_retries:
                     if started and not isinstance(exc, httpx.TimeoutException):
                         raise ProviderResponseError(
-                            f"{self.provider} closed the stream before it was complete, "
-                            f"{attempt + 1} attempt(s) ({type(exc).__name__})",
+                            f"{self.provider} closed the stream before it was complete "
+                            f"({attempt + 1} attempt(s), {type(exc).__name__})",
                             provider=self.provider,
                             hint="the server crashed or a proxy cut the connection; try again later",
                         ) from exc
