@@ -29,16 +29,30 @@ class Session:
     def reset(self) -> None:
         self.messages.clear()
 
-    def window(self, max_messages: int) -> list[ChatMessage]:
-        """The most recent messages, at most ``max_messages``, starting at a user turn.
+    @property
+    def first_seq(self) -> int:
+        """Sequence number of ``messages[0]`` (messages are numbered contiguously)."""
+        return self.next_seq - len(self.messages)
 
-        Starting at a user message keeps tool results from losing the assistant
-        message that asked for them.
-        """
-        if len(self.messages) <= max_messages:
-            return list(self.messages)
-        recent = self.messages[-max_messages:]
-        for index, message in enumerate(recent):
-            if message.role == "user":
-                return recent[index:]
-        return []
+    def since(self, seq: int) -> list[ChatMessage]:
+        """The messages numbered ``seq`` or later."""
+        return self.messages[max(0, seq - self.first_seq) :]
+
+    def window(self, max_messages: int) -> list[ChatMessage]:
+        """The most recent messages, at most ``max_messages``, starting at a user turn."""
+        return window_of(self.messages, max_messages)
+
+
+def window_of(messages: Sequence[ChatMessage], max_messages: int) -> list[ChatMessage]:
+    """The last ``max_messages`` of ``messages``, starting at a user turn.
+
+    Starting at a user message keeps tool results from losing the assistant
+    message that asked for them.
+    """
+    if len(messages) <= max_messages:
+        return list(messages)
+    recent = messages[-max_messages:]
+    for index, message in enumerate(recent):
+        if message.role == "user":
+            return list(recent[index:])
+    return []

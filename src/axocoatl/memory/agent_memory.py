@@ -1,0 +1,382 @@
+"""One agent's memory across the four tiers, as the turn pipeline uses it.
+
+Before a turn: restore the checkpoint (once), passive recall, compaction, and the
+memory context for the system prompt. After a turn: the writes that join the turn's
+transaction (semantic memory row, daily-log entries, checkpoint). MemoryServices is
+the Runtime-owned part shared by all agents (store, embedder, team blocks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from axocoatl.config.schema import AgentConfig
+from axocoatl.core.errors import AxocoatlError
+from axocoatl.core.ids import Clock
+from axocoatl.core.messages import AgentInput, AgentOutput, ChatMessage, TokenUsage
+from axocoatl.memory import compaction, consolidation, daily_log
+from axocoatl.memory.checkpoint import AgentState, Compaction, restore
+from axocoatl.memory.core import CoreMemory, SharedBlocks
+from axocoatl.memory.embedding import Embedder, default_embedder
+from axocoatl.memory.prompts import POST_COMPACTION_HINT, RECALL_HEADER, SUMMARY_HEADER, core_memory_hint, recall_hint
+from axocoatl.memory.semantic import Recollection, SemanticMemory
+from axocoatl.memory.session import Session, window_of
+from axocoatl.memory.tools import memory_tools
+from axocoatl.providers.base import Provider, ToolSpec
+from axocoatl.store import LedgerEntry, MemoryRecord, Store, WriteBatch
+from axocoatl.tokens.budget import BudgetUsage
+from axocoatl.tokens.counter import PER_MESSAGE_OVERHEAD, PER_REQUEST_OVERHEAD, TokenCounter
+from axocoatl.tools.registry import Tool
+
+log = logging.getLogger(__name__)
+
+RECALL_LINE_CHARS = 600  # one injected memory, flattened to a line
+
+
+class MemoryServices:
+    """What every agent's memory shares; owned by the Runtime."""
+
+    def __init__(self, store: Store, clock: Clock, counter: TokenCounter, embedder: Embedder | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.counter = counter
+        self.embedder = embedder or default_embedder()
+        self.shared = SharedBlocks(store)
+
+    def for_agent(self, config: AgentConfig) -> AgentMemory:
+        return AgentMemory(config, self)
+
+
+@dataclass
+class TurnMemory:
+    """What memory contributes to one turn."""
+
+    history: list[ChatMessage]
+    context: Callable[[], str]  # re-rendered per request: core-memory edits show up within the turn
+    usage: TokenUsage = field(default_factory=TokenUsage)  # spent by memory work (the summary call)
+    ledger: list[LedgerEntry] = field(default_factory=list)
+    llm_calls: int = 0
+    recalled: list[Recollection] = field(default_factory=list)
+    record: MemoryRecord | None = None  # the exchange's semantic-memory row, once built
+
+
+class AgentMemory:
+    def __init__(self, config: AgentConfig, services: MemoryServices) -> None:
+        self.config = config
+        self.agent_id = config.id
+        self.store = services.store
+        self._services = services
+        self._clock = services.clock
+        self._counter = services.counter
+        self.semantic = SemanticMemory(config.id, services.store, services.embedder, services.clock)
+        self.state = AgentState()
+        self._core: CoreMemory | None = None
+        self._restored = False
+        self._lock = asyncio.Lock()
+        self._tools = memory_tools(self)
+        labels = [b.label for b in config.memory.core.blocks]
+        hints = [recall_hint(search=True, timeframe=True)]
+        if labels:
+            hints.append(core_memory_hint(labels))
+        self._hints = "\n\n".join(hints)
+        self._token_cache: dict[int, int] = {}  # session seq -> tokens of that message
+        self._after = self.state  # the state once the pending turn commits
+
+    # ------------------------------------------------------------------ loading
+
+    def tools(self) -> dict[str, Tool]:
+        return dict(self._tools)
+
+    async def ensure_loaded(self) -> AgentState:
+        """Restore the checkpoint and load core blocks and semantic memory (once per process)."""
+        if not self._restored:
+            async with self._lock:
+                if not self._restored:
+                    self.state = restore(self.agent_id, await self.store.load_checkpoints(self.agent_id))
+                    await self.core_memory()
+                    await self.semantic.load()
+                    self.semantic.next_seq = max(self.semantic.next_seq, self.state.memory_seq)
+                    self._restored = True
+        return self.state
+
+    async def core_memory(self) -> CoreMemory:
+        if self._core is None:
+            self._core = await CoreMemory.load(
+                self.agent_id, list(self.config.memory.core.blocks), self._services.shared, self.store, self._clock
+            )
+        return self._core
+
+    # ------------------------------------------------------------------ before the turn
+
+    async def prepare(
+        self,
+        session: Session,
+        agent_input: AgentInput,
+        *,
+        provider: Provider,
+        model: str,
+        tools: tuple[ToolSpec, ...],
+        spent_before: BudgetUsage,
+        run_id: str | None,
+    ) -> TurnMemory:
+        await self.ensure_loaded()
+        core = await self.core_memory()
+        state = self.state
+        if state.compaction.through_seq and state.compaction.through_seq < session.first_seq:
+            state.compaction = Compaction()  # the session was reset since: the summary is of another one
+        recalled = await self._passive_recall(agent_input.content, session)
+        recall_text = _render_recall(recalled)
+        turn = TurnMemory(history=[], context=lambda: "", recalled=recalled)
+
+        def context() -> str:
+            parts = [core.render(), recall_text]
+            if state.compaction.summary:
+                parts += [f"{SUMMARY_HEADER}\n{state.compaction.summary}", POST_COMPACTION_HINT]
+            parts.append(self._hints)
+            return "\n\n".join(p for p in parts if p)
+
+        turn.context = context
+        window = self._window(session)
+        caps = provider.capabilities(agent_input.model_override or model)
+        target = int(caps.max_context_tokens * compaction.TRIGGER_FRACTION)
+        fixed = [agent_input.system_override or self.config.system_prompt or "", context(), agent_input.content]
+        if self._request_tokens(session, window, fixed, tools, target) > target:
+            await self._compact(session, window, turn, provider, model, target, fixed, tools, spent_before, run_id)
+            window = self._window(session)
+        turn.history = window
+        return turn
+
+    def _window(self, session: Session) -> list[ChatMessage]:
+        since = session.since(self.state.compaction.through_seq)
+        return window_of(since, self.config.memory.max_session_messages)
+
+    async def _passive_recall(self, query: str, session: Session) -> list[Recollection]:
+        recall = self.config.memory.recall
+        if not recall.passive_inject or len(self.semantic) == 0 or not query.strip():
+            return []
+        try:
+            # Exchanges still in the live context are not worth repeating as "memories".
+            in_context = self.state.compaction.through_seq if self.state.compaction.summary else session.first_seq
+            return await self.semantic.search(query, recall.top_k, recall.min_score, before_seq=in_context)
+        except Exception:  # recall is an aid: a failure must not cost the turn
+            log.exception("agent %s: passive recall failed", self.agent_id)
+            return []
+
+    def _request_tokens(
+        self, session: Session, window: list[ChatMessage], fixed: list[str], tools: tuple[ToolSpec, ...], target: int
+    ) -> int:
+        """Tokens of the request this turn would send; counted exactly only when a cheap bound exceeds ``target``."""
+        tool_text = "".join(t.name + t.description + str(t.parameters) for t in tools)
+        texts = [*fixed, tool_text]
+        overhead = PER_REQUEST_OVERHEAD + PER_MESSAGE_OVERHEAD * (len(window) + 2)
+        # A token covers at least one UTF-8 byte, so the byte count bounds the token count from above:
+        # most turns stop here without tokenizing anything.
+        upper = overhead + sum(len(t.encode()) for t in texts) + sum(_message_bytes(m) for m in window)
+        if upper <= target:
+            return upper
+        count = self._counter.count
+        first = session.next_seq - len(window)
+        return (
+            overhead
+            + sum(count(t) for t in texts)
+            + sum(self._message_tokens(first + i, m) for i, m in enumerate(window))
+        )
+
+    def _message_tokens(self, seq: int, message: ChatMessage) -> int:
+        cached = self._token_cache.get(seq)
+        if cached is None:
+            cached = self._counter.count_message(message)
+            self._token_cache[seq] = cached
+        return cached
+
+    async def _compact(
+        self,
+        session: Session,
+        window: list[ChatMessage],
+        turn: TurnMemory,
+        provider: Provider,
+        model: str,
+        target: int,
+        fixed: list[str],
+        tools: tuple[ToolSpec, ...],
+        spent_before: BudgetUsage,
+        run_id: str | None,
+    ) -> None:
+        state = self.state
+        first_window_seq = session.next_seq - len(window)
+        counts = [self._message_tokens(first_window_seq + i, m) for i, m in enumerate(window)]
+        fixed_tokens = self._request_tokens(session, [], fixed, tools, -1)
+        keep = max(int(target * compaction.KEEP_FRACTION), 0)
+        keep = min(keep, max(target - fixed_tokens - compaction.SUMMARY_MAX_TOKENS, 0))
+        cut = compaction.cut_index(window, counts, keep)
+        if cut == 0:
+            log.warning("agent %s: the context is over the window but no older turn can be compacted", self.agent_id)
+            return
+        cut_seq = first_window_seq + cut
+        start_seq = max(state.compaction.through_seq, session.first_seq)
+        older = session.since(start_seq)[: cut_seq - start_seq]
+        now = self._clock.now()
+
+        # Archive FIRST, in its own transaction: the raw turns are in the daily log before any
+        # summary replaces them in the context (they also stay in session_messages).
+        archive_from = max(start_seq, state.compaction.archived_through)
+        if archive_from < cut_seq:
+            raw = session.since(archive_from)[: cut_seq - archive_from]
+            state.compaction.archived_through = cut_seq
+            batch = WriteBatch(
+                log_entries=[daily_log.compaction_archive(self.agent_id, now, raw, archive_from, cut_seq - 1)]
+            )
+            batch.checkpoints.append(state.next_write(self.agent_id, now, self.config.memory.checkpoints.keep))
+            await self.store.write(batch)
+
+        caps = provider.capabilities(model)
+        text = compaction.transcript(
+            state.compaction.summary,
+            older,
+            self._counter,
+            int(caps.max_context_tokens * compaction.TRANSCRIPT_FRACTION),
+        )
+        summary = await compaction.summarize(
+            agent=self.config,
+            provider=provider,
+            model=model,
+            text=text,
+            counter=self._counter,
+            clock=self._clock,
+            spent_before=spent_before,
+            run_id=run_id,
+        )
+        if summary is not None:
+            turn.usage = turn.usage + summary.usage
+            turn.ledger.extend(summary.ledger)
+            turn.llm_calls += summary.calls
+        new_summary = (
+            summary.text if summary and summary.text else compaction.trimmed_note(state.compaction.summary, len(older))
+        )
+        state.compaction = Compaction(new_summary, cut_seq, max(state.compaction.archived_through, cut_seq))
+        for seq in [s for s in self._token_cache if s < cut_seq]:
+            del self._token_cache[seq]
+        log.info("agent %s: compacted %d messages (through seq %d)", self.agent_id, len(older), cut_seq - 1)
+
+    # ------------------------------------------------------------------ after the turn
+
+    def turn_writes(
+        self,
+        session: Session,
+        turn: TurnMemory,
+        agent_input: AgentInput,
+        output: AgentOutput,
+        now: float,
+        run_id: str | None,
+    ) -> WriteBatch:
+        """The memory writes that commit with the turn; call ``committed`` once they are durable."""
+        user_seq = session.next_seq
+        text = f"User: {agent_input.content}\nAssistant: {output.content}"
+        turn.record = self.semantic.record(text, now, {"session_seq": user_seq})
+        entries = [daily_log.tool_call(self.agent_id, now, r) for r in output.tool_calls]
+        entries.append(daily_log.conversation(self.agent_id, now, agent_input.content, output.content, run_id=run_id))
+        after = replace(
+            self.state,
+            turns=self.state.turns + 1,
+            usage_in=self.state.usage_in + output.usage.input,
+            usage_out=self.state.usage_out + output.usage.output,
+            last_active=now,
+            memory_seq=turn.record.seq + 1,
+        )
+        checkpoint = after.next_write(self.agent_id, now, self.config.memory.checkpoints.keep)
+        self.state.version = after.version
+        self._after = after
+        return WriteBatch(memories=[turn.record], log_entries=entries, checkpoints=[checkpoint])
+
+    def committed(self, turn: TurnMemory) -> None:
+        self.state = self._after
+        if turn.record is not None:
+            self.semantic.committed(turn.record)
+
+    def failure_writes(self, now: float) -> WriteBatch:
+        """After a failed turn: keep a compaction that was paid for."""
+        self.state.last_active = now
+        return WriteBatch(checkpoints=[self.state.next_write(self.agent_id, now, self.config.memory.checkpoints.keep)])
+
+    def reset_writes(self, now: float) -> WriteBatch:
+        """The session starts afresh: the summary belonged to the old one."""
+        self.state.compaction = Compaction()
+        self._token_cache.clear()
+        return WriteBatch(checkpoints=[self.state.next_write(self.agent_id, now, self.config.memory.checkpoints.keep)])
+
+    # ------------------------------------------------------------------ consolidation
+
+    async def consolidate(
+        self, provider: Provider, model: str, spent_before: BudgetUsage
+    ) -> consolidation.ConsolidationResult:
+        """One sleep-time pass over the activity since the last pass (see memory.consolidation)."""
+        await self.ensure_loaded()
+        core = await self.core_memory()
+        result = consolidation.ConsolidationResult("skipped")
+        if not [b for b in core.blocks if not b.shared]:
+            result.reason = "no local core-memory blocks"
+            return result
+        activity, _ = await self.store.read_log(
+            self.agent_id,
+            since=self.state.consolidated_through,
+            entry_types=("conversation",),
+            limit=consolidation.RECENT_ENTRIES,
+        )
+        if not activity:
+            result.reason = "no new activity since the last pass"
+            return result
+        now = self._clock.now()
+        try:
+            reply, usage = await consolidation.ask_model(
+                agent=self.config,
+                provider=provider,
+                model=model,
+                text=consolidation.prompt([b for b in core.blocks if not b.shared], activity),
+                counter=self._counter,
+                spent_before=spent_before,
+            )
+        except AxocoatlError as exc:
+            log.warning("agent %s: consolidation skipped: %s", self.agent_id, exc)
+            return consolidation.ConsolidationResult("failed", reason=str(exc))
+        result = consolidation.ConsolidationResult("done", usage=usage)
+        edits = consolidation.parse_edits(reply)
+        if edits is None:
+            result.rejected.append("the reply was not a JSON array of edits")
+            edits = []
+        changes = consolidation.apply_edits(core, edits, result)
+        batch = WriteBatch(ledger=[consolidation.ledger_entry(self.config, provider, model, usage, now)])
+        for block, value in changes:
+            block.value = value
+            batch.core_blocks.append(block.record(now))
+        batch.log_entries.append(daily_log.consolidation_entry(self.agent_id, now, result.to_json()))
+        self.state.last_consolidated = now
+        self.state.consolidated_through = max(r.ts for r in activity)
+        batch.checkpoints.append(self.state.next_write(self.agent_id, now, self.config.memory.checkpoints.keep))
+        await self.store.write(batch)
+        return result
+
+    async def aclose(self) -> None:
+        """Finish background embedding so nothing committed is left unembedded."""
+        await self.semantic.flush()
+
+
+def _message_bytes(message: ChatMessage) -> int:
+    size = len(message.content.encode())
+    for call in message.tool_calls:
+        size += len(call.name) + len(str(call.arguments).encode())
+    return size + len((message.name or "").encode())
+
+
+def _render_recall(found: list[Recollection]) -> str:
+    if not found:
+        return ""
+    lines = []
+    for item in found:
+        flat = " ".join(item.text.split())
+        if len(flat) > RECALL_LINE_CHARS:
+            flat = flat[: RECALL_LINE_CHARS - 1] + "…"
+        lines.append(f"- {flat}")
+    return f"{RECALL_HEADER}\n" + "\n".join(lines)

@@ -1,0 +1,98 @@
+"""Tier 2b: the append-only daily activity log of an agent (conversations, tool calls, compaction archives).
+
+Entries are rows of ``daily_log`` written in the transaction of the turn that produced
+them; ``day`` is the local calendar date, so "what did we do on Tuesday" means the
+user's Tuesday. This module builds entries and renders them; it never deletes any.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+from typing import Any
+
+from axocoatl.core.errors import ToolError
+from axocoatl.core.messages import ChatMessage, ToolCallRecord
+from axocoatl.store import LogEntry, LogRecord
+
+PREVIEW_CHARS = 500
+MAX_RANGE_DAYS = 31
+TOOL_RESULT_CHARS = 2000  # a tool_call entry keeps this much of the result; the session row keeps all of it
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def day_of(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d")
+
+
+def conversation(agent_id: str, ts: float, user: str, assistant: str, *, run_id: str | None = None) -> LogEntry:
+    content: dict[str, Any] = {"user": user, "assistant": assistant}
+    if run_id:
+        content["run_id"] = run_id
+    return LogEntry(agent_id, ts, day_of(ts), "conversation", content)
+
+
+def tool_call(agent_id: str, ts: float, record: ToolCallRecord) -> LogEntry:
+    result = record.result
+    if len(result) > TOOL_RESULT_CHARS:
+        result = result[:TOOL_RESULT_CHARS] + f"… [{len(record.result)} chars]"
+    content = {"name": record.name, "arguments": record.arguments, "result": result, "is_error": record.is_error}
+    return LogEntry(agent_id, ts, day_of(ts), "tool_call", content)
+
+
+def compaction_archive(
+    agent_id: str, ts: float, messages: list[ChatMessage], first_seq: int, last_seq: int
+) -> LogEntry:
+    """The raw turns a compaction is about to replace by a summary, in full."""
+    content = {"first_seq": first_seq, "last_seq": last_seq, "messages": [m.to_dict() for m in messages]}
+    return LogEntry(agent_id, ts, day_of(ts), "compaction", content)
+
+
+def consolidation_entry(agent_id: str, ts: float, content: dict[str, Any]) -> LogEntry:
+    return LogEntry(agent_id, ts, day_of(ts), "consolidation", content)
+
+
+def preview(record: LogRecord, limit: int = PREVIEW_CHARS) -> str:
+    """A one-entry text preview, cut at ``limit`` characters."""
+    c = record.content
+    if record.entry_type == "conversation":
+        text = f"User: {c.get('user', '')}\nAssistant: {c.get('assistant', '')}"
+    elif record.entry_type == "tool_call":
+        args = json.dumps(c.get("arguments", {}), ensure_ascii=False)
+        text = f"{c.get('name')}({args}) -> {c.get('result', '')}"
+    elif record.entry_type == "compaction":
+        lines = [f"{m.get('role', '?')}: {m.get('content', '')}" for m in c.get("messages", [])]
+        text = f"[archived {len(lines)} messages before compaction]\n" + "\n".join(lines)
+    else:
+        text = json.dumps(c, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def parse_range(args: dict[str, Any]) -> tuple[str, str]:
+    """(first day, last day) from ``{date}`` or ``{from, to}``; reversed ranges are swapped."""
+    if args.get("date") is not None:
+        day = _parse_day(args["date"], "date")
+        return day, day
+    if args.get("from") is None and args.get("to") is None:
+        raise ToolError("recall_timeframe needs either 'date' (YYYY-MM-DD) or 'from' and 'to' (YYYY-MM-DD)")
+    first = _parse_day(args.get("from", args.get("to")), "from")
+    last = _parse_day(args.get("to", args.get("from")), "to")
+    if first > last:
+        first, last = last, first
+    days = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+    if days > MAX_RANGE_DAYS:
+        raise ToolError(
+            f"recall_timeframe: {first}..{last} spans {days} days; at most {MAX_RANGE_DAYS} days per call — "
+            "narrow the range and call again"
+        )
+    return first, last
+
+
+def _parse_day(value: object, name: str) -> str:
+    if not isinstance(value, str) or not _DATE.match(value.strip()):
+        raise ToolError(f"recall_timeframe: '{name}' must be a date as YYYY-MM-DD, got {value!r}")
+    try:
+        return date.fromisoformat(value.strip()).isoformat()
+    except ValueError as exc:
+        raise ToolError(f"recall_timeframe: '{name}' is not a real date: {value!r} ({exc})") from exc

@@ -1,0 +1,150 @@
+"""Text embedders for semantic memory: the protocol, the hashed-v1 fallback, and the choice between them.
+
+The neural embedder (all-MiniLM-L6-v2, see minilm.py) is used when its weights are
+installed; otherwise the deterministic hashed-v1 embedder keeps recall working
+(word-overlap quality) with no dependency at all. Every vector is L2-normalised, so
+cosine similarity is a dot product.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+Vectors = npt.NDArray[np.float32]
+
+# FNV-1a 64-bit (the original's hashed-v1 constants).
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = 0x100000001B3
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+HASHED_DIM = 512
+
+EMBEDDER_ENV = "AXOCOATL_EMBEDDER"  # auto (default), minilm or hashed
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors. ``embed`` is blocking: call it in a thread."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> Vectors: ...
+
+
+class HashedEmbedder:
+    """hashed-v1: 512-dim signed feature hashing of words and their character trigrams.
+
+    Deterministic and dependency-free: used by unit tests and whenever the MiniLM
+    weights are not installed. Similar wording gives similar vectors; meaning does not.
+    """
+
+    id = "hashed-v1"
+    dim = HASHED_DIM
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), HASHED_DIM), dtype=np.float32)
+        for row, text in enumerate(texts):
+            _hash_into(out[row], text)
+        return out
+
+
+def _words(text: str) -> list[str]:
+    words: list[str] = []
+    current: list[str] = []
+    for char in text.lower():
+        if char.isalnum():
+            current.append(char)
+        elif current:
+            words.append("".join(current))
+            current = []
+    if current:
+        words.append("".join(current))
+    return words
+
+
+def _fnv1a(data: bytes) -> int:
+    h = _FNV_OFFSET
+    for byte in data:
+        h = ((h ^ byte) * _FNV_PRIME) & _MASK64
+    return h
+
+
+def _hash_into(vector: Vectors, text: str) -> None:
+    for word in _words(text):
+        features = [word]
+        if len(word) >= 3:
+            features.extend(word[i : i + 3] for i in range(len(word) - 2))
+        for feature in features:
+            h = _fnv1a(feature.encode())
+            vector[h % HASHED_DIM] += 1.0 if h >> 63 else -1.0
+    norm = float(np.linalg.norm(vector))
+    if norm > 0:
+        vector /= norm
+
+
+# ------------------------------------------------------------------------------------ selection
+
+_lock = threading.Lock()
+_cached: dict[str, Embedder] = {}
+
+
+def default_embedder() -> Embedder:
+    """The process-wide embedder: MiniLM when installed, else hashed-v1 (or as AXOCOATL_EMBEDDER says).
+
+    Loading MiniLM is lazy (the first ``embed`` reads the weights), so choosing it is cheap.
+    The weights are immutable once loaded, so one instance is shared by every agent.
+    """
+    choice = os.environ.get(EMBEDDER_ENV, "auto").strip().lower() or "auto"
+    with _lock:
+        embedder = _cached.get(choice)
+        if embedder is None:
+            embedder = _choose(choice)
+            _cached[choice] = embedder
+        return embedder
+
+
+def _choose(choice: str) -> Embedder:
+    from axocoatl.memory.minilm import MiniLMEmbedder, minilm_model_dir
+
+    if choice == "hashed":
+        return HashedEmbedder()
+    model_dir = minilm_model_dir()
+    if model_dir is not None:
+        return MiniLMEmbedder(model_dir)
+    if choice == "minilm":
+        log.warning(
+            "%s=minilm but the all-MiniLM-L6-v2 weights are not installed (run scripts/install-embeddings.sh); "
+            "using hashed-v1",
+            EMBEDDER_ENV,
+        )
+    return HashedEmbedder()
+
+
+def embedder_by_id(embedder_id: str) -> Embedder | None:
+    """An embedder able to produce vectors comparable to stored ones of ``embedder_id``, if available."""
+    if embedder_id == HashedEmbedder.id:
+        return HashedEmbedder()
+    current = default_embedder()
+    return current if current.id == embedder_id else None
+
+
+def to_blob(vector: Vectors) -> bytes:
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def from_blob(blob: bytes, dim: int) -> Vectors | None:
+    """The stored vector, or None when its size does not match ``dim`` (another embedder, corruption)."""
+    if len(blob) != dim * 4:
+        return None
+    return np.frombuffer(blob, dtype=np.float32)

@@ -1,0 +1,194 @@
+"""Tier 4: semantic memory — every exchange as an embedded text, searched by cosine similarity.
+
+Texts are stored in the turn's transaction (so they are never lost); their vectors are
+computed afterwards in a worker thread and written by a small follow-up transaction,
+so embedding neither blocks the event loop nor lengthens the turn. A search first
+waits for pending embeddings, so it always sees every committed exchange. Rows whose
+vector is missing (a crash before it was written) or was made by another embedder are
+embedded once when the memory loads. Vectors are L2-normalised float32, kept in one
+numpy matrix per agent: search is one matrix-vector product.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from axocoatl.core.ids import Clock
+from axocoatl.memory.embedding import Embedder, Vectors, from_blob, to_blob
+from axocoatl.store import MemoryRecord, MemoryVector, Store, WriteBatch
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 64  # texts embedded (and vectors written) per worker-thread call
+
+
+@dataclass(frozen=True)
+class Recollection:
+    text: str
+    score: float
+    ts: float
+    seq: int
+
+
+class SemanticMemory:
+    """One agent's semantic memories, loaded lazily and kept in memory."""
+
+    def __init__(self, agent_id: str, store: Store, embedder: Embedder, clock: Clock, *, persist: bool = True) -> None:
+        self.agent_id = agent_id
+        self.embedder = embedder
+        self._store = store
+        self._clock = clock
+        self._persist = persist  # False for read-only use (the CLI): re-embeddings are not written back
+        self._matrix: Vectors = np.zeros((0, embedder.dim), dtype=np.float32)
+        self._count = 0
+        self._texts: list[str] = []
+        self._ts: list[float] = []
+        self._seqs: list[int] = []
+        # Session seq of each memory's exchange (-1: unknown), to skip what is still in the live context.
+        self._origins = np.zeros(0, dtype=np.int64)
+        self._pending: list[MemoryRecord] = []
+        self._worker: asyncio.Task[None] | None = None
+        self._loaded = False
+        self._load_lock = asyncio.Lock()
+        self.next_seq = 0
+
+    def __len__(self) -> int:
+        return self._count + len(self._pending)
+
+    # ------------------------------------------------------------------ loading
+
+    async def load(self) -> None:
+        if self._loaded:
+            return
+        async with self._load_lock:
+            if self._loaded:
+                return
+            rows = await self._store.load_memories(self.agent_id)
+            stale: list[MemoryRecord] = []
+            ready: list[tuple[MemoryRecord, Vectors]] = []
+            for row in rows:
+                vector = None
+                if row.vector is not None and row.embedder == self.embedder.id:
+                    vector = from_blob(row.vector, self.embedder.dim)
+                if vector is None:
+                    stale.append(row)
+                else:
+                    ready.append((row, vector))
+            self._reserve(len(rows))
+            for row, vector in ready:
+                self._append(row, vector)
+            self.next_seq = max((r.seq for r in rows), default=-1) + 1
+            self._loaded = True
+            if stale:
+                log.info("agent %s: embedding %d stored memories with %s", self.agent_id, len(stale), self.embedder.id)
+                self._pending.extend(stale)
+                self._start_worker()
+
+    # ------------------------------------------------------------------ writes
+
+    def record(self, text: str, ts: float, metadata: dict[str, object] | None = None) -> MemoryRecord:
+        """The row for a new memory, to write in the caller's transaction (then call ``committed``)."""
+        return MemoryRecord(self.agent_id, self.next_seq, text, ts, metadata=dict(metadata) if metadata else None)
+
+    def committed(self, record: MemoryRecord) -> None:
+        """The row is durable: embed it in the background."""
+        self.next_seq = max(self.next_seq, record.seq + 1)
+        self._pending.append(record)
+        self._start_worker()
+
+    def _start_worker(self) -> None:
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._embed_pending(), name=f"embed:{self.agent_id}")
+
+    async def _embed_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:EMBED_BATCH], self._pending[EMBED_BATCH:]
+            try:
+                vectors = await asyncio.to_thread(self.embedder.embed, [r.text for r in batch])
+            except Exception:  # never lose the turn over an embedding bug: the row is re-embedded on load
+                log.exception("agent %s: embedding %d memories failed", self.agent_id, len(batch))
+                continue
+            if self._persist:
+                writes = [
+                    MemoryVector(r.agent_id, r.seq, self.embedder.id, to_blob(v))
+                    for r, v in zip(batch, vectors, strict=True)
+                ]
+                try:
+                    await self._store.write(WriteBatch(memory_vectors=writes))
+                except Exception:
+                    log.exception("agent %s: storing %d memory vectors failed", self.agent_id, len(batch))
+            self._reserve(self._count + len(batch))
+            for record, vector in zip(batch, vectors, strict=True):
+                self._append(record, vector)
+
+    async def flush(self) -> None:
+        """Wait until every committed memory is embedded and searchable."""
+        while self._worker is not None and not self._worker.done():
+            await asyncio.shield(self._worker)
+
+    # ------------------------------------------------------------------ search
+
+    async def search(
+        self, query: str, k: int, min_score: float | None = None, *, before_seq: int | None = None
+    ) -> list[Recollection]:
+        """The ``k`` most similar memories (cosine), best first, strictly above ``min_score``.
+
+        ``before_seq`` leaves out exchanges from that session seq on (they are in the live context).
+        """
+        await self.load()
+        await self.flush()
+        if self._count == 0 or not query.strip() or k <= 0:
+            return []
+        vector = (await asyncio.to_thread(self.embedder.embed, [query]))[0]
+        return self.nearest(vector, k, min_score, before_seq=before_seq)
+
+    def nearest(
+        self, vector: Vectors, k: int, min_score: float | None = None, *, before_seq: int | None = None
+    ) -> list[Recollection]:
+        scores = self._matrix[: self._count] @ vector
+        if before_seq is not None:
+            scores = np.where(self._origins[: self._count] >= before_seq, np.float32(-2.0), scores)
+        k = min(k, self._count)
+        top = np.argpartition(-scores, k - 1)[:k] if k < self._count else np.arange(self._count)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        found = []
+        for index in top:
+            score = float(scores[index])
+            if score < -1.5 or (min_score is not None and not score > min_score):
+                break  # sorted: everything after is lower (-2 marks excluded rows)
+            found.append(Recollection(self._texts[index], score, self._ts[index], self._seqs[index]))
+        return found
+
+    # ------------------------------------------------------------------ matrix
+
+    def _reserve(self, rows: int) -> None:
+        if rows <= self._matrix.shape[0]:
+            return
+        grown = np.zeros((max(rows, 2 * self._matrix.shape[0], 16), self.embedder.dim), dtype=np.float32)
+        grown[: self._count] = self._matrix[: self._count]
+        self._matrix = grown
+        origins = np.full(grown.shape[0], -1, dtype=np.int64)
+        origins[: self._count] = self._origins[: self._count]
+        self._origins = origins
+
+    def _append(self, record: MemoryRecord, vector: Vectors) -> None:
+        self._matrix[self._count] = vector
+        origin = (record.metadata or {}).get("session_seq")
+        self._origins[self._count] = origin if isinstance(origin, int) else -1
+        self._count += 1
+        self._texts.append(record.text)
+        self._ts.append(record.ts)
+        self._seqs.append(record.seq)
+
+    def add_vectors(self, texts: Sequence[str], vectors: Vectors, ts: float) -> None:
+        """Load precomputed vectors (benchmarks, tests); not persisted."""
+        self._loaded = True
+        self._reserve(self._count + len(texts))
+        for text, vector in zip(texts, vectors, strict=True):
+            self._append(MemoryRecord(self.agent_id, self.next_seq, text, ts), vector)
+            self.next_seq += 1
