@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from axocoatl import __version__
-from axocoatl.cli.commands import agents, project, runs, skills, tokens, workflow
+from axocoatl.cli.commands import agents, chat, daemon, project, runs, skills, tokens, workflow
 from axocoatl.cli.common import Globals
 
 app = typer.Typer(
@@ -50,6 +50,9 @@ app.add_typer(project.config_app, name="config")
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(agents.app, name="agents")
 app.add_typer(runs.app, name="runs")
+app.command("dev")(daemon.dev)
+app.command("serve")(daemon.serve)
+app.command("chat")(chat.chat)
 app.add_typer(skills.app, name="skills")
 app.add_typer(tokens.app, name="tokens")
 

@@ -1,10 +1,13 @@
-"""`axocoatl agents list`."""
+"""`axocoatl agents list|status|restart` (status and restart talk to the running daemon)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from axocoatl.cli.common import console, load, print_json
+from axocoatl.cli.common import console, err_console, fail, globals_of, load, print_json
+from axocoatl.core.errors import UsageError
 
 app = typer.Typer(help="Inspect agents.", no_args_is_help=True)
 
@@ -49,3 +52,83 @@ def list_agents(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
             f"{budget.per_execution} ({budget.overflow_policy})" if budget else "unlimited",
         )
     console().print(table)
+
+
+# ----------------------------------------------------------------------------- the running daemon
+
+
+def _daemon(ctx: typer.Context) -> tuple[Any, Any]:
+    from axocoatl.cli.daemon_client import DaemonClient
+
+    g = globals_of(ctx)
+    config = load(ctx).config if g.config_path.exists() else None
+    return DaemonClient.discover(g.resolved_data_dir(), config), config
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    agent_id: str | None = typer.Argument(None, help="One agent (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Live status of the daemon's agents: status, turns, tokens, supervision restarts and why."""
+    from axocoatl.cli.daemon_client import NO_DAEMON, DaemonError
+
+    g = globals_of(ctx)
+    client, config = _daemon(ctx)
+    if client is None:
+        # Fall back to what the config says, so the command is still useful offline.
+        if config is None:
+            err_console().print(f"{NO_DAEMON}, and there is no config at {g.config_path}")
+            raise typer.Exit(1)
+        ids = [a.id for a in config.agents]
+        if agent_id is not None and agent_id not in ids:
+            fail(UsageError(f"unknown agent '{agent_id}'", hint=f"known: {', '.join(ids) or 'none'}"), debug=g.debug)
+        err_console().print(f"[yellow]{NO_DAEMON}; showing the config only[/]", markup=True)
+        rows = [
+            {"agent_id": a.id, "status": "offline", "provider": a.provider, "model": a.model}
+            for a in config.agents
+            if agent_id is None or a.id == agent_id
+        ]
+        if as_json:
+            print_json(rows[0] if agent_id else rows)
+        else:
+            for row in rows:
+                console().print(f"{row['agent_id']}  offline  {row['provider']}/{row['model'] or 'default'}")
+        return
+    try:
+        ids = [agent_id] if agent_id else [a["id"] for a in client.get("/api/agents")]
+        statuses = [client.get(f"/api/agents/{i}/status") for i in ids]
+    except DaemonError as exc:
+        fail(exc, debug=g.debug)
+    if as_json:
+        print_json(statuses[0] if agent_id else statuses)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in ("id", "status", "turns", "tokens", "restarts", "last error / restart reason"):
+        table.add_column(column)
+    for s in statuses:
+        sup = s.get("supervision") or {}
+        restarts = str(sup.get("restarts", 0)) + (" (gave up)" if sup.get("gave_up") else "")
+        why = s.get("last_error") or sup.get("last_reason") or ""
+        table.add_row(s["agent_id"], s["status"], str(s["turns"]), str(s["usage"]["total"]), restarts, why)
+    console().print(table)
+
+
+@app.command("restart")
+def restart(ctx: typer.Context, agent_id: str = typer.Argument(..., help="The agent to restart.")) -> None:
+    """Restart an agent's actor in the running daemon, from its committed state."""
+    from axocoatl.cli.daemon_client import NO_DAEMON, DaemonError
+
+    g = globals_of(ctx)
+    client, _ = _daemon(ctx)
+    if client is None:
+        err_console().print(f"[bold red]Error:[/] {NO_DAEMON}", markup=True)
+        raise typer.Exit(1)
+    try:
+        result = client.post(f"/api/agents/{agent_id}/restart")
+    except DaemonError as exc:
+        fail(exc, debug=g.debug)
+    console().print(f"restarted {result['agent_id']} (now {result['status']})")

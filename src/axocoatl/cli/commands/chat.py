@@ -1,0 +1,294 @@
+"""`axocoatl chat`: talk to an agent, through the running daemon or in-process when none runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import typer
+
+from axocoatl.cli.common import console, err_console, fail, globals_of, load
+from axocoatl.cli.daemon_client import DaemonClient, DaemonError, stream_sse
+from axocoatl.config.schema import AxocoatlConfig
+from axocoatl.core.errors import AxocoatlError, UsageError
+
+EXIT_COMMANDS = ("/exit", "/quit", "exit", "quit")
+HELP = "commands: /reset (fresh conversation; the old one stays stored), /exit (or Ctrl-D), /help"
+
+OnEvent = Callable[[str, dict[str, Any]], None]
+
+
+class ChatBackend(Protocol):
+    where: str
+
+    async def turn(self, text: str, on_event: OnEvent) -> dict[str, Any]: ...
+
+    async def reset(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class DaemonChat:
+    """Turns over HTTP, streamed as Server-Sent Events."""
+
+    def __init__(self, client: DaemonClient, agent_id: str) -> None:
+        self.agent_id = agent_id
+        self.where = f"daemon {client.url}"
+        self._daemon = client
+        self._http = client.async_client()
+
+    async def turn(self, text: str, on_event: OnEvent) -> dict[str, Any]:
+        path = f"/api/agents/{self.agent_id}/execute"
+        async for event, data in stream_sse(self._http, path, {"input": text}):
+            if event == "done":
+                return data
+            if event == "error":
+                raise DaemonError(str(data.get("error")), hint=data.get("hint"), status=data.get("status"))
+            on_event(event, data)
+        raise DaemonError("the daemon ended the reply early", hint="check the daemon's log")
+
+    async def reset(self) -> None:
+        response = await self._http.post(f"/api/agents/{self.agent_id}/reset")
+        if not response.is_success:
+            body = response.json()
+            raise DaemonError(str(body.get("error")), hint=body.get("hint"))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class LocalChat:
+    """Turns in this process, on a Runtime of our own."""
+
+    where = "in-process (no daemon running)"
+
+    def __init__(self, config: AxocoatlConfig, data_dir: Path, agent_id: str) -> None:
+        from axocoatl.runtime.runtime import Runtime
+
+        self.agent_id = agent_id
+        self.runtime = Runtime(config, data_dir=data_dir)
+
+    async def start(self) -> None:
+        await self.runtime.start()
+        self.runtime.agent(self.agent_id)  # unknown agent: a clear error before the first prompt
+
+    async def turn(self, text: str, on_event: OnEvent) -> dict[str, Any]:
+        from axocoatl.core.events import AgentStreamEvent, TextChunk, ToolFinished, ToolStarted
+
+        def sink(event: AgentStreamEvent) -> None:
+            if isinstance(event, TextChunk):
+                on_event("token", {"delta": event.text})
+            elif isinstance(event, ToolStarted):
+                on_event("tool-start", {"name": event.call.name, "arguments": event.call.arguments})
+            elif isinstance(event, ToolFinished):
+                on_event("tool-result", event.record.to_dict())
+
+        output = await self.runtime.execute(self.agent_id, text, sink=sink)
+        usage = output.usage
+        return {"output": output.content, "usage": {**usage.to_dict(), "total": usage.total}}
+
+    async def reset(self) -> None:
+        await self.runtime.agent(self.agent_id).reset_session()
+
+    async def aclose(self) -> None:
+        await self.runtime.aclose()
+
+
+@dataclass
+class _Printer:
+    """Streams a reply to the terminal: tokens inline, tool calls on their own lines."""
+
+    agent_id: str
+    color: bool
+    at_line_start: bool = True
+    streamed: list[str] = field(default_factory=list)
+
+    def style(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+
+    def write(self, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        if text:
+            self.at_line_start = text.endswith("\n")
+
+    def begin(self) -> None:
+        self.streamed.clear()
+        self.write(self.style(f"{self.agent_id}> ", "1;36"))
+        self.at_line_start = False
+
+    def newline(self) -> None:
+        if not self.at_line_start:
+            self.write("\n")
+
+    def on_event(self, event: str, data: dict[str, Any]) -> None:
+        if event == "token":
+            delta = str(data.get("delta", ""))
+            self.streamed.append(delta)
+            self.write(delta)
+        elif event == "tool-start":
+            self.newline()
+            args = _clip(json.dumps(data.get("arguments", {}), ensure_ascii=False), 80)
+            self.write(self.style(f"  ⚙ {data.get('name')}({args})", "2") + "\n")
+        elif event == "tool-result":
+            mark = "✗" if data.get("is_error") else "→"
+            self.write(self.style(f"    {mark} {_clip(str(data.get('result', '')), 60)}", "2") + "\n")
+            self.write(self.style(f"{self.agent_id}> ", "1;36"))
+            self.at_line_start = False
+
+    def finish(self, result: dict[str, Any], total: int) -> None:
+        if not self.streamed:
+            self.write(str(result.get("output", "")))  # nothing streamed (a provider without streaming)
+        self.newline()
+        usage = result.get("usage") or {}
+        line = f"[tokens: {usage.get('input', 0)} in · {usage.get('output', 0)} out · {total} this chat]"
+        self.write(self.style(line, "2") + "\n")
+
+
+def _clip(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+async def _reader(history_file: Path | None) -> Callable[[], Awaitable[str | None]]:
+    """A line reader: prompt_toolkit on a terminal (history, editing), plain lines otherwise."""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        try:
+            from prompt_toolkit import PromptSession
+            from prompt_toolkit.history import FileHistory, InMemoryHistory
+        except ImportError:
+            pass
+        else:
+            history = InMemoryHistory()
+            if history_file is not None:
+                try:
+                    history_file.parent.mkdir(parents=True, exist_ok=True)
+                    history = FileHistory(str(history_file))  # type: ignore[assignment]
+                except OSError:
+                    pass
+            session: PromptSession[str] = PromptSession(history=history)
+
+            async def prompt() -> str | None:
+                while True:
+                    try:
+                        return await session.prompt_async("you> ")
+                    except KeyboardInterrupt:
+                        continue  # Ctrl-C clears the line, like a shell
+                    except EOFError:
+                        return None
+
+            return prompt
+
+    async def read_line() -> str | None:
+        if sys.stdin.isatty():
+            sys.stdout.write("you> ")
+            sys.stdout.flush()
+        line = await asyncio.to_thread(sys.stdin.readline)
+        return None if line == "" else line.rstrip("\n")
+
+    return read_line
+
+
+async def _chat(backend: ChatBackend, agent_id: str, message: str | None, history_file: Path | None) -> int:
+    printer = _Printer(agent_id, color=sys.stdout.isatty())
+    total = 0
+
+    async def one_turn(text: str) -> bool:
+        nonlocal total
+        printer.begin()
+        try:
+            result = await backend.turn(text, printer.on_event)
+        except AxocoatlError as exc:
+            printer.newline()
+            err_console().print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            if exc.hint:
+                err_console().print(f"  [dim]hint:[/] {exc.hint}", markup=True, highlight=False)
+            return False
+        usage = result.get("usage") or {}
+        total += int(usage.get("total", 0))
+        printer.finish(result, total)
+        return True
+
+    if message is not None:
+        return 0 if await one_turn(message) else 1
+
+    console().print(f"[dim]chatting with {agent_id} via {backend.where}. {HELP}[/]", markup=True)
+    read = await _reader(history_file)
+    while True:
+        line = await read()
+        if line is None:
+            printer.newline()
+            break
+        text = line.strip()
+        if not text:
+            continue
+        if text in EXIT_COMMANDS:
+            break
+        if text == "/help":
+            console().print(HELP)
+            continue
+        if text == "/reset":
+            try:
+                await backend.reset()
+            except AxocoatlError as exc:
+                err_console().print(f"[bold red]error:[/] {exc.message}", markup=True)
+                continue
+            total = 0
+            console().print("[dim]new conversation (the previous one stays in the store)[/]", markup=True)
+            continue
+        if text.startswith("/"):
+            console().print(f"unknown command {text.split()[0]}; {HELP}")
+            continue
+        await one_turn(text)
+    console().print(f"[dim]bye ({total} tokens this chat)[/]", markup=True)
+    return 0
+
+
+def chat(
+    ctx: typer.Context,
+    agent: str = typer.Option("assistant", "--agent", "-a", help="The agent to talk to."),
+    message: str | None = typer.Option(None, "--message", "-m", help="Send one message, print the reply, exit."),
+    local: bool = typer.Option(False, "--local", help="Run in-process even when a daemon runs."),
+) -> None:
+    """Chat with an agent: streams its reply and tool calls; /reset, /exit."""
+    g = globals_of(ctx)
+    config: AxocoatlConfig | None = load(ctx).config if g.config_path.exists() else None
+    data_dir = g.resolved_data_dir()
+    client = None if local else DaemonClient.discover(data_dir, config)
+
+    async def go() -> int:
+        backend: ChatBackend
+        if client is not None:
+            client.get(f"/api/agents/{agent}/status")  # unknown agent: fail before the first prompt
+            backend = DaemonChat(client, agent)
+        else:
+            if config is None:
+                raise UsageError(
+                    f"no daemon is running and there is no config at {g.config_path}",
+                    hint="start one with `axocoatl dev`, or run this in a project directory (or pass --config)",
+                )
+            local_chat = LocalChat(config, data_dir, agent)
+            backend = local_chat
+            try:
+                await local_chat.start()
+            except BaseException:
+                await local_chat.aclose()
+                raise
+        try:
+            return await _chat(backend, agent, message, data_dir / "chat_history")
+        finally:
+            await backend.aclose()
+
+    try:
+        code = asyncio.run(go())
+    except AxocoatlError as exc:
+        fail(exc, debug=g.debug)
+    except KeyboardInterrupt:
+        sys.stdout.write("\n")
+        code = 130
+    raise typer.Exit(code)

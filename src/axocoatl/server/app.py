@@ -1,0 +1,54 @@
+"""The FastAPI application: routes, error bodies and the middleware stack.
+
+Request path through the middleware, outermost first: CORS (allow-list; none when
+empty) → access log → rate limit → auth → body size limit → routes. Rate limiting comes
+before auth so guessing keys is limited too.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from axocoatl import __version__
+from axocoatl.config.schema import ServerConfig
+from axocoatl.server.auth import PUBLIC_PATHS, AuthMiddleware
+from axocoatl.server.errors import install_error_handlers
+from axocoatl.server.middleware import AccessLogMiddleware, BodyLimitMiddleware, RateLimitMiddleware
+from axocoatl.server.routes import agents, dashboard, events, health, mcp, runs, tokens, workflows, ws
+from axocoatl.server.state import ServerState
+
+DESCRIPTION = """The HTTP and WebSocket API of an axocoatl daemon (`axocoatl dev` / `axocoatl serve`).
+
+Every error is JSON: `{"error": "...", "hint": "..."}`. When `server.auth` has keys, every
+route except `/health` needs `x-api-key: KEY` or `Authorization: Bearer TOKEN`.
+See docs/api.md for the WebSocket frames."""
+
+
+def create_app(state: ServerState, server: ServerConfig) -> FastAPI:
+    """The app for one running runtime; ``state`` is shared with the daemon that owns the runtime."""
+    app = FastAPI(
+        title="axocoatl",
+        version=__version__,
+        description=DESCRIPTION,
+        redoc_url=None,
+    )
+    app.state.axocoatl = state
+    install_error_handlers(app)
+    for module in (health, agents, workflows, runs, tokens, mcp, events, ws, dashboard):
+        app.include_router(module.router)
+
+    # add_middleware wraps: the last added runs first.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: state.settings.max_body_bytes)
+    app.add_middleware(AuthMiddleware, credentials=lambda: state.settings.credentials)
+    app.add_middleware(RateLimitMiddleware, settings=lambda: state.settings.rate_limit, exempt=PUBLIC_PATHS)
+    app.add_middleware(AccessLogMiddleware)
+    if server.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(server.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["content-type", "authorization", "x-api-key"],
+            max_age=600,
+        )
+    return app

@@ -1,0 +1,174 @@
+"""Every error the API returns is JSON: ``{"error": "...", "hint": "..."}``, never a traceback."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from axocoatl.core.errors import (
+    AgentTimeout,
+    AxocoatlError,
+    BudgetExceeded,
+    MailboxClosed,
+    ProviderError,
+    UsageError,
+    WorkflowTimeout,
+)
+from axocoatl.core.ids import new_id
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: str
+    hint: str | None = None
+    field: str | None = None
+
+
+class ApiError(Exception):
+    """Raise in a route to answer with a JSON error."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        hint: str | None = None,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.hint = hint
+        self.field = field
+        self.headers = headers
+
+
+def error_body(error: str, hint: str | None = None, field: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": error, "hint": hint}
+    if field is not None:
+        body["field"] = field
+    return body
+
+
+def error_response(
+    status: int,
+    error: str,
+    hint: str | None = None,
+    *,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(error, hint, field), status_code=status, headers=dict(headers) if headers else None)
+
+
+def not_found(kind: str, name: str, known: list[str], list_hint: str) -> ApiError:
+    """A 404 for an unknown agent/workflow/run, with a did-you-mean hint."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        hint = f"did you mean '{close[0]}'? ({list_hint})"
+    elif known:
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        hint = f"known {kind}s: {shown}"
+    else:
+        hint = f"no {kind}s exist yet ({list_hint})"
+    return ApiError(404, f"unknown {kind} '{name}'", hint)
+
+
+def status_for(exc: AxocoatlError) -> int:
+    """The HTTP status for an error raised by the runtime while serving a request."""
+    if isinstance(exc, BudgetExceeded):
+        return 409
+    if isinstance(exc, MailboxClosed):
+        return 409
+    if isinstance(exc, AgentTimeout | WorkflowTimeout):
+        return 504
+    if isinstance(exc, ProviderError):
+        return 502  # the model provider failed, not this server
+    if isinstance(exc, UsageError):
+        return 409
+    return 500
+
+
+def axocoatl_error_json(exc: AxocoatlError) -> dict[str, Any]:
+    return error_body(exc.message, exc.hint)
+
+
+# Documented error responses, shared by the routes' OpenAPI declarations.
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        400: "Bad request",
+        401: "Missing or wrong API key",
+        404: "Unknown agent, workflow or run",
+        409: "Conflict with the current state",
+        413: "Request body too large",
+        422: "Invalid request",
+        429: "Too many requests",
+        502: "The model provider failed",
+        503: "The daemon is shutting down",
+        504: "Timed out",
+    }
+    return {code: {"model": ErrorBody, "description": text.get(code, "Error")} for code in codes}
+
+
+def _field_of(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.error, exc.hint, field=exc.field, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = exc.errors()
+        first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
+        field = _field_of(first.get("loc", ()))
+        message = str(first.get("msg", "invalid value"))
+        others = len(problems) - 1
+        error = f"invalid request: {field}: {message}" if field else f"invalid request: {message}"
+        if others > 0:
+            error += f" (and {others} more problem{'s' if others > 1 else ''})"
+        return error_response(422, error, "see /openapi.json for the expected request", field=field or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        hints = {
+            404: "no such route; see /openapi.json (or /docs) for the API",
+            405: "this route does not accept that method; see /openapi.json",
+            413: "send a smaller body (server.max_body_bytes in axocoatl.yaml sets the limit)",
+        }
+        error = str(exc.detail) if exc.detail else "error"
+        if exc.status_code == 404 and error == "Not Found":
+            error = f"no route {request.method} {request.url.path}"
+        return error_response(exc.status_code, error, hints.get(exc.status_code), headers=exc.headers)
+
+    @app.exception_handler(AxocoatlError)
+    async def _axocoatl(request: Request, exc: AxocoatlError) -> JSONResponse:
+        status = status_for(exc)
+        if status == 500:
+            return _internal(request, exc)
+        return error_response(status, exc.message, exc.hint)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return _internal(request, exc)
+
+
+def _internal(request: Request, exc: BaseException) -> JSONResponse:
+    # The details go to the log under an id; the client only gets the id.
+    error_id = new_id("err")
+    log.error("internal error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal server error", f"the daemon log has the details (error id {error_id})")

@@ -1,0 +1,213 @@
+"""Request and response bodies of the HTTP API (they make /openapi.json precise)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_INPUT_CHARS = 1_000_000
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----------------------------------------------------------------------------------- requests
+
+
+class ExecuteRequest(Strict):
+    input: str = Field(..., max_length=MAX_INPUT_CHARS, description="The message for the agent.")
+    system_override: str | None = Field(
+        None, max_length=MAX_INPUT_CHARS, description="Replace the system prompt (implies stateless)."
+    )
+    model_override: str | None = Field(
+        None, min_length=1, max_length=200, description="Use this model for this call (implies stateless)."
+    )
+    stateless: bool = Field(False, description="Do not read or write the agent's session.")
+
+
+class WorkflowExecuteRequest(Strict):
+    input: str = Field(..., max_length=MAX_INPUT_CHARS, description="The task given to the entry agents.")
+
+
+# ---------------------------------------------------------------------------------- responses
+
+
+class Health(BaseModel):
+    status: Literal["healthy", "draining"]
+    agents: int
+    version: str
+
+
+class Usage(BaseModel):
+    input: int
+    output: int
+    total: int
+
+
+class SupervisionInfo(BaseModel):
+    restarts: int
+    consecutive: int
+    last_reason: str | None
+    last_crash_at: str | None
+    last_restart_at: str | None
+    next_restart_at: str | None
+    gave_up: bool
+
+
+class AgentInfo(BaseModel):
+    id: str
+    name: str
+    provider: str
+    model: str | None
+    role: str
+    depends_on: list[str]
+    tools: list[str]
+    system_prompt: str | None
+    token_budget: dict[str, Any] | None
+    status: str
+
+
+class AgentStatus(BaseModel):
+    agent_id: str
+    status: Literal["idle", "running", "failed", "stopped"]
+    last_error: str | None
+    turns: int
+    queued: int
+    usage: Usage
+    last_active: str | None
+    provider: str
+    model: str | None
+    supervision: SupervisionInfo | None = None
+
+
+class ToolCallInfo(BaseModel):
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    result: str
+    is_error: bool
+
+
+class ExecuteResponse(BaseModel):
+    agent_id: str
+    output: str
+    usage: Usage
+    tool_calls: list[ToolCallInfo]
+    llm_calls: int
+    stateless: bool
+
+
+class RestartResponse(BaseModel):
+    agent_id: str
+    restarted: bool
+    status: str
+
+
+class ResetResponse(BaseModel):
+    agent_id: str
+    reset: bool
+
+
+class WorkflowInfo(BaseModel):
+    id: str
+    name: str
+    description: str | None
+    agents: list[str]
+    entry_point: str | None
+    timeout_secs: float
+
+
+class StepTokens(BaseModel):
+    input: int
+    output: int
+
+
+class StepInfo(BaseModel):
+    agent_id: str
+    status: Literal["pending", "running", "completed", "failed", "skipped"]
+    attempts: int
+    started_at: str | None
+    finished_at: str | None
+    input: str | None
+    output: str | None
+    error: str | None
+    tokens: StepTokens
+
+
+class RunInfo(BaseModel):
+    """Exactly ``RunRecord.to_json()``: the JSON of `axocoatl runs show --json`."""
+
+    run_id: str
+    workflow_id: str
+    status: Literal["running", "completed", "failed", "interrupted"]
+    input: str
+    final_output: str | None
+    error: str | None
+    started_at: str | None
+    finished_at: str | None
+    steps: list[StepInfo]
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    workflow_id: str
+    status: Literal["running", "completed", "failed", "interrupted"]
+    input: str
+    final_output: str | None
+    error: str | None
+    started_at: str | None
+    finished_at: str | None
+    steps_completed: int
+    steps_total: int
+
+
+class RunStarted(BaseModel):
+    run_id: str
+    workflow_id: str
+    status: Literal["running"]
+
+
+class TokenRow(BaseModel):
+    agent_id: str
+    input: int
+    output: int
+    total: int
+    calls: int
+
+
+class TokenTotals(BaseModel):
+    input: int
+    output: int
+    total: int
+    calls: int
+
+
+class TokenReport(BaseModel):
+    since: str | None
+    agent: str | None
+    agents: list[TokenRow]
+    totals: TokenTotals
+
+
+class EventInfo(BaseModel):
+    id: str
+    type: str
+    produced_by: str
+    run_id: str | None
+    agent_id: str | None
+    timestamp: str | None
+    payload: dict[str, Any]
+
+
+class MCPServerInfo(BaseModel):
+    name: str
+    transport: str
+    tool_count: int
+
+
+class MCPToolInfo(BaseModel):
+    name: str
+    server: str
+    description: str

@@ -1,0 +1,204 @@
+"""/api/agents: list, status, execute (JSON or Server-Sent Events), restart, session reset."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from axocoatl.agents.actor import Agent
+from axocoatl.core.errors import AxocoatlError
+from axocoatl.core.events import AgentStreamEvent, CallFinished, TextChunk, ToolFinished, ToolStarted
+from axocoatl.core.ids import new_id
+from axocoatl.core.messages import AgentInput, AgentOutput
+from axocoatl.server.errors import ApiError, axocoatl_error_json, not_found, responses, status_for
+from axocoatl.server.models import (
+    AgentInfo,
+    AgentStatus,
+    ExecuteRequest,
+    ExecuteResponse,
+    ResetResponse,
+    RestartResponse,
+)
+from axocoatl.server.state import ServerState, state_of
+from axocoatl.server.views import agent_json, agent_status_json
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/agents", tags=["agents"])
+
+
+def find_agent(state: ServerState, agent_id: str) -> Agent:
+    agent = state.runtime.agents.get(agent_id)
+    if agent is None:
+        raise not_found("agent", agent_id, sorted(state.runtime.agents), "GET /api/agents lists them")
+    return agent
+
+
+def refuse_if_draining(state: ServerState) -> None:
+    if state.draining:
+        raise ApiError(503, "the daemon is shutting down", "retry once it is back up", headers={"Retry-After": "5"})
+
+
+@router.get("", response_model=list[AgentInfo], summary="The configured agents")
+async def list_agents(request: Request) -> list[dict[str, Any]]:
+    rt = state_of(request).runtime
+    return [agent_json(config, rt.agents.get(config.id)) for config in rt.config.agents]
+
+
+@router.get(
+    "/{agent_id}/status",
+    response_model=AgentStatus,
+    summary="An agent's live status, usage and supervision (restarts and why)",
+    responses=responses(404),
+)
+async def agent_status(agent_id: str, request: Request) -> dict[str, Any]:
+    state = state_of(request)
+    return agent_status_json(find_agent(state, agent_id), state.supervisor)
+
+
+def output_json(agent_id: str, output: AgentOutput, stateless: bool) -> dict[str, Any]:
+    return {
+        "agent_id": agent_id,
+        "output": output.content,
+        "usage": {**output.usage.to_dict(), "total": output.usage.total},
+        "tool_calls": [call.to_dict() for call in output.tool_calls],
+        "llm_calls": output.llm_calls,
+        "stateless": stateless,
+    }
+
+
+_EXECUTE_DOC = """Send one message to an agent.
+
+Any override implies `stateless` (no session read or write, no tool loop). With
+`Accept: text/event-stream` the reply streams as Server-Sent Events: `token`
+(`{delta}`), `tool-start`, `tool-result`, `llm-call`, then `done` (the JSON body
+below) or `error` (`{error, hint, status}`)."""
+
+
+@router.post(
+    "/{agent_id}/execute",
+    response_model=ExecuteResponse,
+    summary="Send a message to an agent (JSON, or SSE with Accept: text/event-stream)",
+    description=_EXECUTE_DOC,
+    responses={
+        **responses(404, 409, 422, 502, 503, 504),
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    },
+)
+async def execute(agent_id: str, body: ExecuteRequest, request: Request) -> Any:
+    state = state_of(request)
+    find_agent(state, agent_id)
+    refuse_if_draining(state)
+    stateless = body.stateless or body.system_override is not None or body.model_override is not None
+    agent_input = AgentInput(
+        body.input,
+        system_override=body.system_override,
+        model_override=body.model_override,
+        stateless=stateless,
+    )
+    if "text/event-stream" in request.headers.get("accept", ""):
+        return _stream(state, agent_id, agent_input)
+    # Detached: a client that disconnects does not cancel a turn that will commit.
+    task = state.detach(state.runtime.execute(agent_id, agent_input), f"execute:{agent_id}")
+    try:
+        output = await asyncio.shield(task)
+    except AxocoatlError:
+        raise
+    except Exception as exc:
+        if state.supervisor is not None:
+            state.supervisor.observe_failure(agent_id, exc)
+        raise
+    return output_json(agent_id, output, stateless)
+
+
+def _stream(state: ServerState, agent_id: str, agent_input: AgentInput) -> StreamingResponse:
+    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
+
+    def sink(event: AgentStreamEvent) -> None:
+        if isinstance(event, TextChunk):
+            queue.put_nowait(("token", {"delta": event.text}))
+        elif isinstance(event, ToolStarted):
+            call = event.call
+            queue.put_nowait(("tool-start", {"call_id": call.id, "name": call.name, "arguments": call.arguments}))
+        elif isinstance(event, ToolFinished):
+            queue.put_nowait(("tool-result", {"call_id": event.record.id, **event.record.to_dict()}))
+        elif isinstance(event, CallFinished):
+            usage = {"input": event.usage.input, "output": event.usage.output, "model": event.model}
+            queue.put_nowait(("llm-call", usage))
+
+    async def turn() -> None:
+        try:
+            output = await state.runtime.execute(agent_id, agent_input, sink=sink)
+            queue.put_nowait(("done", output_json(agent_id, output, agent_input.stateless)))
+        except AxocoatlError as exc:
+            queue.put_nowait(("error", {**axocoatl_error_json(exc), "status": status_for(exc)}))
+        except Exception as exc:
+            error_id = new_id("err")
+            log.error("internal error %s in a streamed turn of %s", error_id, agent_id, exc_info=exc)
+            if state.supervisor is not None:
+                state.supervisor.observe_failure(agent_id, exc)
+            hint = f"the daemon log has the details (error id {error_id})"
+            queue.put_nowait(("error", {"error": "internal server error", "hint": hint, "status": 500}))
+        finally:
+            queue.put_nowait(None)
+
+    state.detach(turn(), f"execute-stream:{agent_id}")
+
+    async def events() -> AsyncIterator[str]:
+        yield ": stream open\n\n"  # flushes the headers at once
+        while (item := await queue.get()) is not None:
+            name, data = item
+            yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+@router.post(
+    "/{agent_id}/restart",
+    response_model=RestartResponse,
+    summary="Restart an agent's actor from its committed state",
+    responses=responses(404, 409, 503),
+)
+async def restart(agent_id: str, request: Request) -> dict[str, Any]:
+    state = state_of(request)
+    agent = find_agent(state, agent_id)
+    refuse_if_draining(state)
+    stats = agent.statistics()
+    if stats.status == "running" or stats.queued:
+        # Restarting stops the actor, which would cancel the turn (and any workflow step) it runs.
+        raise ApiError(
+            409,
+            f"agent '{agent_id}' is busy ({stats.status}, {stats.queued} queued)",
+            "retry once it is idle (GET /api/agents/{id}/status)",
+        )
+    supervisor = state.supervisor
+    if supervisor is not None:
+        async with supervisor.lock(agent_id):
+            new = await state.runtime.restart_agent(agent_id)
+        supervisor.manual_restart_done(agent_id)
+    else:
+        new = await state.runtime.restart_agent(agent_id)
+    status = state.agent_status(agent_id)
+    if status is not None:
+        state.hub.broadcast([{"kind": "agent-status", "agent_id": agent_id, "agent": status}])
+    return {"agent_id": agent_id, "restarted": True, "status": new.statistics().status}
+
+
+@router.post(
+    "/{agent_id}/reset",
+    response_model=ResetResponse,
+    summary="Start a fresh conversation (the old messages stay in the store)",
+    responses=responses(404, 409, 503),
+)
+async def reset(agent_id: str, request: Request) -> dict[str, Any]:
+    state = state_of(request)
+    agent = find_agent(state, agent_id)
+    refuse_if_draining(state)
+    await agent.reset_session()
+    return {"agent_id": agent_id, "reset": True}
