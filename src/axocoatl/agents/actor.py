@@ -20,6 +20,8 @@ from axocoatl.core.errors import AgentTimeout, AxocoatlError, MailboxClosed
 from axocoatl.core.events import StreamSink
 from axocoatl.core.ids import Clock
 from axocoatl.core.messages import AgentInput, AgentOutput, TokenUsage
+from axocoatl.memory.agent_memory import AgentMemory, TurnMemory
+from axocoatl.memory.consolidation import ConsolidationResult
 from axocoatl.memory.session import Session
 from axocoatl.providers.base import Provider
 from axocoatl.store import LedgerEntry, SessionAppend, Store, WriteBatch
@@ -73,6 +75,7 @@ class Agent:
         clock: Clock,
         counter: TokenCounter,
         mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+        memory: AgentMemory | None = None,
     ) -> None:
         self.config = config
         self.id = config.id
@@ -89,6 +92,10 @@ class Agent:
         self._turns = 0
         self._usage = TokenUsage()
         self._last_active: float | None = None
+        self.memory = memory
+        self._restored = memory is None
+        # Held by a turn and by a consolidation pass, so a pass never edits blocks mid-turn.
+        self._busy = asyncio.Lock()
 
     # ------------------------------------------------------------------ public
 
@@ -137,8 +144,40 @@ class Agent:
     async def reset_session(self) -> None:
         """Start a fresh conversation; the old messages stay in the store."""
         session = await self.session()
-        await self._store.write(WriteBatch(session_resets=[(self.id, session.next_seq)]))
+        batch = WriteBatch(session_resets=[(self.id, session.next_seq)])
+        if self.memory is not None:
+            await self.restore()
+            batch.extend(self.memory.reset_writes(self._clock.now()))
+        await self._store.write(batch)
         session.reset()
+
+    async def restore(self) -> None:
+        """Load the agent's checkpoint (turns, usage, last activity, compaction state), once."""
+        if self._restored or self.memory is None:
+            return
+        state = await self.memory.restore_state()
+        if not self._restored:
+            self._restored = True
+            self._turns += state.turns
+            self._usage = self._usage + state.usage
+            self._last_active = self._last_active or state.last_active
+
+    async def consolidate(self, *, idle_threshold_secs: float = 0.0) -> ConsolidationResult:
+        """One sleep-time pass (memory.consolidation) unless the agent is busy or not idle long enough."""
+        if self.memory is None or self.status == "stopped":
+            return ConsolidationResult("skipped", reason="no memory")
+        if self._busy.locked():
+            return ConsolidationResult("skipped", reason="busy")
+        async with self._busy:
+            await self.restore()
+            now = self._clock.now()
+            if self._last_active is not None and now - self._last_active < idle_threshold_secs:
+                return ConsolidationResult("skipped", reason="not idle long enough")
+            if not self.memory.has_new_activity():
+                return ConsolidationResult("skipped", reason="no new activity since the last pass")
+            provider = self._provider_factory()
+            model = self.config.model or provider.default_model()
+            return await self.memory.consolidate(provider, model, await self._spent_before(None))
 
     async def stop(self) -> None:
         """Refuse new work, cancel what is queued or running, and wait for the worker."""
@@ -152,6 +191,8 @@ class Agent:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        if self.memory is not None:
+            await self.memory.aclose()
 
     # ------------------------------------------------------------------ worker
 
@@ -177,65 +218,99 @@ class Agent:
                 job.future.set_result(result)
 
     async def _handle(self, job: _Job) -> AgentOutput:
+        async with self._busy:
+            return await self._turn(job)
+
+    async def _turn(self, job: _Job) -> AgentOutput:
         self.status = "running"
         session = None if job.input.stateless else await self.session()
+        provider = self._provider_factory()
         setup = TurnSetup(
             agent=self.config,
-            provider=self._provider_factory(),
-            model=self.config.model or "",
+            provider=provider,
+            model=self.config.model or provider.default_model(),
             toolbox=self.toolbox,
-            history=session.window(self.config.memory.max_session_messages) if session else (),
+            history=(),
             clock=self._clock,
             counter=self._counter,
             run_id=job.run_id,
             spent_before=await self._spent_before(job.run_id),
             sink=job.sink,
         )
-        if not setup.model:
-            setup.model = setup.provider.default_model()
+        memory: TurnMemory | None = None
         try:
             async with asyncio.timeout(self.config.timeout_secs):
+                if session is not None and self.memory is not None:
+                    await self.restore()
+                    memory = await self.memory.prepare(
+                        session,
+                        job.input,
+                        provider=provider,
+                        model=setup.model,
+                        tools=self.toolbox.specs(),
+                        spent_before=setup.spent_before,
+                        run_id=job.run_id,
+                    )
+                    setup.history = memory.history
+                    setup.system_context = memory.context
+                    setup.prior_usage = memory.usage
+                    setup.prior_calls = memory.llm_calls
+                elif session is not None:
+                    setup.history = session.window(self.config.memory.max_session_messages)
                 result = await run_turn(setup, job.input)
         except TurnFailed as failed:
-            await self._commit_failure(job, failed.error, failed.ledger)
+            await self._commit_failure(job, failed.error, [*_memory_ledger(memory), *failed.ledger], memory)
             raise failed.error from None
         except TimeoutError:
             error = AgentTimeout(
                 f"agent '{self.id}' timed out after {self.config.timeout_secs:g} s",
                 hint=f"raise agents[{self.id}].timeout_secs or make the task smaller",
             )
-            await self._commit_failure(job, error, [])
+            await self._commit_failure(job, error, _memory_ledger(memory), memory)
             raise error from None
         except asyncio.CancelledError:
             self.status = "idle"
             raise
+        except Exception as exc:  # memory preparation failed (database error): the turn fails cleanly
+            await self._commit_failure(job, exc, _memory_ledger(memory), memory)
+            raise
 
         # The commit is shielded: once the turn produced a result, cancelling the caller
         # must not leave the database and the in-memory session disagreeing.
-        await asyncio.shield(asyncio.ensure_future(self._commit(job, session, result)))
+        await asyncio.shield(asyncio.ensure_future(self._commit(job, session, result, memory)))
         return result.output
 
-    async def _commit(self, job: _Job, session: Session | None, result: TurnResult) -> None:
+    async def _commit(self, job: _Job, session: Session | None, result: TurnResult, memory: TurnMemory | None) -> None:
         batch = job.commit.on_success(result.output) if job.commit else WriteBatch()
         now = self._clock.now()
+        if session is not None and memory is not None and self.memory is not None:
+            # Before the session append: the memory row records the user message's seq.
+            batch.extend(self.memory.turn_writes(session, memory, job.input, result.output, now, job.run_id))
+            batch.ledger.extend(memory.ledger)
         if session is not None and result.new_messages:
             batch.session.append(SessionAppend(self.id, session.next_seq, tuple(result.new_messages), now))
         batch.ledger.extend(result.ledger)
         await self._store.write(batch)
         if session is not None:
             session.extend(result.new_messages)
+        if memory is not None and self.memory is not None:
+            self.memory.committed(memory)
         self._turns += 1
         self._usage = self._usage + result.output.usage
         self._last_active = now
         self.status = "idle"
         self.last_error = None
 
-    async def _commit_failure(self, job: _Job, error: BaseException, ledger: list[LedgerEntry]) -> None:
+    async def _commit_failure(
+        self, job: _Job, error: BaseException, ledger: list[LedgerEntry], memory: TurnMemory | None = None
+    ) -> None:
         self.status = "failed"
         self.last_error = str(error)
         self._last_active = self._clock.now()
         batch = job.commit.on_failure(error) if job.commit else WriteBatch()
         batch.ledger.extend(ledger)
+        if memory is not None and self.memory is not None:
+            batch.extend(self.memory.failure_writes(self._last_active))
         await asyncio.shield(asyncio.ensure_future(self._store.write(batch)))
 
     async def _spent_before(self, run_id: str | None) -> BudgetUsage:
@@ -246,6 +321,10 @@ class Agent:
         day_start = now - (now % 86400)
         run, day = await self._store.usage_since(self.id, since=day_start, run_id=run_id)
         return BudgetUsage(run=run, day=day)
+
+
+def _memory_ledger(memory: TurnMemory | None) -> list[LedgerEntry]:
+    return list(memory.ledger) if memory is not None else []
 
 
 def describe_error(error: BaseException) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from axocoatl.config.schema import AgentConfig
@@ -45,8 +45,12 @@ class TurnSetup:
     counter: TokenCounter
     run_id: str | None = None
     spent_before: BudgetUsage = field(default_factory=BudgetUsage)  # run and day spend before this turn
-    system_context: str = ""  # memory context appended to the system prompt
+    # Memory context appended to the system prompt; a callable is re-rendered before every
+    # request, so core-memory edits made by a tool are visible to the next request of the turn.
+    system_context: str | Callable[[], str] = ""
     sink: StreamSink | None = None
+    prior_usage: TokenUsage = field(default_factory=TokenUsage)  # spent before the turn (context summary)
+    prior_calls: int = 0
 
 
 @dataclass
@@ -78,7 +82,8 @@ async def run_turn(setup: TurnSetup, agent_input: AgentInput) -> TurnResult:
 
 async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEntry]) -> TurnResult:
     agent = setup.agent
-    system = _system_prompt(agent_input.system_override or agent.system_prompt, setup.system_context)
+    prompt = agent_input.system_override or agent.system_prompt
+    context = setup.system_context
     history = list(agent_input.history) if agent_input.stateless else list(setup.history)
     user = ChatMessage.user(agent_input.content)
     conversation: list[ChatMessage] = [*history, user]
@@ -88,10 +93,11 @@ async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEnt
     caps = setup.provider.capabilities(model)
     wanted_reply = agent.sampling.max_tokens or caps.max_output_tokens
     records: list[ToolCallRecord] = []
-    spent = TokenUsage()
-    calls = 0
+    spent = setup.prior_usage
+    calls = setup.prior_calls
 
     for round_no in range(MAX_TOOL_ROUNDS + 1):
+        system = _system_prompt(prompt, context() if callable(context) else context)
         messages = (ChatMessage.system(system), *conversation) if system else tuple(conversation)
         request = ChatRequest(
             model=model,

@@ -75,6 +75,7 @@ class AgentMemory:
         self.state = AgentState()
         self._core: CoreMemory | None = None
         self._restored = False
+        self._loaded = False
         self._lock = asyncio.Lock()
         self._tools = memory_tools(self)
         labels = [b.label for b in config.memory.core.blocks]
@@ -90,17 +91,25 @@ class AgentMemory:
     def tools(self) -> dict[str, Tool]:
         return dict(self._tools)
 
-    async def ensure_loaded(self) -> AgentState:
-        """Restore the checkpoint and load core blocks and semantic memory (once per process)."""
+    async def restore_state(self) -> AgentState:
+        """Restore the checkpoint (once per process); cheap: one small query."""
         if not self._restored:
             async with self._lock:
                 if not self._restored:
                     self.state = restore(self.agent_id, await self.store.load_checkpoints(self.agent_id))
-                    await self.core_memory()
-                    await self.semantic.load()
-                    self.semantic.next_seq = max(self.semantic.next_seq, self.state.memory_seq)
+                    self._after = self.state
                     self._restored = True
         return self.state
+
+    async def ensure_loaded(self) -> AgentState:
+        """The checkpoint, the core blocks and the semantic memory, loaded (once per process)."""
+        state = await self.restore_state()
+        if not self._loaded:
+            await self.core_memory()
+            await self.semantic.load()
+            self.semantic.next_seq = max(self.semantic.next_seq, state.memory_seq)
+            self._loaded = True
+        return state
 
     async def core_memory(self) -> CoreMemory:
         if self._core is None:
@@ -290,6 +299,13 @@ class AgentMemory:
         self.state.version = after.version
         self._after = after
         return WriteBatch(memories=[turn.record], log_entries=entries, checkpoints=[checkpoint])
+
+    def has_new_activity(self) -> bool:
+        """Whether anything happened since the last consolidation pass (restore_state first)."""
+        last_active = self.state.last_active
+        if last_active is None:
+            return False
+        return self.state.last_consolidated is None or last_active > self.state.last_consolidated
 
     def committed(self, turn: TurnMemory) -> None:
         self.state = self._after

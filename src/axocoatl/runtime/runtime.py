@@ -22,9 +22,12 @@ from axocoatl.core.errors import UsageError
 from axocoatl.core.events import RuntimeEvent, StreamSink
 from axocoatl.core.ids import Clock, SystemClock, new_id, new_run_id
 from axocoatl.core.messages import AgentInput, AgentOutput
+from axocoatl.memory.agent_memory import MemoryServices
+from axocoatl.memory.embedding import Embedder
 from axocoatl.providers.base import Provider
 from axocoatl.providers.registry import build_provider
 from axocoatl.runtime.bus import EventBus
+from axocoatl.runtime.consolidation import ConsolidationLoop
 from axocoatl.runtime.ownership import HEARTBEAT_INTERVAL, owner_alive, process_owner
 from axocoatl.runtime.plans import RunPlan, plan_skill, plan_workflow
 from axocoatl.runtime.workflows import RunDriver, new_run_record
@@ -49,6 +52,8 @@ class Runtime:
         store: Store | None = None,
         auto_resume: bool = False,
         counter: TokenCounter | None = None,
+        background: bool = False,
+        embedder: Embedder | None = None,
     ) -> None:
         self.config = config
         self.data_dir = Path(data_dir)
@@ -59,6 +64,10 @@ class Runtime:
         self.tools = ToolRegistry(BUILTIN_TOOLS)
         self.owner = process_owner()
         self.auto_resume = auto_resume
+        # Long-running (the daemon): starts background loops such as sleep-time consolidation.
+        self.background = background
+        self.memory = MemoryServices(self.store, self.clock, self.counter, embedder)
+        self.consolidation = ConsolidationLoop(lambda: self.agents.values(), config.consolidation, self.clock)
         self._providers: dict[str, Provider] = dict(providers or {})
         self._injected = set(self._providers)
         self.agents: dict[str, Agent] = {}
@@ -88,6 +97,8 @@ class Runtime:
             self.agents[agent_config.id] = self._build_agent(agent_config.id)
         self._started = True
         self._spawn(self._heartbeat(), "heartbeat")
+        if self.background and self.config.consolidation.enabled:
+            self._spawn(self.consolidation.run(), "consolidation")
         if self.auto_resume:
             for run in await self.interrupted_runs():
                 self._spawn(self._resume_quietly(run.run_id), f"resume:{run.run_id}")
@@ -98,6 +109,8 @@ class Runtime:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._started and self.background and self.config.consolidation.enabled:
+            await self.consolidation.final_pass()
         for agent in self.agents.values():
             await agent.stop()
         for name, provider in self._providers.items():
@@ -149,13 +162,15 @@ class Runtime:
     def _build_agent(self, agent_id: str) -> Agent:
         config = self.config.agent(agent_id)
         assert config is not None
+        memory = self.memory.for_agent(config)
         return Agent(
             config,
             provider=lambda: self.provider(config.provider),
-            toolbox=self.tools.view(agent_id, config.tools),
+            toolbox=self.tools.view(agent_id, config.tools, extra=memory.tools()),
             store=self.store,
             clock=self.clock,
             counter=self.counter,
+            memory=memory,
         )
 
     def agent(self, agent_id: str) -> Agent:

@@ -1,0 +1,80 @@
+"""The sleep-time consolidation loop of a long-running Runtime (the daemon).
+
+Every tick it asks each agent that has new activity, has been idle for
+``idle_threshold_secs`` and was not consolidated within ``interval_secs`` to run one
+consolidation pass (memory.consolidation). On a graceful shutdown every agent with
+new activity gets one last pass. One-shot CLI commands never start it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+from axocoatl.agents.actor import Agent
+from axocoatl.config.schema import ConsolidationConfig
+from axocoatl.core.ids import Clock
+from axocoatl.memory.consolidation import ConsolidationResult
+
+log = logging.getLogger(__name__)
+
+MAX_TICK_SECS = 60.0
+MIN_TICK_SECS = 0.05
+
+
+class ConsolidationLoop:
+    def __init__(
+        self,
+        agents: Callable[[], Iterable[Agent]],
+        config: ConsolidationConfig,
+        clock: Clock,
+        *,
+        tick_secs: float | None = None,
+    ) -> None:
+        self._agents = agents
+        self.config = config
+        self._clock = clock
+        # Short intervals (tests, demos) need a tick finer than the default minute.
+        self.tick_secs = tick_secs or max(MIN_TICK_SECS, min(MAX_TICK_SECS, config.interval_secs / 2))
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_secs)
+            try:
+                await self.run_once()
+            except Exception:  # the loop must outlive a bad pass (a database hiccup)
+                log.exception("consolidation pass failed")
+
+    async def run_once(self) -> dict[str, ConsolidationResult]:
+        """One sweep over the agents; returns the passes that ran (not the skipped ones)."""
+        results: dict[str, ConsolidationResult] = {}
+        for agent in list(self._agents()):
+            if agent.memory is None or agent.status == "stopped":
+                continue
+            await agent.restore()
+            state = agent.memory.state
+            now = self._clock.now()
+            if state.last_consolidated is not None and now - state.last_consolidated < self.config.interval_secs:
+                continue
+            if not agent.memory.has_new_activity():
+                continue
+            result = await agent.consolidate(idle_threshold_secs=self.config.idle_threshold_secs)
+            if result.status != "skipped":
+                results[agent.id] = result
+                log.info("consolidated agent %s: %s", agent.id, result.to_json())
+        return results
+
+    async def final_pass(self) -> dict[str, ConsolidationResult]:
+        """On shutdown: one pass for every agent with activity since its last pass, idle or not."""
+        results: dict[str, ConsolidationResult] = {}
+        for agent in list(self._agents()):
+            if agent.memory is None or agent.status == "stopped":
+                continue
+            try:
+                await agent.restore()
+                if agent.memory.has_new_activity():
+                    results[agent.id] = await agent.consolidate(idle_threshold_secs=0.0)
+            except Exception:  # shutting down: log and go on with the other agents
+                log.exception("final consolidation of agent %s failed", agent.id)
+        return results
