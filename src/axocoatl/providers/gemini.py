@@ -218,7 +218,7 @@ class _ChunkDecoder:
         yield Done("tool_calls" if self.calls and self.finish == "stop" else self.finish)
 
     def chunk(self, data: dict[str, Any]) -> list[StreamEvent]:
-        if "error" in data:
+        if data.get("error"):
             raise ProviderResponseError(
                 f"gemini reported an error in the middle of the stream: {error_detail(json.dumps(data).encode())}",
                 provider="gemini",

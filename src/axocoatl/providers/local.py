@@ -289,6 +289,11 @@ class LocalModel:
 
     # --------------------------------------------------------------- worker thread side
 
+    @property
+    def busy(self) -> bool:
+        """Whether a generation is running on this model right now."""
+        return self._current is not None
+
     def submit(self, job: _Job) -> None:
         self._jobs.put(job)
 

@@ -83,13 +83,23 @@ class MockProvider:
         prompt_tokens = estimate_prompt_tokens(request, self._counter)
         calls = options.tool_calls if not _tool_results_since_last_user(request.messages) else []
         if calls:
-            text = ""
-            for index, call in enumerate(calls):
-                arguments = json.dumps(call.arguments)
-                yield ToolCallDelta(index=index, id=f"mock_call_{index}", name=call.name, arguments=arguments)
-            output_tokens = sum(self._counter.count(c.name) + self._counter.count(json.dumps(c.arguments)) for c in calls)
-            yield UsageReport(TokenUsage(prompt_tokens, output_tokens))
-            yield Done("tool_calls")
+            output_tokens = sum(
+                self._counter.count(c.name) + self._counter.count(json.dumps(c.arguments)) for c in calls
+            )
+            if request.max_tokens is None or output_tokens <= request.max_tokens:
+                for index, call in enumerate(calls):
+                    arguments = json.dumps(call.arguments)
+                    yield ToolCallDelta(index=index, id=f"mock_call_{index}", name=call.name, arguments=arguments)
+                yield UsageReport(TokenUsage(prompt_tokens, output_tokens))
+                yield Done("tool_calls")
+                return
+            # Like a real model cut off by max_tokens mid-call: no usable call, a truncated
+            # text reply finishing with `length`, and never more output than allowed.
+            text = " ".join(f"{c.name}({json.dumps(c.arguments)})" for c in calls)
+            text = self._counter.truncate(text, request.max_tokens)
+            yield TextDelta(text)
+            yield UsageReport(TokenUsage(prompt_tokens, self._counter.count(text)))
+            yield Done("length")
             return
 
         text = self.reply_text(request, options, last_user)

@@ -137,7 +137,7 @@ class _ChunkDecoder:
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         async for chunk in ndjson_objects(lines, "ollama"):
-            if "error" in chunk:
+            if chunk.get("error"):
                 raise ProviderResponseError(
                     f"ollama reported an error in the middle of the stream: {chunk['error']}", provider="ollama"
                 )

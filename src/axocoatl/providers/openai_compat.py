@@ -288,7 +288,7 @@ class _ChunkDecoder:
         raise truncated(self.provider, "data: [DONE]")
 
     def chunk(self, data: dict[str, Any]) -> list[StreamEvent]:
-        if "error" in data:
+        if data.get("error"):
             detail = error_detail(json.dumps(data).encode())
             raise ProviderResponseError(
                 f"{self.provider} reported an error in the middle of the stream: {detail}",
