@@ -11,6 +11,7 @@ import pytest
 from axocoatl.core import events as ev
 from axocoatl.core.errors import UsageError
 from axocoatl.core.events import RuntimeEvent
+from axocoatl.memory.tools import MEMORY_TOOL_NAMES
 from axocoatl.runtime.runtime import Runtime
 
 from .support import build_config, mock_agent, steps
@@ -112,8 +113,8 @@ async def test_tool_outside_the_allow_list_is_an_error_result_not_a_crash(
     assert "agents[limited].tools" in text
     assert [(r.name, r.is_error) for r in output.tool_calls] == [("json_keys", True)]
     assert '"keys"' not in (output.content or "")
-    # The model was only offered the allowed tool.
-    offered = {tuple(t.name for t in r.tools) for r in recording.requests}
+    # The model was only offered the allowed tool (besides the memory tools every agent owns).
+    offered = {tuple(t.name for t in r.tools if t.name not in MEMORY_TOOL_NAMES) for r in recording.requests}
     assert offered == {("echo",)}
 
 
@@ -122,7 +123,7 @@ async def test_agent_without_tools_is_offered_none(make_runtime: Callable[..., R
     config = build_config([mock_agent("plain", options=options)])
     async with make_runtime(config, providers={"mock": recording}) as rt:
         output = await rt.execute("plain", "hi")
-    assert recording.requests[0].tools == ()
+    assert [t.name for t in recording.requests[0].tools if t.name not in MEMORY_TOOL_NAMES] == []
     assert output.tool_calls[0].is_error
     assert "not available" in json.loads(output.content)["error"]
 

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 MAX_K = 20
 TIMEFRAME_ENTRIES = 40
+# Every agent owns these (the core-memory ones when it has blocks), whatever its `tools:` allow-list says.
+MEMORY_TOOL_NAMES = frozenset(
+    {"recall_search", "recall_timeframe", "core_memory_append", "core_memory_replace", "core_memory_set"}
+)
 
 
 def memory_tools(memory: AgentMemory) -> dict[str, Tool]:
