@@ -1,0 +1,270 @@
+"""axocoatl's side of every workload. Run one case per process:
+
+    .venv/bin/python -m benchmarks.ours CASE --key value ...
+
+Cases: chain, dag, idle, crash_child, resume, recall. Each prints one JSON line (see common.emit).
+The agent here is an axocoatl ``Agent`` actor on the ``mock`` provider (zero latency by default):
+a turn builds the request, counts its tokens for the budget pre-flight, streams the mock reply,
+and commits the session messages, the token ledger and the step result in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (
+    TASK,
+    chain_ids,
+    check,
+    dag_ids,
+    emit,
+    expected_chain_output,
+    expected_dag_output,
+    parse_args,
+    rss_bytes,
+    settle,
+)
+
+
+def _config(agents: list[dict[str, Any]], synchronous: str = "full") -> Any:
+    from axocoatl.config.schema import AxocoatlConfig
+
+    return AxocoatlConfig.model_validate(
+        {
+            "agents": agents,
+            "workflows": [{"id": "bench", "agents": [a["id"] for a in agents], "timeout_secs": 3600}],
+            "store": {"synchronous": synchronous},
+        }
+    )
+
+
+def _chain_config(n: int, synchronous: str, options: dict[str, Any] | None = None) -> Any:
+    ids = chain_ids(n)
+    agents: list[dict[str, Any]] = []
+    for i, agent in enumerate(ids):
+        spec: dict[str, Any] = {"id": agent, "provider": "mock"}
+        if i:
+            spec["depends_on"] = [ids[i - 1]]
+        if options:
+            spec["options"] = options
+        agents.append(spec)
+    return _config(agents, synchronous)
+
+
+def _dag_config(width: int, synchronous: str) -> Any:
+    root, workers, join = dag_ids(width)
+    agents: list[dict[str, Any]] = [{"id": root, "provider": "mock"}]
+    agents += [{"id": w, "provider": "mock", "depends_on": [root]} for w in workers]
+    agents.append({"id": join, "provider": "mock", "depends_on": workers})
+    return _config(agents, synchronous)
+
+
+def _counting_mock(log_path: str | None = None) -> Any:
+    """The stock MockProvider, counting its calls (and logging them to a file for the crash case)."""
+    from axocoatl.providers.mock import MockProvider
+
+    class CountingMock(MockProvider):
+        calls = 0
+
+        def reply_text(self, request: Any, options: Any, last_user: str) -> str:
+            CountingMock.calls += 1
+            if log_path is not None:
+                with open(log_path, "a") as f:
+                    f.write(f"{request.metadata.get('agent_id')}\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+            return super().reply_text(request, options, last_user)
+
+    return CountingMock()
+
+
+def _store(durability: str, data_dir: Path) -> Any:
+    """durable_full / durable_normal: the configured SQLite file; nondurable: the same store in memory."""
+    from axocoatl.store import SQLiteStore
+
+    if durability == "nondurable":
+        return SQLiteStore(Path(":memory:"))
+    return SQLiteStore(data_dir / "axocoatl.db", synchronous=durability.removeprefix("durable_"))
+
+
+async def _one_run(config: Any, durability: str, data_dir: Path, provider: Any) -> tuple[float, float, Any]:
+    from axocoatl.runtime.runtime import Runtime
+
+    async with Runtime(
+        config, data_dir=data_dir, providers={"mock": provider}, store=_store(durability, data_dir)
+    ) as rt:
+        gc.collect()
+        w0, c0 = time.perf_counter(), time.process_time()
+        run = await rt.run_workflow("bench", TASK)
+        w1, c1 = time.perf_counter(), time.process_time()
+    return w1 - w0, c1 - c0, run
+
+
+async def _timed_workflow(config: Any, durability: str, steps: int, expected: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="axo-bench-") as tmp:
+        # Warm-up run (imports, tokenizer, SQLite page cache) on its own data dir, then the timed run
+        # on a fresh one, so the timed agents start with empty sessions like the peers' threads.
+        await _one_run(config, durability, Path(tmp) / "warm", _counting_mock())
+        provider = _counting_mock()
+        type(provider).calls = 0
+        wall, cpu, run = await _one_run(config, durability, Path(tmp) / "timed", provider)
+    check(run.status == "completed", f"run ended {run.status}: {run.error}")
+    check(run.final_output == expected, "final output differs from the reference")
+    check(type(provider).calls == steps, f"{type(provider).calls} mock calls, expected {steps}")
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "steps": steps,
+        "ms_per_step": wall / steps * 1000,
+        "cpu_ms_per_step": cpu / steps * 1000,
+        "mock_calls": type(provider).calls,
+        "output_len": len(run.final_output or ""),
+    }
+
+
+def case_chain(args: dict[str, str]) -> dict[str, Any]:
+    n = int(args.get("n", "100"))
+    durability = args.get("durability", "durable_full")
+    sync = "normal" if durability == "durable_normal" else "full"
+    result = asyncio.run(_timed_workflow(_chain_config(n, sync), durability, n, expected_chain_output(n)))
+    return {"case": "chain", "n": n, "durability": durability, **result}
+
+
+def case_dag(args: dict[str, str]) -> dict[str, Any]:
+    width = int(args.get("width", "200"))
+    durability = args.get("durability", "durable_normal")
+    sync = "normal" if durability == "durable_normal" else "full"
+    steps = width + 2
+    result = asyncio.run(_timed_workflow(_dag_config(width, sync), durability, steps, expected_dag_output(width)))
+    return {"case": "dag", "width": width, "durability": durability, "ms_per_run": result["wall_s"] * 1000, **result}
+
+
+def case_idle(args: dict[str, str]) -> dict[str, Any]:
+    """10,000 configured agents in a started Runtime, idle. Bytes per agent: RSS and tracemalloc deltas."""
+    n = int(args.get("n", "10000"))
+    trace = args.get("tracemalloc", "1") == "1"
+
+    async def main() -> dict[str, Any]:
+        from axocoatl.config.schema import AxocoatlConfig
+        from axocoatl.runtime.runtime import Runtime
+
+        with tempfile.TemporaryDirectory(prefix="axo-idle-") as tmp:
+            # Warm the code paths once with a tiny runtime so lazily built caches are not counted.
+            async with Runtime(_config([{"id": "warm", "provider": "mock"}]), data_dir=Path(tmp) / "w"):
+                pass
+            specs = [
+                {"id": f"agent{i:05d}", "provider": "mock", "system_prompt": f"You are agent {i}."} for i in range(n)
+            ]
+            settle()
+            if trace:
+                tracemalloc.start()
+            rss0 = rss_bytes()
+            t0 = time.perf_counter()
+            config = AxocoatlConfig.model_validate({"agents": specs})
+            del specs
+            settle()
+            rss_config = rss_bytes()
+            traced_config = tracemalloc.get_traced_memory()[0] if trace else 0
+            rt = Runtime(config, data_dir=Path(tmp) / "rt")
+            await rt.start()
+            started = time.perf_counter() - t0
+            await asyncio.sleep(0.05)  # let anything the start scheduled settle: the agents are idle now
+            settle()
+            rss1 = rss_bytes()
+            traced1 = tracemalloc.get_traced_memory()[0] if trace else 0
+            check(len(rt.agents) == n, f"{len(rt.agents)} agents, expected {n}")
+            tasks = len(asyncio.all_tasks())
+            await rt.aclose()
+            return {
+                "case": "idle",
+                "n": n,
+                "rss_bytes_per_agent": (rss1 - rss0) / n,
+                "rss_runtime_bytes_per_agent": (rss1 - rss_config) / n,
+                "rss_config_bytes_per_agent": (rss_config - rss0) / n,
+                "tracemalloc_bytes_per_agent": traced1 / n if trace else None,
+                "tracemalloc_runtime_bytes_per_agent": (traced1 - traced_config) / n if trace else None,
+                "tracemalloc_config_bytes_per_agent": traced_config / n if trace else None,
+                "start_s": started,
+                "asyncio_tasks_when_idle": tasks,
+            }
+
+    return asyncio.run(main())
+
+
+def case_crash_child(args: dict[str, str]) -> dict[str, Any]:
+    """Start a chain run whose mock has latency; the parent kills this process with SIGKILL mid-run."""
+    n = int(args["n"])
+    data_dir = Path(args["data_dir"])
+    latency = float(args.get("latency_ms", "20"))
+
+    async def main() -> None:
+        from axocoatl.runtime.runtime import Runtime
+
+        config = _chain_config(n, "full", {"latency_ms": latency})
+        async with Runtime(config, data_dir=data_dir, providers={"mock": _counting_mock(args["calls_log"])}) as rt:
+            run_id, done = await rt.start_workflow("bench", TASK)
+            (data_dir / "run_id").write_text(run_id)
+            await done
+
+    asyncio.run(main())
+    return {"case": "crash_child", "finished": True}
+
+
+def case_resume(args: dict[str, str]) -> dict[str, Any]:
+    """Restart after the kill: resume the interrupted run to completion (mock at zero latency)."""
+    t_process = float(args["t0"])  # the parent's wall clock just before it spawned this process
+    n = int(args["n"])
+    data_dir = Path(args["data_dir"])
+
+    async def main() -> dict[str, Any]:
+        from axocoatl.runtime.runtime import Runtime
+
+        t_imported = time.time()
+        provider = _counting_mock(args["calls_log"])
+        config = _chain_config(n, "full")
+        run_id = (data_dir / "run_id").read_text()
+        async with Runtime(config, data_dir=data_dir, providers={"mock": provider}) as rt:
+            t_started = time.time()
+            run = await rt.resume_run(run_id)
+            t_done = time.time()
+        check(run.status == "completed", f"resumed run ended {run.status}: {run.error}")
+        check(run.final_output == expected_chain_output(n), "final output differs from the reference")
+        return {
+            "restart_to_done_s": t_done - t_process,
+            "runtime_start_to_done_s": t_done - t_started,
+            "resume_only_s": t_done - t_started,
+            "import_s": t_imported - t_process,
+            "resumed_calls": type(provider).calls,
+            "attempts_max": max(s.attempts for s in run.steps),
+        }
+
+    result = asyncio.run(main())
+    return {"case": "resume", **result}
+
+
+CASES = {
+    "chain": case_chain,
+    "dag": case_dag,
+    "idle": case_idle,
+    "crash_child": case_crash_child,
+    "resume": case_resume,
+}
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] not in CASES:
+        raise SystemExit(f"usage: python -m benchmarks.ours {{{','.join(CASES)}}} [--key value ...]")
+    result = CASES[argv[0]](parse_args(argv[1:]))
+    emit({"framework": "axocoatl", **result})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
