@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from axocoatl import __version__
-from axocoatl.cli.commands import agents, chat, daemon, project, runs, skills, tokens, workflow
+from axocoatl.cli.commands import agents, chat, daemon, memory, project, runs, skills, tokens, workflow
 from axocoatl.cli.common import Globals
 
 app = typer.Typer(
@@ -55,6 +55,7 @@ app.command("serve")(daemon.serve)
 app.command("chat")(chat.chat)
 app.add_typer(skills.app, name="skills")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(memory.app, name="memory")
 
 
 def main() -> None:

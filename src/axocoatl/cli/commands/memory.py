@@ -1,0 +1,189 @@
+"""`axocoatl memory blocks|search|log`: read an agent's memory from the store, without starting agents."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+from axocoatl.cli.common import Globals, console, fail, globals_of, load, print_json, run
+from axocoatl.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from axocoatl.config.schema import AgentConfig, AxocoatlConfig
+    from axocoatl.store import SQLiteStore
+
+app = typer.Typer(help="Inspect agents' memory: core blocks, semantic search, daily log.", no_args_is_help=True)
+
+T = TypeVar("T")
+
+
+def _agent(ctx: typer.Context, agent_id: str) -> tuple[AxocoatlConfig, AgentConfig]:
+    config = load(ctx).config
+    agent = config.agent(agent_id)
+    if agent is None:
+        known = [a.id for a in config.agents]
+        close = difflib.get_close_matches(agent_id, known, n=1)
+        if close:
+            hint = f"did you mean '{close[0]}'?"
+        elif known:
+            hint = f"known agents: {', '.join(known)}"
+        else:
+            hint = "no agents are configured; see `axocoatl agents list`"
+        fail(UsageError(f"unknown agent '{agent_id}'", hint=hint), debug=globals_of(ctx).debug)
+    return config, agent
+
+
+def _read(g: Globals, config: AxocoatlConfig, fn: Callable[[SQLiteStore], Awaitable[T]]) -> T | None:
+    """Run ``fn`` against the store; None when there is no database yet (nothing is created)."""
+    from axocoatl.store import create_store
+
+    store = create_store(config.store, g.resolved_data_dir())
+    if not Path(store.path).exists():
+        return None
+
+    async def go() -> T:
+        await store.open()
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return run(go(), debug=g.debug)
+
+
+@app.command("blocks")
+def blocks(
+    ctx: typer.Context,
+    agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show an agent's core-memory blocks (local, then shared) as the agent sees them."""
+    from axocoatl.store import SHARED_SCOPE
+
+    g = globals_of(ctx)
+    config, agent = _agent(ctx, agent_id)
+    specs = agent.memory.core.blocks
+    rows = _read(g, config, lambda s: s.load_core_blocks([agent_id, SHARED_SCOPE])) or []
+    stored = {(r.scope, r.label): r for r in rows}
+    data: list[dict[str, Any]] = []
+    for spec in sorted(specs, key=lambda s: s.shared):
+        record = stored.get((SHARED_SCOPE if spec.shared else agent_id, spec.label))
+        value = record.value if record is not None else spec.value
+        data.append(
+            {
+                "label": spec.label,
+                "value": value,
+                "chars": len(value),
+                "limit": spec.limit,
+                "shared": spec.shared,
+                "description": spec.description,
+                "updated_at": _iso(record.updated_at) if record is not None else None,
+            }
+        )
+    if as_json:
+        print_json(data)
+        return
+    if not data:
+        console().print(f"agent '{agent_id}' has no core-memory blocks (memory.core.blocks is empty)")
+        return
+    from rich.markup import escape
+
+    out = console()
+    for block in data:
+        limit = f"{block['chars']}/{block['limit']} chars" if block["limit"] else f"{block['chars']} chars"
+        shared = " · shared" if block["shared"] else ""
+        out.print(f"[bold]{block['label']}[/] ({limit}{shared})")
+        out.print(escape(block["value"]) if block["value"] else f"[dim](empty — {block['description'] or ''})[/]")
+        out.print()
+
+
+@app.command("search")
+def search(
+    ctx: typer.Context,
+    agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id."),
+    query: str = typer.Argument(..., help="What to look for."),
+    k: int = typer.Option(5, "-k", min=1, max=100, help="How many results."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Search an agent's semantic memory by meaning (the same search recall_search does)."""
+    g = globals_of(ctx)
+    config, _ = _agent(ctx, agent_id)
+
+    async def find(store: SQLiteStore) -> list[dict[str, Any]]:
+        from axocoatl.core.ids import SystemClock
+        from axocoatl.memory.embedding import default_embedder
+        from axocoatl.memory.semantic import SemanticMemory
+
+        # persist=False: a read-only command never writes re-embedded vectors back.
+        memory = SemanticMemory(agent_id, store, default_embedder(), SystemClock(), persist=False)
+        found = await memory.search(query, k)
+        return [{"text": r.text, "score": round(r.score, 4), "timestamp": _iso(r.ts)} for r in found]
+
+    results = _read(g, config, find) or []
+    if as_json:
+        print_json({"agent_id": agent_id, "query": query, "count": len(results), "results": results})
+        return
+    if not results:
+        console().print(f"no memories found for agent '{agent_id}'")
+        return
+    from rich.markup import escape
+
+    for item in results:
+        console().print(f"[bold]{item['score']:.3f}[/]  [dim]{item['timestamp']}[/]\n{escape(item['text'])}\n")
+
+
+@app.command("log")
+def daily_log(
+    ctx: typer.Context,
+    agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id."),
+    day: str | None = typer.Option(None, "--date", help="Day to show, YYYY-MM-DD (local time) [default: today]."),
+    limit: int = typer.Option(200, "--limit", "-n", min=1, help="Most recent entries to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show an agent's daily activity log: conversations, tool calls, compaction archives."""
+    g = globals_of(ctx)
+    config, _ = _agent(ctx, agent_id)
+    if day is None:
+        day = date.today().isoformat()
+    try:
+        day = date.fromisoformat(day).isoformat()
+    except ValueError:
+        fail(UsageError(f"--date {day!r} is not a date", hint="use YYYY-MM-DD, e.g. --date 2026-11-25"))
+    found = _read(g, config, lambda s: s.read_log(agent_id, first_day=day, last_day=day, limit=limit))
+    entries, total = found if found is not None else ([], 0)
+    if as_json:
+        print_json(
+            {
+                "agent_id": agent_id,
+                "date": day,
+                "count": len(entries),
+                "total": total,
+                "entries": [e.to_json() for e in entries],
+            }
+        )
+        return
+    if not entries:
+        console().print(f"no activity logged for agent '{agent_id}' on {day}")
+        return
+    from rich.markup import escape
+
+    from axocoatl.memory.daily_log import preview
+
+    out = console()
+    if total > len(entries):
+        out.print(f"[dim]showing the last {len(entries)} of {total} entries (use --limit)[/]")
+    for entry in entries:
+        out.print(f"[bold]{_iso(entry.ts)}[/] [cyan]{entry.entry_type}[/]")
+        out.print(escape(preview(entry, 2000)))
+        out.print()
+
+
+def _iso(ts: float) -> str | None:
+    from axocoatl.core.ids import iso
+
+    return iso(ts)
