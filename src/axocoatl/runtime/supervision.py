@@ -63,6 +63,21 @@ def unexpected_error_text(text: str | None) -> bool:
     return name in _BUILTIN_ERRORS or name.endswith(("Error", "Exception"))
 
 
+async def agent_in_use(runtime: Runtime, agent_id: str) -> bool:
+    """Whether restarting ``agent_id`` now would cancel work: a turn running or queued, or a
+    workflow step activated for it (committed as running before its turn starts)."""
+    agent = runtime.agents.get(agent_id)
+    if agent is not None:
+        stats = agent.statistics()
+        if stats.status == "running" or stats.queued:
+            return True
+    for run_id in runtime.active_run_ids():
+        run = await runtime.store.get_run(run_id)
+        if run is not None and any(s.agent_id == agent_id and s.status == "running" for s in run.steps):
+            return True
+    return False
+
+
 @dataclass
 class SupervisionState:
     """What supervision did to one agent, as shown by its status."""
@@ -231,8 +246,7 @@ class Supervisor:
                 self.crash(agent_id, "the actor stopped unexpectedly")
             if state.crashed:
                 due = state.next_restart_at is not None and state.next_restart_at <= now
-                idle = stats.status != "running" and stats.queued == 0
-                if due and idle and not state.gave_up:
+                if due and not state.gave_up and not await agent_in_use(rt, agent_id):
                     await self._restart(agent_id, state)
                     restarted.append(agent_id)
             elif (

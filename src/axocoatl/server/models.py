@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-MAX_INPUT_CHARS = 1_000_000
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class Strict(BaseModel):
@@ -17,18 +15,17 @@ class Strict(BaseModel):
 
 
 class ExecuteRequest(Strict):
-    input: str = Field(..., max_length=MAX_INPUT_CHARS, description="The message for the agent.")
-    system_override: str | None = Field(
-        None, max_length=MAX_INPUT_CHARS, description="Replace the system prompt (implies stateless)."
-    )
+    # No maxLength on texts: server.max_body_bytes bounds the whole body (413).
+    input: str = Field(..., description="The message for the agent.")
+    system_override: str | None = Field(None, description="Replace the system prompt (implies stateless).")
     model_override: str | None = Field(
         None, min_length=1, max_length=200, description="Use this model for this call (implies stateless)."
     )
-    stateless: bool = Field(False, description="Do not read or write the agent's session.")
+    stateless: StrictBool = Field(False, description="Do not read or write the agent's session.")
 
 
 class WorkflowExecuteRequest(Strict):
-    input: str = Field(..., max_length=MAX_INPUT_CHARS, description="The task given to the entry agents.")
+    input: str = Field(..., description="The task given to the entry agents.")
 
 
 # ---------------------------------------------------------------------------------- responses

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -14,8 +15,11 @@ from starlette.requests import HTTPConnection
 
 from axocoatl import __version__
 from axocoatl.config.schema import ServerConfig
+from axocoatl.core.errors import AxocoatlError
+from axocoatl.core.events import StreamSink
+from axocoatl.core.messages import AgentInput, AgentOutput
 from axocoatl.runtime.runtime import Runtime
-from axocoatl.runtime.supervision import Supervisor
+from axocoatl.runtime.supervision import Supervisor, agent_in_use
 from axocoatl.server.auth import Credentials
 from axocoatl.server.middleware import RateLimitSettings
 from axocoatl.server.stream import StreamHub
@@ -53,6 +57,9 @@ class ServerState:
     draining: bool = False
     hub: StreamHub = field(init=False)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set, init=False)
+    # Turns started through this server (HTTP execute, WebSocket chat) per agent, counted from
+    # before they reach the agent's mailbox, so a restart cannot slip in between.
+    executing: Counter[str] = field(default_factory=Counter, init=False)
 
     def __post_init__(self) -> None:
         self.hub = StreamHub(self.agent_status)
@@ -60,6 +67,25 @@ class ServerState:
     def agent_status(self, agent_id: str) -> dict[str, Any] | None:
         agent = self.runtime.agents.get(agent_id)
         return None if agent is None else agent_status_json(agent, self.supervisor)
+
+    async def agent_busy(self, agent_id: str) -> bool:
+        return self.executing[agent_id] > 0 or await agent_in_use(self.runtime, agent_id)
+
+    async def execute(self, agent_id: str, agent_input: AgentInput, sink: StreamSink | None = None) -> AgentOutput:
+        """Runtime.execute, counted in ``executing``; unexpected errors are reported to supervision."""
+        self.executing[agent_id] += 1
+        try:
+            return await self.runtime.execute(agent_id, agent_input, sink=sink)
+        except AxocoatlError:
+            raise
+        except Exception as exc:
+            if self.supervisor is not None:
+                self.supervisor.observe_failure(agent_id, exc)
+            raise
+        finally:
+            self.executing[agent_id] -= 1
+            if self.executing[agent_id] <= 0:
+                del self.executing[agent_id]
 
     def detach(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
         """Run work that must not die with the request that started it (a turn commits even if the client left)."""

@@ -86,7 +86,7 @@ below) or `error` (`{error, hint, status}`)."""
     summary="Send a message to an agent (JSON, or SSE with Accept: text/event-stream)",
     description=_EXECUTE_DOC,
     responses={
-        **responses(404, 409, 422, 502, 503, 504),
+        **responses(400, 404, 409, 413, 422, 502, 503, 504),
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
     },
 )
@@ -104,14 +104,13 @@ async def execute(agent_id: str, body: ExecuteRequest, request: Request) -> Any:
     if "text/event-stream" in request.headers.get("accept", ""):
         return _stream(state, agent_id, agent_input)
     # Detached: a client that disconnects does not cancel a turn that will commit.
-    task = state.detach(state.runtime.execute(agent_id, agent_input), f"execute:{agent_id}")
+    task = state.detach(state.execute(agent_id, agent_input), f"execute:{agent_id}")
     try:
         output = await asyncio.shield(task)
-    except AxocoatlError:
-        raise
-    except Exception as exc:
-        if state.supervisor is not None:
-            state.supervisor.observe_failure(agent_id, exc)
+    except asyncio.CancelledError:
+        if task.cancelled():  # the turn was cancelled under us (its agent stopped), not this request
+            error = f"agent '{agent_id}' was stopped before it answered"
+            raise ApiError(409, error, "send the message again") from None
         raise
     return output_json(agent_id, output, stateless)
 
@@ -133,15 +132,17 @@ def _stream(state: ServerState, agent_id: str, agent_input: AgentInput) -> Strea
 
     async def turn() -> None:
         try:
-            output = await state.runtime.execute(agent_id, agent_input, sink=sink)
+            output = await state.execute(agent_id, agent_input, sink=sink)
             queue.put_nowait(("done", output_json(agent_id, output, agent_input.stateless)))
         except AxocoatlError as exc:
             queue.put_nowait(("error", {**axocoatl_error_json(exc), "status": status_for(exc)}))
+        except asyncio.CancelledError:
+            error = {"error": f"agent '{agent_id}' was stopped before it answered", "hint": "send it again"}
+            queue.put_nowait(("error", {**error, "status": 409}))
+            raise
         except Exception as exc:
             error_id = new_id("err")
             log.error("internal error %s in a streamed turn of %s", error_id, agent_id, exc_info=exc)
-            if state.supervisor is not None:
-                state.supervisor.observe_failure(agent_id, exc)
             hint = f"the daemon log has the details (error id {error_id})"
             queue.put_nowait(("error", {"error": "internal server error", "hint": hint, "status": 500}))
         finally:
@@ -167,23 +168,21 @@ def _stream(state: ServerState, agent_id: str, agent_input: AgentInput) -> Strea
 )
 async def restart(agent_id: str, request: Request) -> dict[str, Any]:
     state = state_of(request)
-    agent = find_agent(state, agent_id)
+    find_agent(state, agent_id)
     refuse_if_draining(state)
-    stats = agent.statistics()
-    if stats.status == "running" or stats.queued:
-        # Restarting stops the actor, which would cancel the turn (and any workflow step) it runs.
-        raise ApiError(
-            409,
-            f"agent '{agent_id}' is busy ({stats.status}, {stats.queued} queued)",
-            "retry once it is idle (GET /api/agents/{id}/status)",
-        )
     supervisor = state.supervisor
-    if supervisor is not None:
-        async with supervisor.lock(agent_id):
-            new = await state.runtime.restart_agent(agent_id)
-        supervisor.manual_restart_done(agent_id)
-    else:
+    lock = supervisor.lock(agent_id) if supervisor is not None else asyncio.Lock()
+    async with lock:
+        if await state.agent_busy(agent_id):
+            # Restarting stops the actor, which would cancel the turn (and any workflow step) it runs.
+            raise ApiError(
+                409,
+                f"agent '{agent_id}' is busy (a turn or a workflow step is running or queued)",
+                "retry once it is idle (GET /api/agents/{id}/status)",
+            )
         new = await state.runtime.restart_agent(agent_id)
+    if supervisor is not None:
+        supervisor.manual_restart_done(agent_id)
     status = state.agent_status(agent_id)
     if status is not None:
         state.hub.broadcast([{"kind": "agent-status", "agent_id": agent_id, "agent": status}])

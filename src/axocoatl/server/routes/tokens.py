@@ -2,46 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BeforeValidator, Field
 
 from axocoatl.core.ids import iso
-from axocoatl.server.errors import ApiError, responses
+from axocoatl.server.errors import responses
 from axocoatl.server.models import TokenReport
 from axocoatl.server.state import state_of
 
 router = APIRouter(prefix="/api/tokens", tags=["tokens"])
 
+MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second an ISO timestamp can show
 
-def parse_since(text: str | None) -> float | None:
-    """Unix seconds or an ISO-8601 time (naive means UTC)."""
-    if text is None or not text.strip():
-        return None
-    value = text.strip()
-    try:
-        number = float(value)
-    except ValueError:
-        pass
-    else:
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ApiError(422, f"invalid since: {text!r}", "use unix seconds or an ISO-8601 time", field="query.since")
+
+def _numbers_in_range(value: Any) -> Any:
+    # A numeric string is unix seconds and must be in range; otherwise the datetime
+    # branch would read "-1" as a (negative) unix time too.
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if not 0 <= number <= MAX_TIMESTAMP:
+            raise ValueError(f"unix seconds must be between 0 and {MAX_TIMESTAMP}")
         return number
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(
-            422,
-            f"invalid since: {text!r}",
-            "use unix seconds (1764000000) or an ISO-8601 time (2026-11-25T14:00:00Z)",
-            field="query.since",
-        ) from None
-    if moment.tzinfo is None:
-        from datetime import UTC
+    return value
 
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+
+Since = Annotated[Annotated[float, Field(ge=0, le=MAX_TIMESTAMP)] | datetime, BeforeValidator(_numbers_in_range)]
+
+
+def _timestamp(since: float | datetime | None) -> float | None:
+    if isinstance(since, datetime):
+        aware = since if since.tzinfo else since.replace(tzinfo=UTC)  # naive means UTC
+        return min(max(aware.timestamp(), 0.0), MAX_TIMESTAMP)
+    return since
 
 
 @router.get(
@@ -52,10 +50,12 @@ def parse_since(text: str | None) -> float | None:
 )
 async def token_report(
     request: Request,
-    since: str | None = Query(None, max_length=64, description="Only spend since then: unix seconds or ISO-8601."),
+    since: Since | None = Query(
+        None, description="Only spend since then: unix seconds or an ISO-8601 time (naive means UTC)."
+    ),
     agent: str | None = Query(None, max_length=200, description="Only this agent."),
 ) -> dict[str, Any]:
-    start = parse_since(since)
+    start = _timestamp(since)
     rows = await state_of(request).runtime.store.token_report(since=start, agent_id=agent)
     agents = [
         {"agent_id": r.agent_id, "input": r.input, "output": r.output, "total": r.total, "calls": r.calls} for r in rows

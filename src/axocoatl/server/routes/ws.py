@@ -269,14 +269,15 @@ class _Connection:
                 )
 
         try:
-            output = await self.state.runtime.execute(agent_id, agent_input, sink=sink)
+            output = await self.state.execute(agent_id, agent_input, sink=sink)
         except AxocoatlError as exc:
             send({"kind": "chat-error", **base, "error": exc.message, "hint": exc.hint})
+        except asyncio.CancelledError:
+            send({"kind": "chat-error", **base, "error": f"agent '{agent_id}' was stopped before it answered"})
+            raise
         except Exception as exc:
             error_id = new_id("err")
             log.error("internal error %s in a chat turn of %s", error_id, agent_id, exc_info=exc)
-            if self.state.supervisor is not None:
-                self.state.supervisor.observe_failure(agent_id, exc)
             hint = f"the daemon log has the details (error id {error_id})"
             send({"kind": "chat-error", **base, "error": "internal server error", "hint": hint})
         else:
