@@ -47,6 +47,7 @@ class MemoryServices:
         self.shared = SharedBlocks(store)
 
     def for_agent(self, config: AgentConfig) -> AgentMemory:
+        self.shared.declare(config.memory.core.blocks)
         return AgentMemory(config, self)
 
 

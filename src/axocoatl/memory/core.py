@@ -9,7 +9,7 @@ Every edit is written through at once (its own small transaction).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from axocoatl.config.schema import CoreBlockConfig
@@ -55,24 +55,36 @@ def _block_from(spec: CoreBlockConfig, scope: str, stored: CoreBlockRecord | Non
 
 
 class SharedBlocks:
-    """The team blocks of one runtime, one object per label (the first declaration sets the limit)."""
+    """The team blocks of one runtime, one object per label.
+
+    The first agent in the config declaring a label sets its limit, description and
+    initial value (agents declare in config order when the Runtime builds them).
+    """
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._specs: dict[str, CoreBlockConfig] = {}
         self._blocks: dict[str, CoreBlock] = {}
         self._lock = asyncio.Lock()
 
-    async def get(self, specs: Iterable[CoreBlockConfig]) -> list[CoreBlock]:
-        wanted = [s for s in specs if s.shared]
-        missing = [s for s in wanted if s.label not in self._blocks]
+    def declare(self, specs: Iterable[CoreBlockConfig]) -> None:
+        for spec in specs:
+            if spec.shared:
+                self._specs.setdefault(spec.label, spec)
+
+    async def get(self, specs: Sequence[CoreBlockConfig]) -> list[CoreBlock]:
+        wanted = [s.label for s in specs if s.shared]
+        self.declare(s for s in specs if s.shared)
+        missing = [label for label in wanted if label not in self._blocks]
         if missing:
             async with self._lock:
-                missing = [s for s in missing if s.label not in self._blocks]
+                missing = [label for label in missing if label not in self._blocks]
                 if missing:
                     stored = {r.label: r for r in await self._store.load_core_blocks([SHARED_SCOPE])}
-                    for spec in missing:
-                        self._blocks.setdefault(spec.label, _block_from(spec, SHARED_SCOPE, stored.get(spec.label)))
-        return [self._blocks[s.label] for s in wanted]
+                    for label in missing:
+                        spec = self._specs[label]
+                        self._blocks[label] = _block_from(spec, SHARED_SCOPE, stored.get(label))
+        return [self._blocks[label] for label in wanted]
 
 
 class CoreMemory:

@@ -1,0 +1,227 @@
+"""Tier 4 and the recall tools through the Runtime: facts outlive the process, passive injection, tool errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from axocoatl.memory.embedding import HashedEmbedder, Vectors
+from axocoatl.runtime.runtime import Runtime
+from axocoatl.store import WriteBatch
+
+from .support import Recorder, count_rows, system_text
+
+FACT = "My sister Ingrid lives in Reykjavik and keeps bees."
+
+
+def yaml(tool_calls: str = "[]", recall: str = "") -> str:
+    return f"""
+    agents:
+      - id: ada
+        provider: mock
+        options:
+          reply: "ok"
+          tool_calls: {tool_calls}
+        {recall}
+    """
+
+
+async def chat(rt: Runtime, *texts: str) -> None:
+    for text in texts:
+        await rt.execute("ada", text)
+
+
+async def test_a_fact_told_in_one_process_is_recalled_in_the_next(memory_runtime: Callable[..., Runtime]) -> None:
+    async with memory_runtime(yaml()) as rt:
+        await chat(rt, FACT, "The weather is grey today.", "Please draft the quarterly report outline.")
+
+    search = '[{name: recall_search, arguments: {query: "Where does Ingrid live, the one with bees?"}}]'
+    recorder = Recorder()
+    async with memory_runtime(yaml(search), providers={"mock": recorder}) as rt:
+        await rt.agent("ada").reset_session()  # nothing left in the live context
+        out = await rt.execute("ada", "Where does my sister Ingrid live?")
+    result = json.loads(out.tool_calls[0].result)
+    assert result["count"] >= 1
+    assert FACT in result["results"][0]["text"]
+    assert result["results"][0]["score"] > 0.15
+    # Passive injection: the first request already carried the fact.
+    system = system_text(recorder.turn_requests()[0])
+    assert "## Relevant memory from past sessions\n- User: " + FACT in system
+    assert "`recall_search`" in system and "`recall_timeframe`" in system  # the recall hint
+
+
+async def test_passive_recall_respects_min_score_and_skips_the_live_context(
+    memory_runtime: Callable[..., Runtime],
+) -> None:
+    strict = "memory: {recall: {min_score: 0.99}}"
+    recorder = Recorder()
+    async with memory_runtime(yaml(recall=strict), providers={"mock": recorder}) as rt:
+        await chat(rt, FACT, "Where does Ingrid live?")
+    assert "## Relevant memory" not in system_text(recorder.turn_requests()[1])
+
+    recorder = Recorder()
+    async with memory_runtime(yaml(), providers={"mock": recorder}) as rt:
+        await chat(rt, "Ingrid keeps bees?")  # the fact's exchange is still in the session: not repeated
+        await rt.agent("ada").reset_session()
+        await chat(rt, "Tell me about Ingrid and her bees")
+    assert "## Relevant memory" not in system_text(recorder.turn_requests()[0])
+    assert "Ingrid" in system_text(recorder.turn_requests()[1])
+
+
+async def test_passive_injection_can_be_turned_off(memory_runtime: Callable[..., Runtime]) -> None:
+    recorder = Recorder()
+    off = yaml(recall="memory: {recall: {passive_inject: false}}")
+    async with memory_runtime(off, providers={"mock": recorder}) as rt:
+        await chat(rt, FACT)
+        await rt.agent("ada").reset_session()
+        await chat(rt, "Where does Ingrid live?")
+    assert "## Relevant memory" not in system_text(recorder.turn_requests()[1])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ("{}", "needs a non-empty 'query'"),
+        ('{query: "  "}', "needs a non-empty 'query'"),
+        ('{query: bees, k: "many"}', "'k' must be a whole number from 1 to 20"),
+    ],
+)
+async def test_recall_search_argument_errors(
+    memory_runtime: Callable[..., Runtime], arguments: str, expected: str
+) -> None:
+    async with memory_runtime(yaml(f"[{{name: recall_search, arguments: {arguments}}}]")) as rt:
+        out = await rt.execute("ada", "search please")
+        assert rt.agent("ada").statistics().status == "idle"
+    assert out.tool_calls[0].is_error
+    assert expected in json.loads(out.tool_calls[0].result)["error"]
+
+
+async def test_recall_search_clamps_k(memory_runtime: Callable[..., Runtime]) -> None:
+    facts = [f"Bee fact number {n}: bees and honey and hives." for n in range(25)]
+    async with memory_runtime(yaml(recall="memory: {recall: {min_score: -1.0}}")) as rt:
+        await chat(rt, *facts)
+    search = '[{name: recall_search, arguments: {query: "bees honey", k: "500"}}]'
+    async with memory_runtime(yaml(search, recall="memory: {recall: {min_score: -1.0}}")) as rt:
+        out = await rt.execute("ada", "search")
+    assert json.loads(out.tool_calls[0].result)["count"] == 20
+    search = '[{name: recall_search, arguments: {query: "bees honey", k: 0}}]'
+    async with memory_runtime(yaml(search, recall="memory: {recall: {min_score: -1.0}}")) as rt:
+        out = await rt.execute("ada", "search")
+    assert json.loads(out.tool_calls[0].result)["count"] == 1
+
+
+async def test_recall_timeframe_reads_the_daily_log(memory_runtime: Callable[..., Runtime]) -> None:
+    today = date.today()
+    async with memory_runtime(yaml()) as rt:
+        await chat(rt, FACT)
+    ranges = [
+        f"{{date: '{today}'}}",
+        f"{{from: '{today}', to: '{today - timedelta(days=3)}'}}",  # reversed: swapped
+    ]
+    for args in ranges:
+        async with memory_runtime(yaml(f"[{{name: recall_timeframe, arguments: {args}}}]")) as rt:
+            out = await rt.execute("ada", "what did we talk about?")
+        result = json.loads(out.tool_calls[0].result)
+        assert result["date_range"].endswith(str(today))
+        assert result["truncated"] is False
+        assert result["entries"][0]["type"] == "conversation"
+        assert result["entries"][0]["content"].startswith(f"User: {FACT}")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ("{}", "needs either 'date'"),
+        ("{date: 'yesterday'}", "must be a date as YYYY-MM-DD"),
+        ("{date: '2026-02-30'}", "is not a real date"),
+        ("{from: '2026-01-01', to: '2026-03-01'}", "spans 60 days; at most 31"),
+    ],
+)
+async def test_recall_timeframe_argument_errors(
+    memory_runtime: Callable[..., Runtime], arguments: str, expected: str
+) -> None:
+    async with memory_runtime(yaml(f"[{{name: recall_timeframe, arguments: {arguments}}}]")) as rt:
+        out = await rt.execute("ada", "read the log")
+    assert out.tool_calls[0].is_error
+    assert expected in json.loads(out.tool_calls[0].result)["error"]
+
+
+async def test_recall_timeframe_keeps_the_most_recent_40_with_short_previews(
+    memory_runtime: Callable[..., Runtime],
+) -> None:
+    async with memory_runtime(yaml()) as rt:
+        await chat(rt, *[f"message {n} " + "z" * 600 for n in range(45)])
+    async with memory_runtime(yaml(f"[{{name: recall_timeframe, arguments: {{date: '{date.today()}'}}}}]")) as rt:
+        out = await rt.execute("ada", "log")
+    result = json.loads(out.tool_calls[0].result)
+    assert (result["count"], result["truncated"]) == (40, True)
+    assert result["entries"][-1]["content"].startswith("User: message 44 ")
+    assert all(len(e["content"]) <= 501 and e["content"].endswith("…") for e in result["entries"])
+
+
+class OtherEmbedder:
+    """A second embedder id: stored vectors of another embedder must be re-embedded."""
+
+    id = "other-v1"
+    dim = 8
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.calls += 1
+        out = HashedEmbedder().embed(texts)[:, :8].copy()
+        out[:, 0] += 1.0
+        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+async def test_vectors_are_re_embedded_when_the_embedder_changes_and_not_on_resume(
+    memory_runtime: Callable[..., Runtime],
+) -> None:
+    async with memory_runtime(yaml()) as rt:
+        await chat(rt, FACT, "second")
+
+    other = OtherEmbedder()
+    async with memory_runtime(yaml(), embedder=other) as rt:
+        await chat(rt, "third")
+
+        def embedders(db: object) -> list[str]:
+            return [r[0] for r in db.execute("SELECT embedder FROM memories ORDER BY seq")]  # type: ignore[attr-defined]
+
+        assert await rt.store._run(embedders) == ["other-v1"] * 3  # type: ignore[attr-defined]
+    calls = other.calls
+
+    async with memory_runtime(yaml(), embedder=other) as rt:
+        await chat(rt, "fourth")  # loads 3 stored vectors: nothing is re-embedded, only the query and the new row
+    assert other.calls - calls == 2
+
+
+async def test_a_memory_whose_vector_was_never_written_is_embedded_on_load(
+    memory_runtime: Callable[..., Runtime], caplog: pytest.LogCaptureFixture
+) -> None:
+    async with memory_runtime(yaml()) as rt:
+        await chat(rt, FACT)
+        # Simulate a crash after the turn committed but before its vector was written.
+        await rt.store._run(lambda db: db.execute("UPDATE memories SET vector = NULL, embedder = NULL"))  # type: ignore[attr-defined]
+    search = '[{name: recall_search, arguments: {query: "Ingrid bees Reykjavik"}}]'
+    with caplog.at_level(logging.INFO, logger="axocoatl.memory.semantic"):
+        async with memory_runtime(yaml(search)) as rt:
+            out = await rt.execute("ada", "where is Ingrid?")
+            assert await count_rows(rt, "memories", "ada") == 2
+    assert FACT in json.loads(out.tool_calls[0].result)["results"][0]["text"]
+    assert "embedding 1 stored memories" in caplog.text
+
+
+async def test_stateless_calls_leave_no_memory(memory_runtime: Callable[..., Runtime]) -> None:
+    from axocoatl.core.messages import AgentInput
+
+    async with memory_runtime(yaml()) as rt:
+        await rt.execute("ada", AgentInput(FACT, stateless=True))
+        assert await count_rows(rt, "memories", "ada") == 0
+        assert await count_rows(rt, "daily_log", "ada") == 0
+        await rt.store.write(WriteBatch())
