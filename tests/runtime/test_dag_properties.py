@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,9 @@ from axocoatl.runtime.runtime import Runtime
 from axocoatl.store import RunRecord
 
 from .support import build_config, mock_agent, steps
+
+# Many short-lived databases: keep them in memory-backed storage when there is some.
+SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ async def execute(s: Scenario, data_dir: Path, recording: Any) -> RunRecord:
 @given(scenarios())
 def test_any_dag_runs_each_agent_once_in_topological_order(make_recording: Any, s: Scenario) -> None:
     recording = make_recording()  # the fixture is the class: a fresh provider per example
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
         run = asyncio.run(execute(s, Path(tmp), recording))
     by_id = steps(run)
     expected = expected_statuses(s)
