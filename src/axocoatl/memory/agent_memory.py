@@ -34,6 +34,7 @@ from axocoatl.tools.registry import Tool
 log = logging.getLogger(__name__)
 
 RECALL_LINE_CHARS = 600  # one injected memory, flattened to a line
+RECALL_FRACTION = 0.15  # injected memories take at most this share of the compaction target
 
 
 class MemoryServices:
@@ -137,8 +138,10 @@ class AgentMemory:
         state = self.state
         if state.compaction.through_seq and state.compaction.through_seq < session.first_seq:
             state.compaction = Compaction()  # the session was reset since: the summary is of another one
+        caps = provider.capabilities(agent_input.model_override or model)
+        target = int(caps.max_context_tokens * compaction.TRIGGER_FRACTION)
         recalled = await self._passive_recall(agent_input.content, session)
-        recall_text = _render_recall(recalled)
+        recall_text = _render_recall(recalled, self._counter, int(target * RECALL_FRACTION))
         turn = TurnMemory(history=[], context=lambda: "", recalled=recalled)
 
         def context() -> str:
@@ -150,8 +153,6 @@ class AgentMemory:
 
         turn.context = context
         window = self._window(session)
-        caps = provider.capabilities(agent_input.model_override or model)
-        target = int(caps.max_context_tokens * compaction.TRIGGER_FRACTION)
         fixed = [agent_input.system_override or self.config.system_prompt or "", context(), agent_input.content]
         if self._request_tokens(session, window, fixed, tools, target) > target:
             await self._compact(session, window, turn, provider, model, target, fixed, tools, spent_before, run_id)
@@ -220,7 +221,8 @@ class AgentMemory:
         counts = [self._message_tokens(first_window_seq + i, m) for i, m in enumerate(window)]
         fixed_tokens = self._request_tokens(session, [], fixed, tools, -1)
         keep = max(int(target * compaction.KEEP_FRACTION), 0)
-        keep = min(keep, max(target - fixed_tokens - compaction.SUMMARY_MAX_TOKENS, 0))
+        reserve = compaction.summary_reserve(target)
+        keep = min(keep, max(target - fixed_tokens - reserve, 0))
         cut = compaction.cut_index(window, counts, keep)
         if cut == 0:
             log.warning("agent %s: the context is over the window but no older turn can be compacted", self.agent_id)
@@ -258,6 +260,7 @@ class AgentMemory:
             clock=self._clock,
             spent_before=spent_before,
             run_id=run_id,
+            max_tokens=reserve,
         )
         if summary is not None:
             turn.usage = turn.usage + summary.usage
@@ -387,13 +390,17 @@ def _message_bytes(message: ChatMessage) -> int:
     return size + len((message.name or "").encode())
 
 
-def _render_recall(found: list[Recollection]) -> str:
-    if not found:
-        return ""
-    lines = []
+def _render_recall(found: list[Recollection], counter: TokenCounter, budget: int) -> str:
+    """The recall section, best first, within ``budget`` tokens (small windows get fewer memories)."""
+    lines: list[str] = []
+    used = counter.count(RECALL_HEADER)
     for item in found:
         flat = " ".join(item.text.split())
         if len(flat) > RECALL_LINE_CHARS:
             flat = flat[: RECALL_LINE_CHARS - 1] + "…"
-        lines.append(f"- {flat}")
-    return f"{RECALL_HEADER}\n" + "\n".join(lines)
+        line = f"- {flat}"
+        used += counter.count(line) + 1
+        if used > budget:
+            break
+        lines.append(line)
+    return f"{RECALL_HEADER}\n" + "\n".join(lines) if lines else ""

@@ -69,14 +69,14 @@ class AgentState:
 
 def restore(agent_id: str, rows: list[tuple[int, str]]) -> AgentState:
     """The newest readable checkpoint; unreadable ones are skipped with a warning, never fatal."""
+    # New checkpoints are numbered above every stored row, discarded ones included.
+    newest = rows[0][0] if rows else 0
     for version, text in rows:
         try:
             state = AgentState.from_json(text)
         except (ValueError, TypeError) as exc:
             log.warning("agent %s: discarding unreadable checkpoint version %d (%s)", agent_id, version, exc)
             continue
-        state.version = max(state.version, version)
+        state.version = max(state.version, newest)
         return state
-    newest = rows[0][0] if rows else 0
-    # Continue numbering above any discarded rows so new checkpoints are the newest.
     return AgentState(version=newest)

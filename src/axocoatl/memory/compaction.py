@@ -27,8 +27,14 @@ log = logging.getLogger(__name__)
 TRIGGER_FRACTION = 0.85  # compact when the request passes this share of the context window
 KEEP_FRACTION = 0.40  # the recent turns kept verbatim take at most this share of the target
 SUMMARY_MAX_TOKENS = 1024
+SUMMARY_FRACTION = 0.15  # on small windows the summary may take at most this share of the target
 TRANSCRIPT_FRACTION = 0.60  # the summarizer's transcript fits in this share of the window
 MESSAGE_MAX_TOKENS = 2000  # one message's share of the transcript (long tool output is cut)
+
+
+def summary_reserve(target: int) -> int:
+    """Tokens set aside for the summary (its reply cap), so the compacted request fits the window."""
+    return max(64, min(SUMMARY_MAX_TOKENS, int(target * SUMMARY_FRACTION)))
 
 
 def cut_index(messages: Sequence[ChatMessage], counts: Sequence[int], keep_tokens: int) -> int:
@@ -89,6 +95,7 @@ async def summarize(
     clock: Clock,
     spent_before: BudgetUsage,
     run_id: str | None,
+    max_tokens: int = SUMMARY_MAX_TOKENS,
 ) -> Summary | None:
     """Ask the agent's provider for a summary; None when the budget refuses it or the call fails."""
     request = ChatRequest(
@@ -104,7 +111,7 @@ async def summarize(
             agent_id=agent.id,
             prompt_tokens=prompt_tokens,
             usage=spent_before,
-            requested_reply=SUMMARY_MAX_TOKENS,
+            requested_reply=max_tokens,
         )
         response = await complete(provider, replace(request, max_tokens=decision.max_reply_tokens))
     except AxocoatlError as exc:
