@@ -107,6 +107,23 @@ def test_dropping_old_turns_keeps_the_system_prompt_and_starts_with_a_user_turn(
     assert [m["content"] for m in conversation.keep_last(4)] == [SYSTEM.content, "five"]
 
 
+def test_dropping_old_turns_never_opens_with_an_orphaned_tool_result() -> None:
+    call = ToolCall(id="c1", name="get_weather", arguments={"city": "Paris"})
+    request = ChatRequest(
+        model=DEFAULT_MODEL,
+        messages=(
+            ChatMessage.user("Weather in Paris?"),
+            ChatMessage.assistant("", tool_calls=(call,)),
+            ChatMessage.tool("sunny", tool_call_id="c1", name="get_weather"),
+            ChatMessage.assistant("It is sunny."),
+            ChatMessage.user("Thanks!"),
+        ),
+    )
+    conversation = local._Conversation.of(request)
+    assert [m["content"] for m in conversation.keep_last(1)] == ["Thanks!"]
+    assert [m["content"] for m in conversation.keep_last(0)][-1] == "Thanks!"
+
+
 def test_missing_model_file_names_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "model.gguf"
     with pytest.raises(ModelNotFound) as caught:

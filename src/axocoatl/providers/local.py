@@ -220,6 +220,7 @@ class _Conversation:
     """A request split into the system prompt (always kept) and the turns (oldest may be dropped)."""
 
     system: str | None
+    roles: tuple[str, ...]  # the original role of each turn ("tool" turns are rendered as user turns)
     turns: tuple[dict[str, str], ...]
 
     @classmethod
@@ -229,14 +230,23 @@ class _Conversation:
             system_parts.append(_tool_instructions(request.tools))
         if request.response_format == "json":
             system_parts.append("Reply with one JSON value only.")
-        turns = tuple(_turn(m) for m in request.messages if m.role != "system")
-        return cls("\n\n".join(system_parts) if system_parts else None, turns)
+        rest = [m for m in request.messages if m.role != "system"]
+        return cls(
+            "\n\n".join(system_parts) if system_parts else None,
+            tuple(m.role for m in rest),
+            tuple(_turn(m) for m in rest),
+        )
 
     def keep_last(self, dropped: int) -> list[dict[str, str]]:
-        """The template messages after dropping ``dropped`` oldest turns (and leading non-user turns)."""
-        turns = list(self.turns[dropped:])
-        while len(turns) > 1 and turns[0]["role"] != "user":
-            turns.pop(0)
+        """The template messages after dropping ``dropped`` oldest turns.
+
+        A conversation must not open with a reply or a tool result whose question or call was
+        dropped, so leading assistant and tool turns go too (the last turn always stays).
+        """
+        start = dropped
+        while start < len(self.turns) - 1 and self.roles[start] != "user":
+            start += 1
+        turns = list(self.turns[start:])
         messages = [{"role": "system", "content": self.system}] if self.system is not None else []
         return messages + _merge_same_role(turns)
 
