@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from axocoatl.server.errors import error_body
 
 access_log = logging.getLogger("axocoatl.server.access")
+
+_SECRET_QUERY = re.compile(r"((?:token|api_key|key)=)[^&\s\"']+", re.IGNORECASE)
+
+
+class RedactSecrets(logging.Filter):
+    """Masks ``token=...`` in log lines of libraries that log request paths (uvicorn's WebSocket lines)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(_SECRET_QUERY.sub(r"\1***", a) if isinstance(a, str) else a for a in args)
+        if isinstance(record.msg, str):
+            record.msg = _SECRET_QUERY.sub(r"\1***", record.msg)
+        return True
 
 
 async def send_json_error(
@@ -36,9 +51,7 @@ class AccessLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "websocket":
-                access_log.info("WS %s opened", scope.get("path", ""))
+        if scope["type"] != "http":  # uvicorn logs WebSocket handshakes itself (redacted, see serve.py)
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()

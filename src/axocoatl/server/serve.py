@@ -42,6 +42,7 @@ from axocoatl.runtime.runtime import Runtime
 from axocoatl.runtime.supervision import SupervisionState, Supervisor
 from axocoatl.server.app import create_app
 from axocoatl.server.auth import check_exposure
+from axocoatl.server.middleware import RedactSecrets
 from axocoatl.server.state import LiveSettings, ServerState
 
 log = logging.getLogger("axocoatl.daemon")
@@ -120,8 +121,17 @@ def _runtime_kwargs() -> dict[str, Any]:
     return {"background": True} if "background" in params else {}
 
 
+def _redact_library_logs() -> None:
+    redactor = RedactSecrets()
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(redactor)
+
+
 async def run_daemon(options: DaemonOptions, loaded: LoadedConfig) -> int:
     """Run until a signal; returns the exit code."""
+    _redact_library_logs()
     config = loaded.config
     server = server_settings(config, options)
     check_exposure(server)

@@ -58,6 +58,7 @@ class ClientStream:
         self.dropped = 0  # dropped since the last ``lagged`` frame
         self.total_dropped = 0
         self._buffer: list[str] | None = None
+        self.captured: list[tuple[Frame, str]] | None = None
 
     def offer(self, frame: Frame | str) -> None:
         """Queue a broadcast frame; never blocks, drops when full."""
@@ -98,6 +99,17 @@ class ClientStream:
         held, self._buffer = self._buffer or [], None
         for text in held:
             self.offer(text)
+
+    def capture(self) -> None:
+        """Keep every broadcast frame aside (while a run starts: its id is not known yet)."""
+        self.captured = []
+
+    def replay(self) -> None:
+        """Offer the captured frames the subscription wants (now that it includes the new run)."""
+        captured, self.captured = self.captured or [], None
+        for frame, text in captured:
+            if self.subscription is not None and self.subscription.wants(frame):
+                self.offer(text)
 
     def lag_notice(self) -> Frame | None:
         if not self.dropped:
@@ -155,11 +167,16 @@ class StreamHub:
         texts: list[str | None] = [None] * len(frames)
         for client in list(self._clients.values()):
             subscription = client.subscription
-            if subscription is None:
+            captured = client.captured
+            if subscription is None and captured is None:
                 continue
             for index, frame in enumerate(frames):
-                if subscription.wants(frame):
+                if captured is not None or (subscription is not None and subscription.wants(frame)):
                     text = texts[index]
                     if text is None:
                         text = texts[index] = json.dumps(frame, ensure_ascii=False, default=str)
-                    client.offer(text)
+                    if captured is not None:
+                        if len(captured) < SUBSCRIBE_BUFFER_SIZE:
+                            captured.append((frame, text))
+                    else:
+                        client.offer(text)

@@ -193,16 +193,23 @@ class _Connection:
         if rt.config.workflow(workflow_id) is None:
             error = not_found("workflow", workflow_id, [w.id for w in rt.config.workflows], "see the ready frame")
             raise BadCommand(error.error, error.hint)
-        # Subscribe to the run before it starts so its first frames are not missed.
         subscription = self.client.subscription or Subscription()
         self.client.subscription = subscription
-        run_id, _ = await rt.start_workflow(workflow_id, task)
+        # The run's first frames are published while it starts, before its id is known here:
+        # keep them aside, then replay the ones this run (or the subscription) wants.
+        self.client.capture()
+        try:
+            run_id, _ = await rt.start_workflow(workflow_id, task)
+        except BaseException:
+            self.client.replay()
+            raise
         if subscription.runs != "*":
             subscription.runs.add(run_id)
         frame = {"kind": "workflow-started", "run_id": run_id, "workflow_id": workflow_id, "status": "running"}
         if command.get("ref") is not None:
             frame["ref"] = command["ref"]
         self.client.reply(frame)
+        self.client.replay()
 
     def chat_turn(self, command: dict[str, Any]) -> None:
         agent_id = command.get("agent")

@@ -1,0 +1,175 @@
+"""A daemon in a subprocess on 127.0.0.1 (port 0: the OS picks a free one), read back from daemon.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.sync.client import ClientConnection, connect
+
+MOCK_CONFIG = """
+agents:
+  - id: assistant
+    provider: mock
+    tools: [echo]
+    options:
+      reply: "Hello from {agent}: {input}"
+  - id: tooler
+    provider: mock
+    tools: [echo]
+    options:
+      tool_calls: [{name: echo, arguments: {text: ping}}]
+      reply: "tool said {tool_result}"
+  - id: researcher
+    provider: mock
+    options: {latency_ms: 150}
+  - id: summarizer
+    provider: mock
+    depends_on: [researcher]
+    options: {latency_ms: 150}
+  - id: broken
+    provider: mock
+    options: {fail: true}
+workflows:
+  - id: research
+    agents: [researcher, summarizer]
+  - id: fails
+    agents: [broken]
+"""
+
+
+class Daemon:
+    """`axocoatl serve` (or dev) in a subprocess."""
+
+    def __init__(self, directory: Path, *, mode: str = "serve", args: tuple[str, ...] = ()) -> None:
+        self.directory = directory
+        self.data_dir = directory / "data"
+        self.mode = mode
+        self.args = args
+        self.proc: subprocess.Popen[str] | None = None
+        self.log_path = directory / f"daemon-{time.monotonic_ns()}.log"
+        self.url = ""
+
+    def start(self, timeout: float = 30.0, *, wait: bool = True) -> Daemon:
+        env = {**os.environ, "NO_COLOR": "1", "AXOCOATL_LOG": "info"}
+        env.pop("AXOCOATL_API_KEY", None)
+        self._log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "axocoatl",
+                "--config",
+                "axocoatl.yaml",
+                "--data-dir",
+                str(self.data_dir),
+                self.mode,
+                "--port",
+                "0",
+                *self.args,
+            ],
+            cwd=self.directory,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        info_path = self.data_dir / "daemon.json"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                info = json.loads(info_path.read_text())
+            except (OSError, ValueError):
+                info = None
+            if info and info.get("pid") == self.proc.pid:
+                self.url = info["url"]
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"daemon not ready after {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 30.0), **kwargs)
+
+    def ws(self, *, token: str | None = None, headers: dict[str, str] | None = None) -> ClientConnection:
+        url = self.url.replace("http://", "ws://") + "/ws" + (f"?token={token}" if token else "")
+        return connect(url, additional_headers=headers, open_timeout=10, max_size=None)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+        self._log.close()
+
+
+def write_project(directory: Path, yaml_text: str = MOCK_CONFIG) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "axocoatl.yaml").write_text(textwrap.dedent(yaml_text))
+    return directory
+
+
+@contextmanager
+def running_daemon(directory: Path, yaml_text: str = MOCK_CONFIG, **kwargs: Any) -> Iterator[Daemon]:
+    write_project(directory, yaml_text)
+    daemon = Daemon(directory, **kwargs).start()
+    try:
+        yield daemon
+    finally:
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            daemon.stop()
+
+
+def recv_until(
+    ws: ClientConnection, kind: str, timeout: float = 15.0, **match: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Frames until one of ``kind`` (matching ``match``) arrives; returns it and everything before it."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no {kind} frame {match} within {timeout} s; got {[f.get('kind') for f in seen]}")
+        frame = json.loads(ws.recv(timeout=remaining))
+        if frame.get("kind") == kind and all(frame.get(k) == v for k, v in match.items()):
+            return frame, seen
+        seen.append(frame)
+
+
+def wait_run(
+    client: httpx.Client, run_id: str, timeout: float = 30.0, statuses: tuple[str, ...] = ("completed", "failed")
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(f"/api/runs/{run_id}")
+        if response.status_code == 200 and response.json()["status"] in statuses:
+            return response.json()
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} did not reach {statuses}: {client.get(f'/api/runs/{run_id}').text}")

@@ -1,0 +1,169 @@
+"""Auth, exposure, CORS, rate limiting and secrets in logs, against a daemon in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from tests.server.support import Daemon, recv_until, running_daemon, write_project
+
+pytestmark = pytest.mark.slow
+
+KEY = "sk-test-4f1b9c2e7d"
+TOKEN = "tok-test-8a7c6b5d"
+
+SECURED = f"""
+agents:
+  - id: assistant
+    provider: mock
+server:
+  auth:
+    api_keys: ["{KEY}"]
+    bearer_tokens: ["{TOKEN}"]
+  cors_origins: ["http://app.example"]
+  rate_limit: {{enabled: true, max_requests: 1000, window_secs: 60}}
+"""
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    with running_daemon(tmp_path_factory.mktemp("secured"), SECURED) as daemon:
+        yield daemon
+
+
+@pytest.mark.parametrize(
+    ("headers", "params", "status"),
+    [
+        ({}, {}, 401),
+        ({"x-api-key": "wrong"}, {}, 401),
+        ({"x-api-key": KEY}, {}, 200),
+        ({"authorization": f"Bearer {TOKEN}"}, {}, 200),
+        ({"authorization": f"bearer {TOKEN}"}, {}, 200),
+        ({"authorization": "Bearer wrong"}, {}, 401),
+        ({"x-api-key": TOKEN}, {}, 401),  # bearer tokens only as Authorization
+        ({}, {"token": KEY}, 401),  # query tokens only where browsers need them
+    ],
+)
+def test_api_needs_the_right_key(secured: Daemon, headers: dict[str, str], params: dict[str, str], status: int) -> None:
+    with secured.client() as client:
+        response = client.get("/api/agents", headers=headers, params=params)
+    assert response.status_code == status, response.text
+    if status == 401:
+        body = response.json()
+        assert body["error"] in ("missing API key", "wrong API key")
+        assert "x-api-key" in body["hint"]
+
+
+def test_health_stays_public(secured: Daemon) -> None:
+    with secured.client() as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/openapi.json").status_code == 401
+
+
+def test_dashboard_takes_a_query_token(secured: Daemon) -> None:
+    with secured.client() as client:
+        assert client.get("/").status_code == 401
+        assert client.get("/", params={"token": "nope"}).status_code == 401
+        assert client.get("/", params={"token": KEY}).status_code == 200
+
+
+def test_websocket_auth(secured: Daemon) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        secured.ws().close()
+    assert info.value.response.status_code == 401
+    with pytest.raises(InvalidStatus):
+        secured.ws(token="wrong").close()
+    for ws in (secured.ws(token=KEY), secured.ws(headers={"x-api-key": KEY}), secured.ws(token=TOKEN)):
+        with ws:
+            ready, _ = recv_until(ws, "ready")
+            assert ready["agents"] == ["assistant"]
+
+
+def test_cors_allow_list(secured: Daemon) -> None:
+    with secured.client() as client:
+        preflight = client.options(
+            "/api/agents",
+            headers={
+                "origin": "http://app.example",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "x-api-key",
+            },
+        )
+        other = client.options(
+            "/api/agents", headers={"origin": "http://evil.example", "access-control-request-method": "GET"}
+        )
+        simple = client.get("/api/agents", headers={"origin": "http://app.example", "x-api-key": KEY})
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "http://app.example"
+    assert "access-control-allow-origin" not in other.headers
+    assert simple.headers["access-control-allow-origin"] == "http://app.example"
+
+
+def test_no_cors_headers_without_origins(daemon: Daemon) -> None:
+    with daemon.client() as client:
+        response = client.get("/api/agents", headers={"origin": "http://app.example"})
+    assert response.status_code == 200
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_secrets_never_reach_the_log(secured: Daemon) -> None:
+    with secured.client() as client:
+        client.get("/api/agents", headers={"x-api-key": KEY})
+        client.get("/api/agents", headers={"x-api-key": KEY + "-wrong"})
+        client.get("/", params={"token": KEY})
+        client.get("/api/agents", headers={"authorization": f"Bearer {TOKEN}"})
+    with secured.ws(token=KEY) as ws:
+        recv_until(ws, "ready")
+    log = secured.log()
+    assert "GET / 200" in log and "GET /api/agents 401" in log
+    assert KEY not in log and TOKEN not in log
+    assert "token=***" in log  # uvicorn's WebSocket line, redacted
+
+
+def test_rate_limit_429_with_retry_after(tmp_path: Path) -> None:
+    config = """
+    agents:
+      - id: assistant
+        provider: mock
+    server:
+      rate_limit: {enabled: true, max_requests: 5, window_secs: 60}
+    """
+    with running_daemon(tmp_path, config) as daemon, daemon.client() as client:
+        statuses = [client.get("/api/agents").status_code for _ in range(6)]
+        limited = client.get("/api/agents")
+        health = client.get("/health")
+    assert statuses == [200] * 5 + [429]
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert "too many requests" in limited.json()["error"]
+    assert health.status_code == 200  # health checks are never limited
+
+
+def test_non_loopback_without_keys_refuses_to_start(tmp_path: Path) -> None:
+    # 192.0.2.1 (TEST-NET-1) is not an address of this machine: nothing could bind even if the check failed.
+    write_project(tmp_path, "agents: []\nserver: {host: 192.0.2.1}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "axocoatl", "--data-dir", str(tmp_path / "data"), "serve"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "refusing to listen on 192.0.2.1:8080 without authentication" in result.stderr
+    assert "server.auth.allow_unauthenticated: true" in result.stderr
+    assert not (tmp_path / "data" / "daemon.json").exists()
+
+
+def test_auth_failure_bodies_are_json(secured: Daemon) -> None:
+    with secured.client() as client:
+        response = client.post("/api/agents/assistant/execute", json={"input": "x"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert json.loads(response.text)["error"] == "missing API key"
