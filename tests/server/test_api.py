@@ -6,7 +6,6 @@ import json
 
 import httpx
 import pytest
-
 from tests.server.support import Daemon, wait_run
 
 pytestmark = pytest.mark.slow

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from websockets.exceptions import InvalidStatus
-
 from tests.server.support import Daemon, recv_until, running_daemon, write_project
+from websockets.exceptions import InvalidStatus
 
 pytestmark = pytest.mark.slow
 

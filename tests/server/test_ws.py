@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from tests.server.support import Daemon, recv_until, wait_run
 
 pytestmark = pytest.mark.slow
@@ -33,7 +32,7 @@ def test_run_workflow_command_streams_the_run(daemon: Daemon) -> None:
         subscribe(ws, runs=[], agents=[])
         ws.send(json.dumps({"cmd": "run-workflow", "id": "research", "input": "WAL", "ref": 7}))
         started, _ = recv_until(ws, "workflow-started")
-        done, frames = recv_until(ws, "run-status", run_id=started["run_id"], status="completed")
+        _done, frames = recv_until(ws, "run-status", run_id=started["run_id"], status="completed")
     assert started["ref"] == 7 and started["workflow_id"] == "research"
     kinds = [f["kind"] for f in frames]
     assert {"step-status", "token", "event", "llm-call"} <= set(kinds)
@@ -53,7 +52,7 @@ def test_watch_a_workflow_started_over_http(daemon: Daemon) -> None:
     with daemon.ws() as ws, daemon.client() as client:
         subscribe(ws, runs="*")
         run_id = client.post("/api/workflows/research/execute", json={"input": "http"}).json()["run_id"]
-        done, frames = recv_until(ws, "run-status", run_id=run_id, status="completed")
+        _done, frames = recv_until(ws, "run-status", run_id=run_id, status="completed")
         run = wait_run(client, run_id)
     assert any(f["kind"] == "run-status" and f["status"] == "running" for f in frames)
     completed = [f for f in frames if f["kind"] == "step-status" and f["status"] == "completed"]
