@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from axocoatl.config.schema import LocalProviderConfig
-from axocoatl.core.errors import ContextLengthExceeded, ModelNotFound, ProviderUnavailable
+from axocoatl.core.errors import ContextLengthExceeded, ModelNotFound, ProviderResponseError, ProviderUnavailable
 from axocoatl.core.messages import ChatMessage, ToolCall
 from axocoatl.providers import local
 from axocoatl.providers.base import ChatRequest, Done, StreamEvent, TextDelta, ToolSpec, UsageReport, complete
@@ -329,3 +329,27 @@ async def test_tools_are_offered_and_a_reply_still_ends_cleanly(provider: LocalP
     assert isinstance(events[-1], Done)
     assert isinstance(events[-2], UsageReport)
     assert events[-2].usage.input > 100  # the tool description is part of the prompt
+
+
+@pytest.mark.slow
+@needs_llama
+async def test_aclose_stops_running_and_queued_calls_with_an_error(provider: LocalProvider) -> None:
+    counting = _request("Count from 1 to 1000, separated by commas.", max_tokens=2000)
+    first_delta = asyncio.Event()
+
+    async def run() -> list[StreamEvent]:
+        events = []
+        async for event in provider.stream(counting):
+            events.append(event)
+            first_delta.set()
+        return events
+
+    running = asyncio.create_task(run())
+    await asyncio.wait_for(first_delta.wait(), timeout=60)
+    queued = asyncio.create_task(run())
+    while len(provider._active) < 2:  # the second call is queued behind the first
+        await asyncio.sleep(0.01)
+    await provider.aclose()
+    for task in (running, queued):
+        with pytest.raises(ProviderResponseError, match="provider was closed"):
+            await asyncio.wait_for(task, timeout=10)

@@ -271,6 +271,11 @@ class _Job:
             self.cancelled.set()
 
 
+def _stopped() -> ProviderResponseError:
+    # Only seen by a caller whose provider was closed under it; a cancelled caller is gone.
+    return ProviderResponseError("the generation was stopped: the local provider was closed", provider="local")
+
+
 @dataclass(frozen=True)
 class _Prompt:
     tokens: list[int]
@@ -337,10 +342,10 @@ class LocalModel:
             job = self._jobs.get()
             if job is None:
                 return
-            if job.cancelled.is_set():
-                continue
             self._current = job
             try:
+                if job.cancelled.is_set():
+                    raise _stopped()
                 self._generate(job)
             except AxocoatlError as exc:
                 job.post(exc)
@@ -491,7 +496,7 @@ class LocalModel:
                 job.post(TextDelta(shown))
 
         if not self._evaluate_prompt(prompt.tokens, job):
-            return
+            raise _stopped()
         tokens = self.llama.generate(
             [],  # the prompt is evaluated already; sample right away
             reset=False,
@@ -505,7 +510,7 @@ class LocalModel:
         try:
             for token in tokens:
                 if job.cancelled.is_set():
-                    return
+                    raise _stopped()
                 if self._ends_turn(token):
                     finish = "stop"
                     break
