@@ -65,7 +65,12 @@ class SQLiteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _mapped_errors(f"opening {self.path}"):
             self._conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
-            await self._run(self._setup)
+            try:
+                await self._run(self._setup)
+            except BaseException:
+                # Close the connection's thread, or the process hangs at exit after the error.
+                await self.close()
+                raise
 
     async def close(self) -> None:
         if self._conn is not None:

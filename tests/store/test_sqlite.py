@@ -1,0 +1,277 @@
+"""The SQLite store: migrations, atomic write batches, runs, sessions, ledger and the event log."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from axocoatl.config.schema import StoreConfig
+from axocoatl.core.errors import StoreError
+from axocoatl.core.messages import ChatMessage
+from axocoatl.store import (
+    EventRecord,
+    LedgerEntry,
+    RunRecord,
+    RunUpdate,
+    SessionAppend,
+    SQLiteStore,
+    StepRecord,
+    StepUpdate,
+    WriteBatch,
+    create_store,
+)
+from axocoatl.store.migrations import MIGRATIONS
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "db" / "axocoatl.db", synchronous="normal")
+    await s.open()
+    yield s
+    await s.close()
+
+
+def run_record(run_id: str, *, started: float, workflow: str = "wf", status: str = "running") -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        workflow_id=workflow,
+        status=status,  # type: ignore[arg-type]
+        input=f"input of {run_id}",
+        spec={"nodes": []},
+        started_at=started,
+        owner="host:1:aa",
+        heartbeat_at=started,
+        steps=[StepRecord(run_id, agent, position) for position, agent in enumerate(["b", "a", "c"])],
+    )
+
+
+def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute(sql).fetchall()
+
+
+# ---------------------------------------------------------------------------------------- migrations
+
+
+async def test_migrations_apply_once(tmp_path: Path) -> None:
+    path = tmp_path / "axocoatl.db"
+    for _ in range(3):
+        s = SQLiteStore(path)
+        await s.open()
+        await s.close()
+    applied = rows(path, "SELECT version FROM schema_migrations ORDER BY version")
+    assert [v for (v,) in applied] == [version for version, _, _ in MIGRATIONS]
+    assert rows(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "axocoatl.db"
+    s = SQLiteStore(path)
+    await s.open()
+    await s.close()
+    newer = max(v for v, _, _ in MIGRATIONS) + 7
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 0)", (newer,))
+    s = SQLiteStore(path)
+    with pytest.raises(StoreError) as caught:
+        await s.open()
+    # The refused connection was closed (a leaked connection thread kept the CLI from exiting).
+    with pytest.raises(StoreError, match="the store is closed"):
+        await s.get_run("r")
+    assert f"written by a newer axocoatl (schema version {newer})" in caught.value.message
+    assert str(path) in caught.value.message
+    assert caught.value.hint is not None and "upgrade axocoatl" in caught.value.hint
+
+
+async def test_store_path_from_config_and_data_dir(tmp_path: Path) -> None:
+    assert create_store(StoreConfig(), tmp_path).path == tmp_path / "axocoatl.db"
+    custom = tmp_path / "elsewhere.db"
+    assert create_store(StoreConfig(path=str(custom)), tmp_path).path == custom
+
+
+async def test_closed_store_says_so(tmp_path: Path) -> None:
+    s = SQLiteStore(tmp_path / "x.db")
+    with pytest.raises(StoreError, match="the store is closed"):
+        await s.get_run("r")
+
+
+# ---------------------------------------------------------------------------------------- atomic writes
+
+
+async def test_a_failing_statement_rolls_back_the_whole_batch(store: SQLiteStore) -> None:
+    await store.write(WriteBatch(new_runs=[run_record("r1", started=1.0)]))
+    batch = WriteBatch(
+        new_runs=[run_record("r2", started=2.0)],
+        session=[SessionAppend("agent", 0, (ChatMessage.user("hi"), ChatMessage.assistant("yo")), 3.0)],
+        ledger=[LedgerEntry("agent", 10, 5, 3.0, run_id="r1")],
+        events=[EventRecord("evt-1", "TaskCompleted", 3.0, run_id="r1")],
+        step_updates=[StepUpdate("r1", "a", {"status": "completed", "output": "done"}, bump_attempts=True)],
+        run_updates=[RunUpdate("r1", {"status": "completed"})],
+    )
+    batch.step_updates.append(StepUpdate("r1", "b", {"no_such_column": 1}))
+    with pytest.raises(StoreError, match="unknown steps column"):
+        await store.write(batch)
+    run = await store.get_run("r1")
+    assert run is not None and run.status == "running"
+    assert all(s.status == "pending" and s.attempts == 0 for s in run.steps)
+    assert await store.get_run("r2") is None
+    assert await store.load_session("agent") == ([], 0)
+    assert await store.token_report() == []
+    assert await store.recent_events() == []
+
+
+async def test_a_constraint_violation_rolls_back_and_is_a_store_error(store: SQLiteStore) -> None:
+    await store.write(WriteBatch(session=[SessionAppend("agent", 0, (ChatMessage.user("first"),), 1.0)]))
+    clash = WriteBatch(
+        ledger=[LedgerEntry("agent", 1, 1, 2.0)],
+        session=[SessionAppend("agent", 0, (ChatMessage.user("same seq"),), 2.0)],
+    )
+    with pytest.raises(StoreError) as caught:
+        await store.write(clash)
+    assert not isinstance(caught.value, sqlite3.Error)
+    assert "database error" in caught.value.message
+    messages, next_seq = await store.load_session("agent")
+    assert [m.content for m in messages] == ["first"] and next_seq == 1
+    assert await store.token_report() == []
+    # The store stays usable after the rollback.
+    await store.write(WriteBatch(ledger=[LedgerEntry("agent", 1, 1, 3.0)]))
+    assert [r.calls for r in await store.token_report()] == [1]
+
+
+async def test_empty_batch_is_a_no_op(store: SQLiteStore) -> None:
+    assert not WriteBatch()
+    await store.write(WriteBatch())
+    assert await store.list_runs() == []
+
+
+# ---------------------------------------------------------------------------------------- runs
+
+
+async def test_get_run_returns_steps_in_position_order(store: SQLiteStore) -> None:
+    await store.write(WriteBatch(new_runs=[run_record("r1", started=10.0)]))
+    await store.write(
+        WriteBatch(
+            step_updates=[
+                StepUpdate("r1", "a", {"status": "running", "started_at": 11.0, "input": "in"}, bump_attempts=True),
+                StepUpdate("r1", "a", {"status": "completed", "output": "out", "tokens_in": 3, "tokens_out": 4}),
+            ],
+            run_updates=[RunUpdate("r1", {"status": "completed", "final_output": "out", "finished_at": 12.0})],
+        )
+    )
+    run = await store.get_run("r1")
+    assert run is not None
+    assert [s.agent_id for s in run.steps] == ["b", "a", "c"]
+    a = run.steps[1]
+    assert (a.status, a.attempts, a.input, a.output, a.tokens_in, a.tokens_out) == ("completed", 1, "in", "out", 3, 4)
+    assert (run.status, run.final_output, run.finished_at) == ("completed", "out", 12.0)
+    assert run.spec == {"nodes": []}
+    assert await store.get_run("nope") is None
+
+
+async def test_list_runs_newest_first_with_filters_and_limit(store: SQLiteStore) -> None:
+    await store.write(
+        WriteBatch(
+            new_runs=[
+                run_record("r1", started=1.0),
+                run_record("r2", started=3.0, workflow="other"),
+                run_record("r3", started=2.0, status="failed"),
+            ]
+        )
+    )
+    assert [r.run_id for r in await store.list_runs()] == ["r2", "r3", "r1"]
+    assert [r.run_id for r in await store.list_runs(limit=2)] == ["r2", "r3"]
+    assert [r.run_id for r in await store.list_runs(workflow_id="wf")] == ["r3", "r1"]
+    assert [r.run_id for r in await store.list_runs(status="running")] == ["r2", "r1"]
+    assert [r.run_id for r in await store.list_runs(workflow_id="wf", status="failed")] == ["r3"]
+    listed = (await store.list_runs())[0]
+    assert [s.agent_id for s in listed.steps] == ["b", "a", "c"]
+
+
+async def test_claim_run_is_compare_and_set(store: SQLiteStore) -> None:
+    await store.write(WriteBatch(new_runs=[run_record("r1", started=1.0)]))
+    assert await store.claim_run("r1", owner="me", expected_owner="host:1:aa", expected_status="running", now=5.0)
+    # A second claimant that read the old owner loses.
+    assert not await store.claim_run("r1", owner="you", expected_owner="host:1:aa", expected_status="running", now=6.0)
+    run = await store.get_run("r1")
+    assert run is not None and (run.owner, run.heartbeat_at) == ("me", 5.0)
+
+
+async def test_claiming_a_failed_run_reopens_it(store: SQLiteStore) -> None:
+    failed = run_record("r1", started=1.0, status="failed")
+    failed.error, failed.finished_at = "1 step(s) failed: a", 2.0
+    await store.write(WriteBatch(new_runs=[failed]))
+    assert not await store.claim_run("r1", owner="me", expected_owner="host:1:aa", expected_status="running", now=3.0)
+    assert await store.claim_run("r1", owner="me", expected_owner="host:1:aa", expected_status="failed", now=3.0)
+    run = await store.get_run("r1")
+    assert run is not None and (run.status, run.error, run.finished_at) == ("running", None, None)
+
+
+async def test_heartbeat_touches_only_the_owners_running_runs(store: SQLiteStore) -> None:
+    done = run_record("r2", started=1.0, status="completed")
+    other = run_record("r3", started=1.0)
+    other.owner = "someone-else"
+    await store.write(WriteBatch(new_runs=[run_record("r1", started=1.0), done, other]))
+    await store.heartbeat("host:1:aa", 99.0)
+    beats = {r.run_id: r.heartbeat_at for r in await store.list_runs()}
+    assert beats == {"r1": 99.0, "r2": 1.0, "r3": 1.0}
+
+
+# ---------------------------------------------------------------------------------------- sessions, ledger, events
+
+
+async def test_session_appends_and_resets(store: SQLiteStore) -> None:
+    first = (ChatMessage.user("one"), ChatMessage.assistant("two"))
+    await store.write(WriteBatch(session=[SessionAppend("ag", 0, first, 1.0)]))
+    await store.write(WriteBatch(session=[SessionAppend("ag", 2, (ChatMessage.user("three"),), 2.0)]))
+    messages, next_seq = await store.load_session("ag")
+    assert [m.content for m in messages] == ["one", "two", "three"] and next_seq == 3
+    await store.write(WriteBatch(session_resets=[("ag", 3)]))
+    assert await store.load_session("ag") == ([], 3)
+    await store.write(WriteBatch(session=[SessionAppend("ag", 3, (ChatMessage.user("four"),), 3.0)]))
+    messages, next_seq = await store.load_session("ag")
+    assert [m.content for m in messages] == ["four"] and next_seq == 4
+    assert await store.load_session("other") == ([], 0)
+
+
+async def test_tool_messages_round_trip(store: SQLiteStore) -> None:
+    from axocoatl.core.messages import ToolCall
+
+    asked = ChatMessage.assistant("", tool_calls=(ToolCall("c1", "echo", {"text": "ü 🙂"}),))
+    answer = ChatMessage.tool('{"text": "ü 🙂"}', tool_call_id="c1", name="echo")
+    await store.write(WriteBatch(session=[SessionAppend("ag", 0, (asked, answer), 1.0)]))
+    messages, _ = await store.load_session("ag")
+    assert messages == [asked, answer]
+
+
+async def test_ledger_usage_and_report(store: SQLiteStore) -> None:
+    await store.write(
+        WriteBatch(
+            ledger=[
+                LedgerEntry("a", 10, 5, 100.0, run_id="r1"),
+                LedgerEntry("a", 1, 1, 200.0, run_id="r2"),
+                LedgerEntry("b", 7, 0, 150.0, run_id="r1"),
+            ]
+        )
+    )
+    assert await store.usage_since("a", since=0.0, run_id="r1") == (15, 17)
+    assert await store.usage_since("a", since=150.0, run_id=None) == (0, 2)
+    report = await store.token_report()
+    assert [(r.agent_id, r.input, r.output, r.calls, r.total) for r in report] == [
+        ("a", 11, 6, 2, 17),
+        ("b", 7, 0, 1, 7),
+    ]
+    assert [r.agent_id for r in await store.token_report(since=160.0)] == ["a"]
+    assert [r.calls for r in await store.token_report(agent_id="b")] == [1]
+
+
+async def test_recent_events_oldest_first_within_the_limit(store: SQLiteStore) -> None:
+    events = [
+        EventRecord(f"e{i}", "Custom", float(i), run_id="r1" if i % 2 else "r2", payload={"i": i}) for i in range(6)
+    ]
+    await store.write(WriteBatch(events=events))
+    assert [e.event_id for e in await store.recent_events(limit=3)] == ["e3", "e4", "e5"]
+    assert [e.event_id for e in await store.recent_events(run_id="r1")] == ["e1", "e3", "e5"]
+    assert (await store.recent_events(limit=1))[0].payload == {"i": 5}
