@@ -8,6 +8,8 @@
 #
 # Usage: scripts/install-local-llm.sh [PYTHON]
 #   PYTHON defaults to $VENV/bin/python when VENV is set, else to <repo>/.venv/bin/python.
+#   AXOCOATL_WHEEL_CACHE overrides the wheel cache directory (default <repo>/.cache/wheels),
+#   e.g. to keep it in a CI cache outside the checkout.
 # Idempotent: does nothing when a marked portable build and the model are already installed.
 # A fresh machine needs gcc, g++ and cmake; the build takes about 4 minutes on 2 cores.
 set -euo pipefail
@@ -37,7 +39,7 @@ log() { echo "[install-local-llm] $*"; }
 # The wheel cache is keyed by the build flags (and the machine), so a wheel built with other
 # flags -- in particular a native one -- is never picked up.
 cache_key="$(printf '%s|%s' "$PORTABLE_CMAKE_ARGS" "$(uname -m)" | sha256sum | cut -c1-16)"
-cache_root="$repo_dir/.cache/wheels"
+cache_root="${AXOCOATL_WHEEL_CACHE:-$repo_dir/.cache/wheels}"
 wheel_dir="$cache_root/portable-$cache_key"
 
 # Prints the installed llama_cpp package directory (without importing it), or nothing.
