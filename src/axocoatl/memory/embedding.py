@@ -8,10 +8,12 @@ cosine similarity is a dot product.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -137,6 +139,50 @@ def embedder_by_id(embedder_id: str) -> Embedder | None:
         return HashedEmbedder()
     current = default_embedder()
     return current if current.id == embedder_id else None
+
+
+_blas_local: Callable[[int], int] | None = None
+_blas_probed = False
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run this thread's BLAS calls on one core.
+
+    Memory's matrices are small: OpenBLAS's worker threads cost more in hand-offs than
+    they save, and on a busy machine waking them made embedding 3-10x slower and a
+    1000-row search take 20 ms instead of 0.1 ms (measured).
+    openblas_set_num_threads_local changes only the calling thread.
+    """
+    setter = _blas_thread_setter()
+    if setter is None:
+        yield
+        return
+    previous = setter(1)
+    try:
+        yield
+    finally:
+        setter(max(previous, 1))
+
+
+def _blas_thread_setter() -> Callable[[int], int] | None:
+    global _blas_local, _blas_probed
+    if _blas_probed:
+        return _blas_local
+    _blas_probed = True
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line and line.rstrip().endswith(".so")}
+        for path in sorted(paths):
+            fn = getattr(ctypes.CDLL(path), "openblas_set_num_threads_local", None)
+            if fn is not None:
+                fn.argtypes = [ctypes.c_int]
+                fn.restype = ctypes.c_int
+                _blas_local = fn
+                break
+    except OSError:  # not Linux, or another BLAS: keep its default threading
+        _blas_local = None
+    return _blas_local
 
 
 def to_blob(vector: Vectors) -> bytes:

@@ -10,13 +10,11 @@ vectors sentence-transformers produces (to ~1e-6).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import importlib.util
 import json
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from axocoatl.memory.embedding import Vectors
+from axocoatl.memory.embedding import Vectors, single_threaded_blas
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -107,54 +105,11 @@ class MiniLMEmbedder:
         model = self._loaded()
         # Sorting by length keeps padding (wasted work) small within each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with _single_threaded_blas():
+        with single_threaded_blas():
             for start in range(0, len(order), BATCH_SIZE):
                 chunk = order[start : start + BATCH_SIZE]
                 out[chunk] = _encode(model, [texts[i] or " " for i in chunk])
         return out
-
-
-_blas_local: Callable[[int], int] | None = None
-_blas_probed = False
-
-
-@contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """Run this thread's BLAS calls on one core.
-
-    The matrices here are small: OpenBLAS's worker threads cost more in hand-offs than
-    they save, and on a busy machine their spin-waiting made embedding 3-10x slower
-    (measured). openblas_set_num_threads_local changes only the calling thread.
-    """
-    setter = _blas_thread_setter()
-    if setter is None:
-        yield
-        return
-    previous = setter(1)
-    try:
-        yield
-    finally:
-        setter(max(previous, 1))
-
-
-def _blas_thread_setter() -> Callable[[int], int] | None:
-    global _blas_local, _blas_probed
-    if _blas_probed:
-        return _blas_local
-    _blas_probed = True
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line and line.rstrip().endswith(".so")}
-        for path in sorted(paths):
-            fn = getattr(ctypes.CDLL(path), "openblas_set_num_threads_local", None)
-            if fn is not None:
-                fn.argtypes = [ctypes.c_int]
-                fn.restype = ctypes.c_int
-                _blas_local = fn
-                break
-    except OSError:  # not Linux, or another BLAS: keep its default threading
-        _blas_local = None
-    return _blas_local
 
 
 def _load(model_dir: Path) -> _Model:

@@ -17,14 +17,43 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from axocoatl.core.ids import Clock
-from axocoatl.memory.embedding import Embedder, Vectors, from_blob, to_blob
+from axocoatl.memory.embedding import Embedder, Vectors, from_blob, single_threaded_blas, to_blob
 from axocoatl.store import MemoryRecord, MemoryVector, Store, WriteBatch
 
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64  # texts embedded (and vectors written) per worker-thread call
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    matrix: Vectors
+    origins: npt.NDArray[np.int64]
+    texts: list[str]
+    ts: list[float]
+    seqs: list[int]
+
+
+def _nearest(
+    snap: _Snapshot, vector: Vectors, k: int, min_score: float | None, before_seq: int | None
+) -> list[Recollection]:
+    count = snap.matrix.shape[0]
+    scores = snap.matrix @ vector
+    if before_seq is not None:
+        scores = np.where(snap.origins >= before_seq, np.float32(-2.0), scores)
+    k = min(k, count)
+    top = np.argpartition(-scores, k - 1)[:k] if k < count else np.arange(count)
+    top = top[np.argsort(-scores[top], kind="stable")]
+    found = []
+    for index in top:
+        score = float(scores[index])
+        if score < -1.5 or (min_score is not None and not score > min_score):
+            break  # sorted: everything after is lower (-2 marks excluded rows)
+        found.append(Recollection(snap.texts[index], score, snap.ts[index], snap.seqs[index]))
+    return found
 
 
 @dataclass(frozen=True)
@@ -144,25 +173,28 @@ class SemanticMemory:
         await self.flush()
         if self._count == 0 or not query.strip() or k <= 0:
             return []
-        vector = (await asyncio.to_thread(self.embedder.embed, [query]))[0]
-        return self.nearest(vector, k, min_score, before_seq=before_seq)
+        # Snapshot on the loop thread (rows appended later are past ``count``), then embed the
+        # query and scan the matrix in a worker thread: at 10^5 memories the scan takes milliseconds.
+        snapshot = _Snapshot(
+            self._matrix[: self._count], self._origins[: self._count], self._texts, self._ts, self._seqs
+        )
+        return await asyncio.to_thread(self._search_in_thread, snapshot, query, k, min_score, before_seq)
+
+    def _search_in_thread(
+        self, snapshot: _Snapshot, query: str, k: int, min_score: float | None, before_seq: int | None
+    ) -> list[Recollection]:
+        with single_threaded_blas():
+            vector = self.embedder.embed([query])[0]
+            return _nearest(snapshot, vector, k, min_score, before_seq)
 
     def nearest(
         self, vector: Vectors, k: int, min_score: float | None = None, *, before_seq: int | None = None
     ) -> list[Recollection]:
-        scores = self._matrix[: self._count] @ vector
-        if before_seq is not None:
-            scores = np.where(self._origins[: self._count] >= before_seq, np.float32(-2.0), scores)
-        k = min(k, self._count)
-        top = np.argpartition(-scores, k - 1)[:k] if k < self._count else np.arange(self._count)
-        top = top[np.argsort(-scores[top], kind="stable")]
-        found = []
-        for index in top:
-            score = float(scores[index])
-            if score < -1.5 or (min_score is not None and not score > min_score):
-                break  # sorted: everything after is lower (-2 marks excluded rows)
-            found.append(Recollection(self._texts[index], score, self._ts[index], self._seqs[index]))
-        return found
+        """Search with an already embedded query (synchronous)."""
+        snapshot = _Snapshot(
+            self._matrix[: self._count], self._origins[: self._count], self._texts, self._ts, self._seqs
+        )
+        return _nearest(snapshot, vector, k, min_score, before_seq)
 
     # ------------------------------------------------------------------ matrix
 
