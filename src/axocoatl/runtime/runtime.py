@@ -282,7 +282,7 @@ class Runtime:
     async def get_run(self, run_id: str) -> RunRecord:
         run = await self.store.get_run(run_id)
         if run is None:
-            raise UsageError(f"no run '{run_id}'", hint="list runs with `axocoatl runs list`")
+            raise await unknown_run(self.store, run_id)
         return self.with_liveness(run)
 
     def with_liveness(self, run: RunRecord) -> RunRecord:
@@ -379,6 +379,17 @@ class Runtime:
             event.payload,
         )
         await self.store.write(WriteBatch(events=[record]))
+
+
+async def unknown_run(store: Store, run_id: str) -> UsageError:
+    """The error for a run id the store does not know, suggesting a recent run id close to it."""
+    recent = [r.run_id for r in await store.list_runs(limit=500)]
+    # Run ids share a long date prefix: only a near miss (a typo, a cut-off paste) is suggested.
+    close = difflib.get_close_matches(run_id, recent, n=1, cutoff=0.85)
+    hint = "list runs with `axocoatl runs list`"
+    if close:
+        hint = f"did you mean '{close[0]}'? ({hint})"
+    return UsageError(f"no run '{run_id}'", hint=hint)
 
 
 def _suggest(name: str, options: list[str], command: str) -> str:

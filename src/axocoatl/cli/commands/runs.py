@@ -99,11 +99,20 @@ def show_run(
     """Show one run: status, each step's input, output, tokens and error."""
     g = globals_of(ctx)
     config = _config(ctx)
-    record = run(_with_store(g, config, lambda s: s.get_run(run_id)), debug=g.debug)
-    if record is None:
+
+    async def fetch(store: SQLiteStore) -> RunRecord | UsageError:
+        record = await store.get_run(run_id)
+        if record is not None:
+            return record
+        from axocoatl.runtime.runtime import unknown_run
+
+        return await unknown_run(store, run_id)
+
+    record = run(_with_store(g, config, fetch), debug=g.debug)
+    if isinstance(record, UsageError):
         from axocoatl.cli.common import fail
 
-        fail(UsageError(f"no run '{run_id}'", hint="list runs with `axocoatl runs list`"))
+        fail(record)
     record = _live(record)
     if as_json:
         print_json(record.to_json())

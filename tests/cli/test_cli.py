@@ -1,0 +1,417 @@
+"""The CLI contract, in-process through Typer's runner: validate, init, workflow, agents, runs, config schema."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from axocoatl.cli.main import app
+
+RUN_KEYS = {"run_id", "workflow_id", "status", "input", "final_output", "error", "started_at", "finished_at", "steps"}
+STEP_KEYS = {"agent_id", "status", "attempts", "started_at", "finished_at", "input", "output", "error", "tokens"}
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+PIPELINE = """
+agents:
+  - id: researcher
+    provider: mock
+    options: {reply: "notes on {input_head}"}
+  - id: critic
+    provider: mock
+    depends_on: [researcher]
+    options: {fail_when: "please fail"}
+  - id: writer
+    provider: mock
+    depends_on: [researcher, critic]
+workflows:
+  - id: research
+    agents: [researcher, critic, writer]
+"""
+
+
+class Cli:
+    """Runs the app in-process against one project directory and data dir."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config = root / "axocoatl.yaml"
+        self.data = root / "data"
+        self.runner = CliRunner()
+
+    def write(self, text: str) -> Path:
+        self.config.write_text(textwrap.dedent(text))
+        return self.config
+
+    def __call__(self, *args: str, config: bool = True) -> Any:
+        prefix = ["--config", str(self.config), "--data-dir", str(self.data)] if config else []
+        return self.runner.invoke(app, [*prefix, *args], catch_exceptions=False)
+
+    def json(self, *args: str, code: int = 0) -> Any:
+        result = self(*args)
+        assert result.exit_code == code, result.output
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.setenv("AXOCOATL_EMBEDDER", "hashed")
+    monkeypatch.delenv("AXOCOATL_CONFIG", raising=False)
+    monkeypatch.delenv("AXOCOATL_DATA_DIR", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    return Cli(tmp_path)
+
+
+def check_run_contract(data: dict[str, Any]) -> None:
+    assert set(data) == RUN_KEYS
+    assert data["status"] in ("completed", "failed", "running", "interrupted")
+    assert isinstance(data["run_id"], str) and data["run_id"].startswith("run-")
+    assert isinstance(data["input"], str)
+    assert data["final_output"] is None or isinstance(data["final_output"], str)
+    assert ISO.match(data["started_at"])
+    assert data["finished_at"] is None or ISO.match(data["finished_at"])
+    for step in data["steps"]:
+        assert set(step) == STEP_KEYS
+        assert step["status"] in ("pending", "running", "completed", "failed", "skipped")
+        assert isinstance(step["attempts"], int) and not isinstance(step["attempts"], bool)
+        assert set(step["tokens"]) == {"input", "output"}
+        assert all(isinstance(v, int) for v in step["tokens"].values())
+        for key in ("started_at", "finished_at"):
+            assert step[key] is None or ISO.match(step[key])
+        for key in ("input", "output", "error"):
+            assert step[key] is None or isinstance(step[key], str)
+
+
+# ---------------------------------------------------------------------------------------- validate
+
+
+def test_validate_accepts_a_good_config(cli: Cli) -> None:
+    cli.write(PIPELINE)
+    result = cli("validate")
+    assert result.exit_code == 0, result.output
+    assert "is valid" in result.stdout
+    assert "3 agents, 1 workflows" in result.stdout
+
+
+def test_validate_lists_every_error_with_file_line_field_and_hint(cli: Cli) -> None:
+    path = cli.write(
+        """\
+        agents:
+          - id: a
+            provider: mock
+            depends_on: [ghost]
+          - id: b
+            provider: mock
+            depends_on: [a]
+          - id: c
+            provider: mokc
+        workflows:
+          - id: wf
+            agents: [a, nobody]
+            entry_point: b
+        """
+    )
+    result = cli("validate")
+    assert result.exit_code == 2
+    err = result.stderr
+    assert result.stdout == ""
+    name = re.escape(str(path))
+    # Each problem: where (file:line), which field, what, and a hint.
+    assert re.search(rf"{name}:4: agents\[a\]\.depends_on\[0\]: .*'ghost'", err), err
+    assert re.search(rf"{name}:9: agents\[c\]\.provider: .*'mokc'", err), err
+    assert "did you mean 'mock'" in err
+    assert re.search(rf"{name}:12: workflows\[wf\]\.agents\[1\]: .*'nobody'", err), err
+    count = int(re.search(r"has (\d+) errors", err).group(1))  # type: ignore[union-attr]
+    assert count >= 3
+    assert err.count(f"{path}:") == count
+    assert err.count("hint:") >= 3
+
+
+def test_validate_lists_every_schema_error(cli: Cli) -> None:
+    path = cli.write(
+        """\
+        agents:
+          - id: a
+            provider: mock
+            dependson: [x]
+          - id: b
+            provider: mock
+            timeout_secs: -1
+            token_budget: {per_call: 10}
+        workflows:
+          - id: wf
+            agents: [a, b]
+            timeout: 5
+        """
+    )
+    result = cli("validate")
+    assert result.exit_code == 2
+    err = result.stderr
+    name = re.escape(str(path))
+    assert re.search(rf"{name}:4: agents\[a\]\.dependson: unknown key", err), err
+    assert "did you mean 'depends_on'" in err
+    assert re.search(rf"{name}:7: agents\[b\]\.timeout_secs: must be greater than 0", err), err
+    assert re.search(rf"{name}:8: agents\[b\]\.token_budget\.per_execution: ", err), err
+    assert re.search(rf"{name}:12: workflows\[wf\]\.timeout: unknown key", err), err
+    assert "has 4 errors" in err
+
+
+def test_validate_reports_a_cycle(cli: Cli) -> None:
+    cli.write(
+        """\
+        agents:
+          - id: a
+            provider: mock
+            depends_on: [b]
+          - id: b
+            provider: mock
+            depends_on: [a]
+          - id: entry
+            provider: mock
+        """
+    )
+    result = cli("validate")
+    assert result.exit_code == 2
+    assert "cycle" in result.stderr.lower()
+    assert "a" in result.stderr and "b" in result.stderr
+
+
+def test_validate_yaml_syntax_error_names_the_line(cli: Cli) -> None:
+    path = cli.write("agents:\n  - id: a\n    provider: [mock\n")
+    result = cli("validate")
+    assert result.exit_code == 2
+    assert f"{path}:" in result.stderr
+
+
+def test_validate_missing_file_says_how_to_start(cli: Cli) -> None:
+    result = cli("validate")
+    assert result.exit_code == 2
+    assert "config file not found" in result.stderr
+    assert "axocoatl init" in result.stderr
+
+
+def test_validate_takes_a_path_argument(cli: Cli, tmp_path: Path) -> None:
+    other = tmp_path / "other.yaml"
+    other.write_text(textwrap.dedent(PIPELINE))
+    result = cli("validate", str(other), config=False)
+    assert result.exit_code == 0, result.output
+    assert str(other) in result.stdout
+
+
+def test_default_config_is_axocoatl_yaml_in_the_working_directory(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.write(PIPELINE)
+    monkeypatch.chdir(tmp_path)
+    result = cli.runner.invoke(app, ["workflow", "run", "research", "-i", "here", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / ".axocoatl" / "axocoatl.db").exists()
+
+
+# ---------------------------------------------------------------------------------------- init
+
+
+def test_init_creates_a_project_that_validates_and_runs_with_mock(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("init", "my-agents", "--provider", "mock", config=False)
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "my-agents"
+    assert (project / "axocoatl.yaml").is_file()
+    assert "axocoatl validate" in result.stdout
+    monkeypatch.chdir(project)
+    assert cli("validate", config=False).exit_code == 0
+    result = cli("workflow", "run", "research", "-i", "What is a write-ahead log?", "--json", config=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    check_run_contract(data)
+    assert data["status"] == "completed"
+    assert [s["agent_id"] for s in data["steps"]] == ["researcher", "summarizer"]
+    assert data["final_output"] == data["steps"][-1]["output"]
+
+
+def test_init_default_provider_is_local_and_validates(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli("init", "local-project", config=False).exit_code == 0
+    config = yaml.safe_load((tmp_path / "local-project" / "axocoatl.yaml").read_text())
+    assert {a["provider"] for a in config["agents"]} == {"local"}
+    result = cli("--config", str(tmp_path / "local-project" / "axocoatl.yaml"), "validate", config=False)
+    assert result.exit_code == 0, result.output
+
+
+def test_init_refuses_a_non_empty_directory_and_unknown_provider(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file.txt").write_text("mine")
+    result = cli("init", "taken", config=False)
+    assert result.exit_code == 2
+    assert "already exists and is not empty" in result.stderr
+    assert (tmp_path / "taken" / "file.txt").read_text() == "mine"
+    result = cli("init", "fresh", "--provider", "nope", config=False)
+    assert result.exit_code == 2
+    assert "unknown provider 'nope'" in result.stderr and "mock" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------- workflow and agents
+
+
+def test_workflow_list_and_agents_list_json(cli: Cli) -> None:
+    cli.write(PIPELINE)
+    workflows = cli.json("workflow", "list", "--json")
+    assert workflows == [
+        {
+            "id": "research",
+            "name": "research",
+            "agents": ["researcher", "critic", "writer"],
+            "entry_point": None,
+            "timeout_secs": 1800.0,
+            "description": None,
+        }
+    ]
+    agents = cli.json("agents", "list", "--json")
+    assert [a["id"] for a in agents] == ["researcher", "critic", "writer"]
+    writer = agents[2]
+    assert writer["depends_on"] == ["researcher", "critic"]
+    assert writer["provider"] == "mock"
+    assert {"id", "name", "provider", "model", "role", "depends_on", "tools", "token_budget"} <= set(writer)
+
+
+def test_workflow_run_json_contract_and_runs_show_agree(cli: Cli) -> None:
+    cli.write(PIPELINE)
+    data = cli.json("workflow", "run", "research", "-i", "topic X", "--json")
+    check_run_contract(data)
+    assert data["status"] == "completed" and data["error"] is None
+    assert data["workflow_id"] == "research" and data["input"] == "topic X"
+    assert [(s["agent_id"], s["status"], s["attempts"]) for s in data["steps"]] == [
+        ("researcher", "completed", 1),
+        ("critic", "completed", 1),
+        ("writer", "completed", 1),
+    ]
+    assert data["steps"][0]["output"] == "notes on topic X"
+    assert data["final_output"] == data["steps"][2]["output"]
+    shown = cli.json("runs", "show", data["run_id"], "--json")
+    assert shown == data
+    listed = cli.json("runs", "list", "--json")
+    assert [r["run_id"] for r in listed] == [data["run_id"]]
+    assert listed[0]["status"] == "completed"
+    assert (listed[0]["steps_completed"], listed[0]["steps_total"]) == (3, 3)
+
+
+def test_failed_run_exits_1_with_partial_results(cli: Cli) -> None:
+    cli.write(PIPELINE)
+    data = cli.json("workflow", "run", "research", "-i", "please fail now", "--json", code=1)
+    check_run_contract(data)
+    assert data["status"] == "failed"
+    assert data["error"] == "1 step(s) failed: critic"
+    by_id = {s["agent_id"]: s for s in data["steps"]}
+    assert by_id["researcher"]["status"] == "completed" and by_id["researcher"]["output"]
+    assert by_id["critic"]["status"] == "failed" and "asked to fail" in by_id["critic"]["error"]
+    assert by_id["writer"] | {"status": "skipped", "error": "upstream failed: critic", "attempts": 0} == by_id["writer"]
+
+
+def test_live_view_without_a_terminal_prints_progress_and_output(cli: Cli) -> None:
+    cli.write(PIPELINE)
+    result = cli("workflow", "run", "research", "-i", "plain view")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.index("▶ researcher started") < out.index("✓ researcher finished") < out.index("▶ writer started")
+    assert "run run-" in out and "completed" in out
+    assert "3/3 steps" in out
+
+
+def test_unknown_workflow_is_a_usage_error_with_a_suggestion(cli: Cli) -> None:
+    cli.write(PIPELINE)
+    result = cli("workflow", "run", "reserch", "-i", "x", "--json")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "unknown workflow 'reserch'" in result.stderr
+    assert "did you mean 'research'?" in result.stderr
+
+
+def test_missing_input_option_is_a_usage_error(cli: Cli) -> None:
+    cli.write(PIPELINE)
+    result = cli.runner.invoke(app, ["--config", str(cli.config), "workflow", "run", "research"])
+    assert result.exit_code == 2
+    assert "--input" in result.output or "-i" in result.output
+
+
+# ---------------------------------------------------------------------------------------- runs
+
+
+def test_runs_resume_retries_a_failed_run_after_the_config_is_fixed(cli: Cli) -> None:
+    cli.write(PIPELINE)
+    failed = cli.json("workflow", "run", "research", "-i", "please fail now", "--json", code=1)
+    cli.write(PIPELINE.replace('options: {fail_when: "please fail"}', "options: {}"))
+    resumed = cli.json("runs", "resume", failed["run_id"], "--json")
+    check_run_contract(resumed)
+    assert resumed["run_id"] == failed["run_id"] and resumed["status"] == "completed"
+    attempts = [(s["agent_id"], s["attempts"]) for s in resumed["steps"]]
+    assert attempts == [("researcher", 1), ("critic", 2), ("writer", 1)]
+    assert resumed["steps"][0]["output"] == failed["steps"][0]["output"]
+    again = cli("runs", "resume", failed["run_id"], "--json")
+    assert again.exit_code == 2
+    assert "already completed" in again.stderr
+
+
+def test_unknown_run_ids_are_clear_errors_with_a_suggestion(cli: Cli) -> None:
+    cli.write(PIPELINE)
+    run_id = cli.json("workflow", "run", "research", "-i", "x", "--json")["run_id"]
+    typo = run_id[:-1] + ("0" if run_id[-1] != "0" else "1")
+    for command in (["runs", "show", typo, "--json"], ["runs", "resume", typo]):
+        result = cli(*command)
+        assert result.exit_code == 2, command
+        assert f"no run '{typo}'" in result.stderr
+        assert f"did you mean '{run_id}'?" in result.stderr
+    far = cli("runs", "show", "something-else")
+    assert far.exit_code == 2
+    assert "axocoatl runs list" in far.stderr
+
+
+def test_runs_list_without_runs_or_config(cli: Cli) -> None:
+    assert cli.json("runs", "list", "--json") == []
+    result = cli("runs", "list")
+    assert result.exit_code == 0
+    assert "no runs yet" in result.stdout
+
+
+def test_data_dir_option_and_environment(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli.write(PIPELINE)
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setenv("AXOCOATL_DATA_DIR", str(elsewhere))
+    result = cli.runner.invoke(
+        app, ["--config", str(cli.config), "workflow", "run", "research", "-i", "x", "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert (elsewhere / "axocoatl.db").exists()
+    assert not cli.data.exists()
+    run_id = json.loads(result.stdout)["run_id"]
+    assert cli("runs", "show", run_id).exit_code == 2  # --data-dir wins over the environment
+
+
+# ---------------------------------------------------------------------------------------- config schema
+
+
+def test_config_schema_is_a_json_schema_that_accepts_the_scaffold(cli: Cli, tmp_path: Path) -> None:
+    result = cli("config", "schema", config=False)
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["type"] == "object"
+    assert {"agents", "workflows", "skills", "providers", "store"} <= set(schema["properties"])
+    defs = schema.get("$defs", {})
+    refs = set(re.findall(r'"\$ref": "#/\$defs/([^"]+)"', result.stdout))
+    assert refs and refs <= set(defs), f"dangling $refs: {refs - set(defs)}"
+    agent = defs["AgentConfig"]
+    assert agent["required"] == ["id"]
+    assert agent.get("additionalProperties") is False
+    assert "depends_on" in agent["properties"] and "token_budget" in agent["properties"]
