@@ -68,7 +68,8 @@ def _dag_config(width: int, synchronous: str) -> Any:
 
 
 def _counting_mock(log_path: str | None = None) -> Any:
-    """The stock MockProvider, counting its calls (and logging them to a file for the crash case)."""
+    """The stock MockProvider, counting its calls; with ``log_path`` each call is logged (fsynced)
+    as it starts, so a process killed during a call's latency has that call on record."""
     from axocoatl.providers.mock import MockProvider
 
     class CountingMock(MockProvider):
@@ -76,14 +77,18 @@ def _counting_mock(log_path: str | None = None) -> Any:
 
         def reply_text(self, request: Any, options: Any, last_user: str) -> str:
             CountingMock.calls += 1
-            if log_path is not None:
-                with open(log_path, "a") as f:
-                    f.write(f"{request.metadata.get('agent_id')}\n")
-                    f.flush()
-                    os.fsync(f.fileno())
             return super().reply_text(request, options, last_user)
 
-    return CountingMock()
+    class LoggingMock(CountingMock):
+        async def stream(self, request: Any) -> Any:
+            with open(str(log_path), "a") as f:
+                f.write(f"{request.metadata.get('agent_id')}\n")
+                f.flush()
+                os.fsync(f.fileno())
+            async for event in super().stream(request):
+                yield event
+
+    return CountingMock() if log_path is None else LoggingMock()
 
 
 def _store(durability: str, data_dir: Path) -> Any:

@@ -56,13 +56,15 @@ class MockLLM(BaseLLM):
     agent_id: str = "agent"
     latency_ms: float = 0.0
 
-    def _reply(self, messages: Any) -> str:
+    def _record(self) -> None:
         CALLS.append(self.agent_id)
         if CALLS_LOG is not None:
             with open(CALLS_LOG, "a") as f:
                 f.write(self.agent_id + "\n")
                 f.flush()
                 os.fsync(f.fileno())
+
+    def _reply(self, messages: Any) -> str:
         if isinstance(messages, str):
             prompt = messages
         else:
@@ -70,11 +72,13 @@ class MockLLM(BaseLLM):
         return mock_reply(self.agent_id, str(prompt))
 
     def call(self, messages: Any, *args: Any, **kwargs: Any) -> str:
+        self._record()
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
         return self._reply(messages)
 
     async def acall(self, messages: Any, *args: Any, **kwargs: Any) -> str:
+        self._record()
         if self.latency_ms:
             await asyncio.sleep(self.latency_ms / 1000)
         return self._reply(messages)

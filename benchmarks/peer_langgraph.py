@@ -66,8 +66,10 @@ class MockChat(BaseChatModel):
     def _llm_type(self) -> str:
         return "bench-mock"
 
-    def _reply(self, messages: list[BaseMessage]) -> ChatResult:
+    def _record(self) -> None:
         _record(self.agent_id)
+
+    def _reply(self, messages: list[BaseMessage]) -> ChatResult:
         last = next(m for m in reversed(messages) if isinstance(m, HumanMessage))
         text = mock_reply(self.agent_id, str(last.content))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
@@ -75,6 +77,7 @@ class MockChat(BaseChatModel):
     def _generate(
         self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
     ) -> ChatResult:
+        self._record()
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
         return self._reply(messages)
@@ -82,6 +85,7 @@ class MockChat(BaseChatModel):
     async def _agenerate(
         self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
     ) -> ChatResult:
+        self._record()
         if self.latency_ms:
             await asyncio.sleep(self.latency_ms / 1000)
         return self._reply(messages)
