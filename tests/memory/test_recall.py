@@ -190,9 +190,10 @@ async def test_vectors_are_re_embedded_when_the_embedder_changes_and_not_on_resu
     async with memory_runtime(yaml(), embedder=other) as rt:
         await chat(rt, "third")
 
-        def embedders(db: object) -> list[str]:
-            return [r[0] for r in db.execute("SELECT embedder FROM memories ORDER BY seq")]  # type: ignore[attr-defined]
+    def embedders(db: object) -> list[str]:
+        return [r[0] for r in db.execute("SELECT embedder FROM memories ORDER BY seq")]  # type: ignore[attr-defined]
 
+    async with memory_runtime(yaml(), embedder=other) as rt:  # vectors are stored when the agent stops
         assert await rt.store._run(embedders) == ["other-v1"] * 3  # type: ignore[attr-defined]
     calls = other.calls
 
@@ -206,6 +207,7 @@ async def test_a_memory_whose_vector_was_never_written_is_embedded_on_load(
 ) -> None:
     async with memory_runtime(yaml()) as rt:
         await chat(rt, FACT)
+    async with memory_runtime(yaml()) as rt:
         # Simulate a crash after the turn committed but before its vector was written.
         await rt.store._run(lambda db: db.execute("UPDATE memories SET vector = NULL, embedder = NULL"))  # type: ignore[attr-defined]
     search = '[{name: recall_search, arguments: {query: "Ingrid bees Reykjavik"}}]'

@@ -302,7 +302,12 @@ class AgentMemory:
         checkpoint = after.next_write(self.agent_id, now, self.config.memory.checkpoints.keep)
         self.state.version = after.version
         self._after = after
-        return WriteBatch(memories=[turn.record], log_entries=entries, checkpoints=[checkpoint])
+        return WriteBatch(
+            memories=[turn.record],
+            memory_vectors=self.semantic.take_unsaved(),  # earlier exchanges' vectors ride along
+            log_entries=entries,
+            checkpoints=[checkpoint],
+        )
 
     def has_new_activity(self) -> bool:
         """Whether anything happened since the last consolidation pass (restore_state first)."""
@@ -379,8 +384,9 @@ class AgentMemory:
         return result
 
     async def aclose(self) -> None:
-        """Finish background embedding so nothing committed is left unembedded."""
+        """Finish background embedding and store the vectors, so nothing is embedded twice."""
         await self.semantic.flush()
+        await self.semantic.save()
 
 
 def _message_bytes(message: ChatMessage) -> int:

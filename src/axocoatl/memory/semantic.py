@@ -1,11 +1,12 @@
 """Tier 4: semantic memory — every exchange as an embedded text, searched by cosine similarity.
 
 Texts are stored in the turn's transaction (so they are never lost); their vectors are
-computed afterwards in a worker thread and written by a small follow-up transaction,
-so embedding neither blocks the event loop nor lengthens the turn. A search first
-waits for pending embeddings, so it always sees every committed exchange. Rows whose
-vector is missing (a crash before it was written) or was made by another embedder are
-embedded once when the memory loads. Vectors are L2-normalised float32, kept in one
+computed afterwards in a worker thread, so embedding neither blocks the event loop nor
+lengthens the turn, and ride along in the agent's NEXT transaction (or are written when
+the agent stops): a vector can always be recomputed, so it is not worth an fsync of its
+own. A search first waits for pending embeddings, so it always sees every committed
+exchange. Rows whose vector is missing (a crash before it was written) or was made by
+another embedder are embedded once when the memory loads. Vectors are L2-normalised float32, kept in one
 numpy matrix per agent: search is one matrix-vector product.
 """
 
@@ -81,6 +82,7 @@ class SemanticMemory:
         # Session seq of each memory's exchange (-1: unknown), to skip what is still in the live context.
         self._origins = np.zeros(0, dtype=np.int64)
         self._pending: list[MemoryRecord] = []
+        self._unsaved: list[MemoryVector] = []
         self._worker: asyncio.Task[None] | None = None
         self._loaded = False
         self._load_lock = asyncio.Lock()
@@ -143,14 +145,12 @@ class SemanticMemory:
                 log.exception("agent %s: embedding %d memories failed", self.agent_id, len(batch))
                 continue
             if self._persist:
-                writes = [
+                self._unsaved.extend(
                     MemoryVector(r.agent_id, r.seq, self.embedder.id, to_blob(v))
                     for r, v in zip(batch, vectors, strict=True)
-                ]
-                try:
-                    await self._store.write(WriteBatch(memory_vectors=writes))
-                except Exception:
-                    log.exception("agent %s: storing %d memory vectors failed", self.agent_id, len(batch))
+                )
+                if len(self._unsaved) >= EMBED_BATCH:  # a bulk re-embedding on load: write as we go
+                    await self.save()
             self._reserve(self._count + len(batch))
             for record, vector in zip(batch, vectors, strict=True):
                 self._append(record, vector)
@@ -159,6 +159,20 @@ class SemanticMemory:
         """Wait until every committed memory is embedded and searchable."""
         while self._worker is not None and not self._worker.done():
             await asyncio.shield(self._worker)
+
+    def take_unsaved(self) -> list[MemoryVector]:
+        """Vectors computed but not yet stored, for the caller's transaction."""
+        unsaved, self._unsaved = self._unsaved, []
+        return unsaved
+
+    async def save(self) -> None:
+        """Store the computed vectors now (on stop, or during a bulk re-embedding)."""
+        unsaved = self.take_unsaved()
+        if unsaved:
+            try:
+                await self._store.write(WriteBatch(memory_vectors=unsaved))
+            except Exception:  # they are recomputed on the next load
+                log.exception("agent %s: storing %d memory vectors failed", self.agent_id, len(unsaved))
 
     # ------------------------------------------------------------------ search
 
