@@ -63,8 +63,14 @@ class Daemon:
     def start(self, timeout: float = 30.0, *, wait: bool = True) -> Daemon:
         env = {**os.environ, "NO_COLOR": "1", "AXOCOATL_LOG": "info"}
         env.pop("AXOCOATL_API_KEY", None)
-        self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
+        with self.log_path.open("w") as log:  # the child keeps its own copy of the descriptor
+            self.proc = self._popen(env, log)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def _popen(self, env: dict[str, str], log: Any) -> subprocess.Popen[str]:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -80,13 +86,10 @@ class Daemon:
             ],
             cwd=self.directory,
             env=env,
-            stdout=self._log,
+            stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        if wait:
-            self.wait_ready(timeout)
-        return self
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         assert self.proc is not None
@@ -119,15 +122,12 @@ class Daemon:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        self._log.close()
-        return code
+        return self.proc.wait(timeout)
 
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait(10)
-        self._log.close()
 
 
 def write_project(directory: Path, yaml_text: str = MOCK_CONFIG) -> Path:
