@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -110,6 +111,7 @@ async def turn_cost(n: int, synchronous: str) -> None:
 
 
 async def run(quick: bool) -> None:
+    emit(load_average=[round(x, 2) for x in os.getloadavg()], cpus=os.cpu_count())
     n = 10 if quick else 300
     await commit_cost(n, "full")
     await commit_cost(n, "normal")

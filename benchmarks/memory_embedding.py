@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -23,7 +24,12 @@ EXCHANGE = (
 )
 
 
-def texts(n: int) -> list[str]:
+SHORT = "A cat sits on the mat"  # the short-sentence case of docs/shared dependencies notes
+
+
+def texts(n: int, kind: str) -> list[str]:
+    if kind == "short":
+        return [f"{SHORT} {i}" for i in range(n)]
     return [f"{EXCHANGE} (variant {i}: {' '.join(['detail'] * (i % 7))})" for i in range(n)]
 
 
@@ -34,13 +40,22 @@ def emit(**fields: object) -> None:
 def measure(embedder: object, n: int, batches: list[int], singles: int) -> None:
     embed = embedder.embed  # type: ignore[attr-defined]
     name = embedder.id  # type: ignore[attr-defined]
-    data = texts(n)
-    for batch in batches:
-        started = time.perf_counter()
-        for start in range(0, n, batch):
-            embed(data[start : start + batch])
-        took = time.perf_counter() - started
-        emit(embedder=name, texts=n, batch=batch, seconds=round(took, 4), texts_per_s=round(n / took, 1))
+    for kind in ("short", "exchange"):
+        data = texts(n, kind)
+        for batch in batches:
+            started = time.perf_counter()
+            for start in range(0, n, batch):
+                embed(data[start : start + batch])
+            took = time.perf_counter() - started
+            emit(
+                embedder=name,
+                text=kind,
+                chars=len(data[0]),
+                texts=n,
+                batch=batch,
+                seconds=round(took, 4),
+                texts_per_s=round(n / took, 1),
+            )
     latencies = []
     for i in range(singles):
         started = time.perf_counter()
@@ -58,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not a measurement")
     args = parser.parse_args(argv)
+    emit(load_average=[round(x, 2) for x in os.getloadavg()], cpus=os.cpu_count())
     n, batches, singles = (8, [4], 3) if args.quick else (512, [1, 8, 32], 50)
 
     measure(HashedEmbedder(), n, batches, singles)

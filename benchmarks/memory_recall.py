@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -115,6 +116,7 @@ async def load_time(n: int, rng: np.random.Generator) -> None:
 
 
 async def run(quick: bool) -> None:
+    emit(load_average=[round(x, 2) for x in os.getloadavg()], cpus=os.cpu_count())
     rng = np.random.default_rng(7)
     sizes = [1000] if quick else [10_000, 100_000]
     queries = 20 if quick else 200
