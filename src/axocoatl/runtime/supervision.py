@@ -245,7 +245,7 @@ class Supervisor:
                 # still registered means its worker is gone.
                 self.crash(agent_id, "the actor stopped unexpectedly")
             if state.crashed:
-                due = state.next_restart_at is not None and state.next_restart_at <= now
+                due = state.next_restart_at is not None and state.next_restart_at <= rt.clock.now()
                 if due and not state.gave_up and not await agent_in_use(rt, agent_id):
                     await self._restart(agent_id, state)
                     restarted.append(agent_id)
