@@ -8,14 +8,18 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import typer
 
 from axocoatl.cli.common import console, err_console, fail, globals_of, load
-from axocoatl.cli.daemon_client import DaemonClient, DaemonError, stream_sse
 from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.core.errors import AxocoatlError, UsageError
+
+if TYPE_CHECKING:
+    # Imported lazily below: the daemon client pulls in the whole runtime, and every CLI
+    # command imports this module (that cost ~1 s on each `axocoatl` invocation).
+    from axocoatl.cli.daemon_client import DaemonClient
 
 EXIT_COMMANDS = ("/exit", "/quit", "exit", "quit")
 HELP = "commands: /reset (fresh conversation; the old one stays stored), /exit (or Ctrl-D), /help"
@@ -43,6 +47,8 @@ class DaemonChat:
         self._http = client.async_client()
 
     async def turn(self, text: str, on_event: OnEvent) -> dict[str, Any]:
+        from axocoatl.cli.daemon_client import DaemonError, stream_sse
+
         path = f"/api/agents/{self.agent_id}/execute"
         async for event, data in stream_sse(self._http, path, {"input": text}):
             if event == "done":
@@ -53,6 +59,8 @@ class DaemonChat:
         raise DaemonError("the daemon ended the reply early", hint="check the daemon's log")
 
     async def reset(self) -> None:
+        from axocoatl.cli.daemon_client import DaemonError
+
         response = await self._http.post(f"/api/agents/{self.agent_id}/reset")
         if not response.is_success:
             body = response.json()
@@ -259,6 +267,8 @@ def chat(
     g = globals_of(ctx)
     config: AxocoatlConfig | None = load(ctx).config if g.config_path.exists() else None
     data_dir = g.resolved_data_dir()
+    from axocoatl.cli.daemon_client import DaemonClient
+
     client = None if local else DaemonClient.discover(data_dir, config)
 
     async def go() -> int:
