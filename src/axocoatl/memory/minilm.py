@@ -85,6 +85,7 @@ class MiniLMEmbedder:
 
     id = "minilm-l6-v2"
     dim = 384
+    releases_gil = True  # tokenizers and BLAS run outside the GIL
 
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = model_dir

@@ -21,12 +21,21 @@ import numpy as np
 import numpy.typing as npt
 
 from axocoatl.core.ids import Clock
-from axocoatl.memory.embedding import Embedder, Vectors, from_blob, single_threaded_blas, to_blob
+from axocoatl.memory.embedding import (
+    INLINE_CHARS,
+    Embedder,
+    Vectors,
+    from_blob,
+    run_embed,
+    single_threaded_blas,
+    to_blob,
+)
 from axocoatl.store import MemoryRecord, MemoryVector, Store, WriteBatch
 
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64  # texts embedded (and vectors written) per worker-thread call
+INLINE_ROWS = 5000  # a scan this small takes well under a millisecond: not worth a thread hop
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,7 @@ class SemanticMemory:
         while self._pending:
             batch, self._pending = self._pending[:EMBED_BATCH], self._pending[EMBED_BATCH:]
             try:
-                vectors = await asyncio.to_thread(self.embedder.embed, [r.text for r in batch])
+                vectors = await run_embed(self.embedder, [r.text for r in batch])
             except Exception:  # never lose the turn over an embedding bug: the row is re-embedded on load
                 log.exception("agent %s: embedding %d memories failed", self.agent_id, len(batch))
                 continue
@@ -192,6 +201,12 @@ class SemanticMemory:
         snapshot = _Snapshot(
             self._matrix[: self._count], self._origins[: self._count], self._texts, self._ts, self._seqs
         )
+        if (
+            not getattr(self.embedder, "releases_gil", True)
+            and len(query) <= INLINE_CHARS
+            and self._count <= INLINE_ROWS
+        ):
+            return _nearest(snapshot, self.embedder.embed([query])[0], k, min_score, before_seq)
         return await asyncio.to_thread(self._search_in_thread, snapshot, query, k, min_score, before_seq)
 
     def _search_in_thread(
