@@ -237,12 +237,17 @@ class AgentMemory:
         archive_from = max(start_seq, state.compaction.archived_through)
         if archive_from < cut_seq:
             raw = session.since(archive_from)[: cut_seq - archive_from]
+            archive = daily_log.compaction_archive(self.agent_id, now, raw, archive_from, cut_seq - 1)
+            # The checkpoint records how far the log holds the raw turns, so a retry after a
+            # failed summary does not archive them twice; it only advances once written.
             state.compaction.archived_through = cut_seq
-            batch = WriteBatch(
-                log_entries=[daily_log.compaction_archive(self.agent_id, now, raw, archive_from, cut_seq - 1)]
-            )
+            batch = WriteBatch(log_entries=[archive])
             batch.checkpoints.append(state.next_write(self.agent_id, now, self.config.memory.checkpoints.keep))
-            await self.store.write(batch)
+            try:
+                await self.store.write(batch)
+            except BaseException:
+                state.compaction.archived_through = archive_from
+                raise
 
         caps = provider.capabilities(model)
         text = compaction.transcript(
