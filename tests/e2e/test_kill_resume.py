@@ -1,0 +1,247 @@
+"""Crash test through the CLI: SIGKILL `workflow run` at several points, then `runs resume`.
+
+The run is a chain of six agents followed by a diamond, every agent on the mock provider with
+some latency. The test watches the run with `runs show --json` (in-process, to poll quickly),
+kills the `workflow run` subprocess once the wanted number of steps has committed, checks that
+`runs show --json` (a subprocess) reports the run as interrupted, resumes it with
+`runs resume RUN_ID --json` (a subprocess) and checks that nothing committed ran again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from axocoatl.cli.main import app
+
+pytestmark = pytest.mark.slow
+
+CHAIN = [f"c{i}" for i in range(1, 7)]
+AGENTS = [*CHAIN, "left", "right", "join"]
+LATENCY = {"c1": 250, "c2": 150, "c3": 150, "c4": 150, "c5": 150, "c6": 150, "left": 250, "right": 300, "join": 400}
+TASK = "Explain write-ahead logging"
+# The hashing embedder: the semantic memory is not under test here, and loading MiniLM costs
+# about a second in every subprocess.
+ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "AXOCOATL_EMBEDDER": "hashed"}
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m axocoatl ARGS`, the way a user runs it."""
+    command = [sys.executable, "-m", "axocoatl", *args]
+    return subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
+def scenario_yaml() -> str:
+    lines = ["agents:"]
+    deps = {"c1": [], **{CHAIN[i]: [CHAIN[i - 1]] for i in range(1, 6)}}
+    deps |= {"left": ["c6"], "right": ["c6"], "join": ["left", "right"]}
+    for agent in AGENTS:
+        lines += [f"  - id: {agent}", "    provider: mock"]
+        if deps[agent]:
+            lines.append(f"    depends_on: [{', '.join(deps[agent])}]")
+        lines.append(f"    options: {{latency_ms: {LATENCY[agent]}, reply: '{agent} on {{digest}}: {{input_head}}'}}")
+    lines += ["workflows:", "  - id: pipeline", f"    agents: [{', '.join(AGENTS)}]"]
+    return "\n".join(lines) + "\n"
+
+
+class Project:
+    def __init__(self, root: Path, config: str | None = None) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.config = root / "axocoatl.yaml"
+        self.config.write_text(config or scenario_yaml())
+        self.data = root / "data"
+        self.runner = CliRunner()
+
+    def args(self, *rest: str) -> list[str]:
+        return ["--config", str(self.config), "--data-dir", str(self.data), *rest]
+
+    def cli(self, *rest: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return run_cli(*self.args(*rest), cwd=self.root, timeout=timeout)
+
+    def start(self, *command: str) -> subprocess.Popen[str]:
+        command = command or ("workflow", "run", "pipeline", "-i", TASK, "--json")
+        return subprocess.Popen(
+            [sys.executable, "-m", "axocoatl", *self.args(*command)],
+            cwd=self.root,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def peek(self, *rest: str) -> Any:
+        """`runs list|show --json` in-process: fast enough to poll between steps."""
+        if not self.data.exists():
+            return None
+        result = self.runner.invoke(app, self.args(*rest))
+        if result.exit_code != 0:
+            return None
+        return json.loads(result.stdout)
+
+    def wait_for(self, proc: subprocess.Popen[str], ready: Callable[[], Any], what: str) -> Any:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            value = ready()
+            if value:
+                return value
+            if proc.poll() is not None:
+                raise AssertionError(f"the run ended before {what}: {proc.communicate()}")
+            time.sleep(0.01)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+def completed(run: dict[str, Any]) -> list[str]:
+    return [s["agent_id"] for s in run["steps"] if s["status"] == "completed"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """An uninterrupted run of the same workflow and input."""
+    project = Project(tmp_path_factory.mktemp("reference"))
+    result = project.cli("workflow", "run", "pipeline", "-i", TASK, "--json")
+    assert result.returncode == 0, result.stderr
+    run: dict[str, Any] = json.loads(result.stdout)
+    assert run["status"] == "completed"
+    assert all(s["attempts"] == 1 for s in run["steps"])
+    return run
+
+
+def kill_after(project: Project, wanted: int) -> tuple[str, dict[str, Any]]:
+    """Run the workflow in a subprocess and SIGKILL it once ``wanted`` steps committed."""
+    proc = project.start()
+    try:
+        runs = project.wait_for(proc, lambda: project.peek("runs", "list", "--json"), "the run to start")
+        run_id = runs[0]["run_id"]
+        if wanted:
+            project.wait_for(
+                proc,
+                lambda: len(completed(project.peek("runs", "show", run_id, "--json") or {"steps": []})) >= wanted,
+                f"{wanted} completed steps",
+            )
+    finally:
+        proc.kill()  # SIGKILL: no cleanup, no final write
+        proc.communicate()
+    assert proc.returncode == -9
+    shown = project.cli("runs", "show", run_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    before: dict[str, Any] = json.loads(shown.stdout)
+    return run_id, before
+
+
+def check_resumed(before: dict[str, Any], after: dict[str, Any], reference: dict[str, Any]) -> None:
+    assert after["status"] == "completed", after["error"]
+    assert after["error"] is None
+    assert after["run_id"] == before["run_id"]
+    was = {s["agent_id"]: s for s in before["steps"]}
+    for step in after["steps"]:
+        old = was[step["agent_id"]]
+        assert step["status"] == "completed"
+        if old["status"] == "completed":
+            # Committed before the kill: never executed again.
+            assert step["attempts"] == old["attempts"], step
+            assert step["output"] == old["output"]
+            assert step["finished_at"] == old["finished_at"]
+        elif old["status"] == "running":
+            assert step["attempts"] == old["attempts"] + 1, step  # the step in flight runs again
+        else:
+            assert old["status"] == "pending" and step["attempts"] == 1, step
+    assert after["final_output"] == reference["final_output"]
+    assert [s["output"] for s in after["steps"]] == [s["output"] for s in reference["steps"]]
+
+
+RANDOM_POINT = random.Random().randint(1, 7)
+KILL_POINTS = [
+    pytest.param(0, id="right-after-start"),
+    pytest.param(2, id="mid-chain"),
+    pytest.param(6, id="diamond-branches-in-flight"),
+    pytest.param(8, id="during-the-last-step"),
+    pytest.param(RANDOM_POINT, id=f"random-point-{RANDOM_POINT}"),
+]
+
+
+@pytest.mark.parametrize("wanted", KILL_POINTS)
+def test_sigkill_then_resume_completes_without_redoing_committed_steps(
+    tmp_path: Path, reference: dict[str, Any], wanted: int
+) -> None:
+    project = Project(tmp_path / "project")
+    run_id, before = kill_after(project, wanted)
+    assert before["status"] == "interrupted"
+    done = completed(before)
+    assert len(done) >= wanted
+    assert len(done) < len(AGENTS), "the run finished before it could be killed"
+    assert done == AGENTS[: len(done)] or set(done) <= set(AGENTS)
+    in_flight = [s["agent_id"] for s in before["steps"] if s["status"] == "running"]
+    if wanted == 8:
+        assert in_flight == ["join"]
+
+    assert all(s["attempts"] == 1 for s in before["steps"] if s["status"] == "completed")
+    assert project.peek("runs", "list", "--json")[0]["status"] == "interrupted"
+
+    resumed = project.cli("runs", "resume", run_id, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    after = json.loads(resumed.stdout)
+    check_resumed(before, after, reference)
+    assert project.peek("runs", "show", run_id, "--json") == after
+
+
+def test_a_resume_killed_in_turn_is_resumed_again(tmp_path: Path, reference: dict[str, Any]) -> None:
+    project = Project(tmp_path / "project")
+    run_id, first = kill_after(project, 3)
+    proc = project.start("runs", "resume", run_id, "--json")
+    try:
+        target = len(completed(first)) + 2
+        project.wait_for(
+            proc,
+            lambda: len(completed(project.peek("runs", "show", run_id, "--json") or {"steps": []})) >= target,
+            "the resume to commit two more steps",
+        )
+    finally:
+        proc.kill()
+        proc.communicate()
+    second = json.loads(project.cli("runs", "show", run_id, "--json").stdout)
+    assert second["status"] == "interrupted"
+    resumed = project.cli("runs", "resume", run_id, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    after = json.loads(resumed.stdout)
+    check_resumed(second, after, reference)
+    # Steps committed by the first process were not redone by either resume.
+    for agent in completed(first):
+        step = next(s for s in after["steps"] if s["agent_id"] == agent)
+        assert step["attempts"] == 1
+
+
+def test_a_running_run_cannot_be_resumed_from_another_process(tmp_path: Path) -> None:
+    slow = "agents:\n  - id: slow\n    provider: mock\n    options: {latency_ms: 3000}\n"
+    project = Project(tmp_path / "project", slow + "workflows:\n  - id: pipeline\n    agents: [slow]\n")
+    proc = project.start()
+    try:
+        runs = project.wait_for(proc, lambda: project.peek("runs", "list", "--json"), "the run to start")
+        run_id = runs[0]["run_id"]
+        clash = project.cli("runs", "resume", run_id, "--json")
+        show = project.peek("runs", "show", run_id, "--json")
+    finally:
+        out, err = proc.communicate(timeout=60)
+    assert clash.returncode == 2
+    assert "being executed by another process" in clash.stderr
+    assert show["status"] == "running"
+    assert proc.returncode == 0, err
+    assert json.loads(out)["status"] == "completed"
+
+
+def test_the_scenario_validates(tmp_path: Path) -> None:
+    project = Project(tmp_path / "project")
+    result = project.cli("validate")
+    assert result.returncode == 0, result.stderr
+    assert textwrap.dedent(scenario_yaml()).count("provider: mock") == len(AGENTS)
