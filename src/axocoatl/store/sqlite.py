@@ -1,13 +1,25 @@
-"""The embedded store: one SQLite file in WAL mode, driven through aiosqlite's thread.
+"""The embedded store: one SQLite file in WAL mode.
 
-Each transaction runs as a single function on aiosqlite's connection thread, so a
-step's commit costs one thread hop and one fsync (synchronous=FULL), not one per
-statement.
+Two connections. The event loop's own connection serves the small reads of a turn
+(a run, a session, checkpoints, core blocks, spend) inline: in WAL mode a read never
+waits for a writer and costs microseconds, far less than a hop to another thread.
+A worker thread (aiosqlite's) owns the second connection and runs the long reads,
+the claims and heartbeats, and, at synchronous=FULL, the commits, so the event loop
+never waits for an fsync. Commits that arrive while one is being fsynced are grouped
+into the next transaction (group commit), each batch inside its own savepoint: one
+fsync covers many steps and a step's batch is never split nor lost with another's
+error. At synchronous=NORMAL a commit does not fsync, so it runs inline too; WAL
+checkpoints then run on the worker. An inline statement that finds the database
+locked by another process falls back to the worker, which waits for the lock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +44,11 @@ from axocoatl.store.records import (
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
+_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+CHECKPOINT_EVERY = 256  # inline commits between two background WAL checkpoints (synchronous=NORMAL)
+
 _STEP_COLUMNS = (
     "run_id, agent_id, position, status, attempts, input, output, error, tokens_in, tokens_out, "
     "started_at, finished_at, completed_seq"
@@ -52,27 +69,55 @@ def _mapped_errors(action: str) -> Iterator[None]:
 
 
 class SQLiteStore:
-    """Durable state in one SQLite file."""
+    """Durable state in one SQLite file (or in memory, for ``Path(":memory:")``: nothing durable)."""
 
     def __init__(self, path: Path, *, synchronous: str = "full") -> None:
         self.path = Path(path)
         self.synchronous = synchronous.upper()
-        self._conn: aiosqlite.Connection | None = None
+        self._in_memory = str(path) == ":memory:"
+        # Commits go inline when they do not fsync; at FULL they go to the worker, grouped.
+        self._inline_commits = self._in_memory or self.synchronous != "FULL"
+        self._conn: aiosqlite.Connection | None = None  # the worker thread's connection
+        self._db: sqlite3.Connection | None = None  # the event loop's connection
+        self._queued: list[tuple[WriteBatch, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._checkpoint: asyncio.Task[None] | None = None
+        self._inline_since_checkpoint = 0
 
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
+        if self._in_memory:
+            with _mapped_errors("opening an in-memory database"):
+                self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+                self._setup(self._db)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _mapped_errors(f"opening {self.path}"):
             self._conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
                 await self._run(self._setup)
+                db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                # Never wait for a lock on the event loop: a busy database sends the work to the worker.
+                db.execute("PRAGMA busy_timeout=0")
+                db.execute(f"PRAGMA synchronous={self.synchronous}")
+                # The loop's commits never checkpoint (that fsyncs the database file); the worker does.
+                db.execute("PRAGMA wal_autocheckpoint=0")
+                self._db = db
             except BaseException:
                 # Close the connection's thread, or the process hangs at exit after the error.
                 await self.close()
                 raise
 
     async def close(self) -> None:
+        for task in (self._flusher, self._checkpoint):
+            if task is not None and not task.done():
+                with contextlib.suppress(Exception):
+                    await task
+        self._flusher = self._checkpoint = None
+        if self._db is not None:
+            db, self._db = self._db, None
+            db.close()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()
@@ -109,8 +154,12 @@ class SQLiteStore:
                 raise
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on the worker's connection (one thread hop for the whole function)."""
         conn = self._conn
         if conn is None:
+            if self._db is not None:  # in memory: there is no worker, and nothing to wait for
+                with _mapped_errors("talking to the database"):
+                    return fn(self._db)
             raise StoreError("the store is closed", hint="open the Runtime before using it")
         raw = conn._conn  # the sqlite3 connection owned by aiosqlite's thread
         # aiosqlite's _execute queues one function on its connection thread: a whole
@@ -119,12 +168,70 @@ class SQLiteStore:
             result: T = await conn._execute(fn, raw)  # type: ignore[no-untyped-call]
         return result
 
+    async def _inline(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a short ``fn`` on the event loop's connection; if another process holds a lock, on the worker."""
+        db = self._db
+        if db is None:
+            raise StoreError("the store is closed", hint="open the Runtime before using it")
+        try:
+            return fn(db)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) not in _BUSY_CODES or self._conn is None:
+                raise StoreError(f"database error while talking to the database: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error while talking to the database: {exc}") from exc
+        return await self._run(fn)
+
     # ------------------------------------------------------------------ writes
 
     async def write(self, batch: WriteBatch) -> None:
-        """Commit every write of ``batch`` in one transaction."""
-        if batch:
-            await self._run(lambda db: _write(db, batch))
+        """Commit every write of ``batch`` in one transaction (possibly shared with other whole batches)."""
+        if not batch:
+            return
+        if self._inline_commits:
+            await self._inline(lambda db: _write(db, batch))
+            self._inline_since_checkpoint += 1
+            if self._inline_since_checkpoint >= CHECKPOINT_EVERY and self._conn is not None:
+                self._start_checkpoint()
+            return
+        if self._db is None:
+            raise StoreError("the store is closed", hint="open the Runtime before using it")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((batch, future))
+        if self._flusher is None or self._flusher.done():
+            # Its own task: a caller that is cancelled must not strand the batches queued behind it.
+            self._flusher = asyncio.ensure_future(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        """Commit queued batches, all that arrived during the previous commit together."""
+        while self._queued:
+            group, self._queued = self._queued, []
+            batches = [batch for batch, _ in group]
+            try:
+                outcomes = await self._run(functools.partial(_write_group, batches=batches))
+            except BaseException as exc:
+                outcomes = [exc] * len(group)
+            for (_, future), outcome in zip(group, outcomes, strict=True):
+                if future.done():
+                    continue
+                if outcome is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(_store_error(outcome))
+
+    def _start_checkpoint(self) -> None:
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        self._inline_since_checkpoint = 0
+
+        async def checkpoint() -> None:
+            try:
+                await self._run(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall())
+            except Exception:  # the next one will try again; a checkpoint never loses data
+                log.warning("WAL checkpoint failed", exc_info=True)
+
+        self._checkpoint = asyncio.ensure_future(checkpoint())
 
     # ------------------------------------------------------------------ runs
 
@@ -140,7 +247,7 @@ class SQLiteStore:
             ]
             return run
 
-        return await self._run(read)
+        return await self._inline(read)
 
     async def list_runs(
         self, *, limit: int = 50, workflow_id: str | None = None, status: str | None = None
@@ -212,13 +319,13 @@ class SQLiteStore:
             next_seq = max(start, (last + 1) if last is not None else 0)
             return [ChatMessage.from_json(text) for _, text in rows], next_seq
 
-        return await self._run(read)
+        return await self._inline(read)
 
     # ------------------------------------------------------------------ memory
 
     async def load_checkpoints(self, agent_id: str) -> list[tuple[int, str]]:
         """The agent's stored checkpoints as (version, state JSON), newest first."""
-        return await self._run(
+        return await self._inline(
             lambda db: [
                 (int(r[0]), str(r[1]))
                 for r in db.execute(
@@ -242,7 +349,7 @@ class SQLiteStore:
             )
             return [CoreBlockRecord(r[0], r[1], r[2], int(r[3]), r[4], float(r[5])) for r in rows]
 
-        return await self._run(read)
+        return await self._inline(read)
 
     async def load_memories(self, agent_id: str) -> list[MemoryRecord]:
         """Every semantic memory of an agent, oldest first, with its vector blob."""
@@ -317,7 +424,7 @@ class SQLiteStore:
                 ).fetchone()[0]
             return int(run), int(day)
 
-        return await self._run(read)
+        return await self._inline(read)
 
     async def token_report(self, *, since: float | None = None, agent_id: str | None = None) -> list[UsageRow]:
         def read(db: sqlite3.Connection) -> list[UsageRow]:
@@ -360,140 +467,182 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
+def _store_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, sqlite3.Error):
+        error = StoreError(f"database error while talking to the database: {exc}")
+        error.__cause__ = exc
+        return error
+    return exc
+
+
 def _write(db: sqlite3.Connection, batch: WriteBatch) -> None:
+    """One batch, one transaction."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        for run in batch.new_runs:
-            db.execute(
-                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 12)})",
-                (
-                    run.run_id,
-                    run.workflow_id,
-                    run.kind,
-                    run.status,
-                    run.input,
-                    json.dumps(run.spec),
-                    run.final_output,
-                    run.error,
-                    run.owner,
-                    run.heartbeat_at,
-                    run.started_at,
-                    run.finished_at,
-                ),
-            )
-            db.executemany(
-                f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({','.join('?' * 13)})",
-                [
-                    (
-                        s.run_id,
-                        s.agent_id,
-                        s.position,
-                        s.status,
-                        s.attempts,
-                        s.input,
-                        s.output,
-                        s.error,
-                        s.tokens_in,
-                        s.tokens_out,
-                        s.started_at,
-                        s.finished_at,
-                        s.completed_seq,
-                    )
-                    for s in run.steps
-                ],
-            )
-        for append in batch.session:
-            db.executemany(
-                "INSERT INTO session_messages (agent_id, seq, message, created_at) VALUES (?, ?, ?, ?)",
-                [
-                    (append.agent_id, append.first_seq + i, m.to_json(), append.ts)
-                    for i, m in enumerate(append.messages)
-                ],
-            )
-        for agent_id, start in batch.session_resets:
-            db.execute(
-                "INSERT INTO agent_sessions (agent_id, start_seq) VALUES (?, ?) "
-                "ON CONFLICT(agent_id) DO UPDATE SET start_seq = excluded.start_seq",
-                (agent_id, start),
-            )
-        if batch.ledger:
-            db.executemany(
-                "INSERT INTO token_ledger (agent_id, run_id, kind, provider, model, input, output, ts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(e.agent_id, e.run_id, e.kind, e.provider, e.model, e.input, e.output, e.ts) for e in batch.ledger],
-            )
-        if batch.events:
-            db.executemany(
-                "INSERT INTO events (event_id, type, produced_by, run_id, agent_id, payload, ts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (e.event_id, e.type, e.produced_by, e.run_id, e.agent_id, json.dumps(e.payload, default=str), e.ts)
-                    for e in batch.events
-                ],
-            )
-        for update in batch.step_updates:
-            _update(
-                db,
-                "steps",
-                _STEP_FIELDS,
-                update.fields,
-                ("run_id", update.run_id),
-                ("agent_id", update.agent_id),
-                bump=update.bump_attempts,
-            )
-        for run_update in batch.run_updates:
-            _update(db, "runs", _RUN_FIELDS, run_update.fields, ("run_id", run_update.run_id))
-        if batch.log_entries:
-            db.executemany(
-                "INSERT INTO daily_log (agent_id, day, entry_type, content, ts) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (e.agent_id, e.day, e.entry_type, json.dumps(e.content, ensure_ascii=False, default=str), e.ts)
-                    for e in batch.log_entries
-                ],
-            )
-        if batch.memories:
-            db.executemany(
-                "INSERT OR REPLACE INTO memories (agent_id, seq, text, embedder, vector, metadata, ts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        m.agent_id,
-                        m.seq,
-                        m.text,
-                        m.embedder,
-                        m.vector,
-                        json.dumps(m.metadata) if m.metadata else None,
-                        m.ts,
-                    )
-                    for m in batch.memories
-                ],
-            )
-        if batch.memory_vectors:
-            db.executemany(
-                "UPDATE memories SET embedder = ?, vector = ? WHERE agent_id = ? AND seq = ?",
-                [(v.embedder, v.vector, v.agent_id, v.seq) for v in batch.memory_vectors],
-            )
-        if batch.core_blocks:
-            db.executemany(
-                "INSERT INTO core_blocks (scope, label, value, limit_chars, description, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(scope, label) DO UPDATE SET value = excluded.value, "
-                "limit_chars = excluded.limit_chars, description = excluded.description, "
-                "updated_at = excluded.updated_at",
-                [(b.scope, b.label, b.value, b.limit, b.description, b.updated_at) for b in batch.core_blocks],
-            )
-        for checkpoint in batch.checkpoints:
-            db.execute(
-                "INSERT OR REPLACE INTO agent_checkpoints (agent_id, version, state, created_at) VALUES (?, ?, ?, ?)",
-                (checkpoint.agent_id, checkpoint.version, checkpoint.state, checkpoint.ts),
-            )
-            db.execute(
-                "DELETE FROM agent_checkpoints WHERE agent_id = ? AND version <= ?",
-                (checkpoint.agent_id, checkpoint.version - max(checkpoint.keep, 1)),
-            )
+        _apply(db, batch)
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        _rollback(db)
         raise
+
+
+def _write_group(db: sqlite3.Connection, batches: list[WriteBatch]) -> list[BaseException | None]:
+    """Several batches, one transaction (one fsync); each batch in a savepoint, so a failing
+    batch is rolled back alone and the others commit. Returns each batch's error or None."""
+    if len(batches) == 1:
+        _write(db, batches[0])
+        return [None]
+    outcomes: list[BaseException | None] = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for batch in batches:
+            db.execute("SAVEPOINT batch")
+            try:
+                _apply(db, batch)
+            except Exception as exc:
+                db.execute("ROLLBACK TO batch")
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+            db.execute("RELEASE batch")
+        db.execute("COMMIT")
+    except BaseException:
+        _rollback(db)
+        raise
+    return outcomes
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
+def _apply(db: sqlite3.Connection, batch: WriteBatch) -> None:
+    """The statements of one batch, inside the caller's transaction."""
+    for run in batch.new_runs:
+        db.execute(
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 12)})",
+            (
+                run.run_id,
+                run.workflow_id,
+                run.kind,
+                run.status,
+                run.input,
+                json.dumps(run.spec),
+                run.final_output,
+                run.error,
+                run.owner,
+                run.heartbeat_at,
+                run.started_at,
+                run.finished_at,
+            ),
+        )
+        db.executemany(
+            f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({','.join('?' * 13)})",
+            [
+                (
+                    s.run_id,
+                    s.agent_id,
+                    s.position,
+                    s.status,
+                    s.attempts,
+                    s.input,
+                    s.output,
+                    s.error,
+                    s.tokens_in,
+                    s.tokens_out,
+                    s.started_at,
+                    s.finished_at,
+                    s.completed_seq,
+                )
+                for s in run.steps
+            ],
+        )
+    for append in batch.session:
+        db.executemany(
+            "INSERT INTO session_messages (agent_id, seq, message, created_at) VALUES (?, ?, ?, ?)",
+            [(append.agent_id, append.first_seq + i, m.to_json(), append.ts) for i, m in enumerate(append.messages)],
+        )
+    for agent_id, start in batch.session_resets:
+        db.execute(
+            "INSERT INTO agent_sessions (agent_id, start_seq) VALUES (?, ?) "
+            "ON CONFLICT(agent_id) DO UPDATE SET start_seq = excluded.start_seq",
+            (agent_id, start),
+        )
+    if batch.ledger:
+        db.executemany(
+            "INSERT INTO token_ledger (agent_id, run_id, kind, provider, model, input, output, ts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(e.agent_id, e.run_id, e.kind, e.provider, e.model, e.input, e.output, e.ts) for e in batch.ledger],
+        )
+    if batch.events:
+        db.executemany(
+            "INSERT INTO events (event_id, type, produced_by, run_id, agent_id, payload, ts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (e.event_id, e.type, e.produced_by, e.run_id, e.agent_id, json.dumps(e.payload, default=str), e.ts)
+                for e in batch.events
+            ],
+        )
+    for update in batch.step_updates:
+        _update(
+            db,
+            "steps",
+            _STEP_FIELDS,
+            update.fields,
+            ("run_id", update.run_id),
+            ("agent_id", update.agent_id),
+            bump=update.bump_attempts,
+        )
+    for run_update in batch.run_updates:
+        _update(db, "runs", _RUN_FIELDS, run_update.fields, ("run_id", run_update.run_id))
+    if batch.log_entries:
+        db.executemany(
+            "INSERT INTO daily_log (agent_id, day, entry_type, content, ts) VALUES (?, ?, ?, ?, ?)",
+            [
+                (e.agent_id, e.day, e.entry_type, json.dumps(e.content, ensure_ascii=False, default=str), e.ts)
+                for e in batch.log_entries
+            ],
+        )
+    if batch.memories:
+        db.executemany(
+            "INSERT OR REPLACE INTO memories (agent_id, seq, text, embedder, vector, metadata, ts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    m.agent_id,
+                    m.seq,
+                    m.text,
+                    m.embedder,
+                    m.vector,
+                    json.dumps(m.metadata) if m.metadata else None,
+                    m.ts,
+                )
+                for m in batch.memories
+            ],
+        )
+    if batch.memory_vectors:
+        db.executemany(
+            "UPDATE memories SET embedder = ?, vector = ? WHERE agent_id = ? AND seq = ?",
+            [(v.embedder, v.vector, v.agent_id, v.seq) for v in batch.memory_vectors],
+        )
+    if batch.core_blocks:
+        db.executemany(
+            "INSERT INTO core_blocks (scope, label, value, limit_chars, description, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(scope, label) DO UPDATE SET value = excluded.value, "
+            "limit_chars = excluded.limit_chars, description = excluded.description, "
+            "updated_at = excluded.updated_at",
+            [(b.scope, b.label, b.value, b.limit, b.description, b.updated_at) for b in batch.core_blocks],
+        )
+    for checkpoint in batch.checkpoints:
+        db.execute(
+            "INSERT OR REPLACE INTO agent_checkpoints (agent_id, version, state, created_at) VALUES (?, ?, ?, ?)",
+            (checkpoint.agent_id, checkpoint.version, checkpoint.state, checkpoint.ts),
+        )
+        db.execute(
+            "DELETE FROM agent_checkpoints WHERE agent_id = ? AND version <= ?",
+            (checkpoint.agent_id, checkpoint.version - max(checkpoint.keep, 1)),
+        )
 
 
 def _update(

@@ -2,6 +2,9 @@
 
 Counts are estimates used before a call; the provider's reported usage is the truth once
 it arrives. The encoding is loaded lazily (≈0.15 s) on first use, never at import.
+Counts are cached by text: a turn counts the same system prompt, tool schemas and history
+again on every call (the budget pre-flight, the provider's usage, compaction), and BPE
+encoding is by far the most expensive thing a turn does with the mock provider.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from axocoatl.core.messages import ChatMessage
 PER_MESSAGE_OVERHEAD = 4
 PER_REQUEST_OVERHEAD = 3
 
+# The count cache: at most this many texts, and this many characters of them in total.
+CACHE_ENTRIES = 4096
+CACHE_CHARS = 4_000_000
+
 
 class _Encoding(Protocol):
     def encode(self, text: str, *, disallowed_special: tuple[()] = ()) -> list[int]: ...
@@ -30,6 +37,8 @@ class TokenCounter:
     def __init__(self) -> None:
         self._encoding: _Encoding | None = None
         self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._cached_chars = 0
 
     def _enc(self) -> _Encoding:
         if self._encoding is None:
@@ -41,7 +50,24 @@ class TokenCounter:
     def count(self, text: str) -> int:
         if not text:
             return 0
-        return len(self._enc().encode(text, disallowed_special=()))
+        cached = self._counts.get(text)
+        if cached is not None:
+            return cached
+        n = len(self._enc().encode(text, disallowed_special=()))
+        if len(text) <= CACHE_CHARS // 8:
+            self._remember(text, n)
+        return n
+
+    def _remember(self, text: str, n: int) -> None:
+        counts = self._counts
+        # Evict the oldest entries (dicts keep insertion order) until the new one fits.
+        while counts and (len(counts) >= CACHE_ENTRIES or self._cached_chars + len(text) > CACHE_CHARS):
+            oldest = next(iter(counts), None)
+            if oldest is None or counts.pop(oldest, None) is None:
+                break
+            self._cached_chars -= len(oldest)
+        counts[text] = n
+        self._cached_chars += len(text)
 
     def truncate(self, text: str, max_tokens: int) -> str:
         """The longest prefix of ``text`` that fits in ``max_tokens`` tokens."""
