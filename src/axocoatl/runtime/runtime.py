@@ -95,6 +95,8 @@ class Runtime:
         await self.store.open()
         for agent_config in self.config.agents:
             self.agents[agent_config.id] = self._build_agent(agent_config.id)
+        for agent in self.agents.values():  # checkpoints: turns, usage, last activity (one small read each)
+            await agent.restore()
         self._started = True
         self._spawn(self._heartbeat(), "heartbeat")
         if self.background and self.config.consolidation.enabled:
@@ -192,6 +194,7 @@ class Runtime:
         old = self.agent(agent_id)
         await old.stop()
         self.agents[agent_id] = self._build_agent(agent_id)
+        await self.agents[agent_id].restore()
         return self.agents[agent_id]
 
     # Used by the daemon (runtime/daemon.py) to reload the config and drain at shutdown.
