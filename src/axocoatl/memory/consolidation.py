@@ -115,6 +115,8 @@ def apply_edits(core: CoreMemory, edits: list[Any], result: ConsolidationResult)
             if label not in local:
                 raise ToolError(f"unknown or shared block {label!r}")
             block = local[str(label)]
+            # Validate against the value the earlier edits of this pass produced. The swap is
+            # undone before any await, so no other task ever sees the staged value.
             original = block.value
             block.value = staged.get(block.label, original)
             try:
