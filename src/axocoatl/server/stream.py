@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from axocoatl.core import events as ev
 from axocoatl.core.events import RuntimeEvent
-from axocoatl.server.frames import STEP_EVENTS, Frame, frames_for
+from axocoatl.server.frames import Frame, frames_for
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ CLIENT_QUEUE_SIZE = 2000  # frames waiting for one client before new ones are dr
 SUBSCRIBE_BUFFER_SIZE = 2000  # frames held while a client's snapshot is being read
 
 Selection = set[str] | Literal["*"]
+# After these the agent's own status (turns, usage, failed) changed; at activation it has not yet.
+AGENT_CHANGING_EVENTS = frozenset({ev.TASK_COMPLETED, ev.AGENT_FAILED})
 
 
 def _matches(selection: Selection, value: str | None) -> bool:
@@ -157,7 +160,7 @@ class StreamHub:
         if not self._clients:
             return
         frames = frames_for(event)
-        if event.type in STEP_EVENTS and event.agent_id:
+        if event.type in AGENT_CHANGING_EVENTS and event.agent_id:
             status = self._agent_status(event.agent_id)
             if status is not None:
                 frames.append({"kind": "agent-status", "agent_id": event.agent_id, "agent": status})
