@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,6 +13,9 @@ from axocoatl.memory import embedding
 from axocoatl.memory.embedding import HashedEmbedder, default_embedder, from_blob, to_blob
 from axocoatl.memory.minilm import MiniLMEmbedder, minilm_model_dir
 from axocoatl.memory.semantic import SemanticMemory
+from axocoatl.runtime.runtime import Runtime
+
+from .support import config
 
 
 def test_fnv1a_matches_the_reference_values() -> None:
@@ -94,3 +100,33 @@ async def test_minilm_ranks_a_related_sentence_above_an_unrelated_one() -> None:
     alone = embedder.embed([texts[1]])[0]
     batched = embedder.embed([texts[1], "a much longer sentence " * 20])[0]
     assert float(alone @ batched) > 0.9999
+
+
+@pytest.mark.slow
+@needs_minilm
+async def test_runtime_recall_uses_minilm_by_meaning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedding, "_cached", {})
+    monkeypatch.delenv(embedding.EMBEDDER_ENV, raising=False)
+    told = """
+    agents:
+      - id: ada
+        provider: mock
+        options: {reply: "Noted."}
+    """
+    asked = told.replace(
+        '{reply: "Noted."}',
+        '{reply: "ok", tool_calls: [{name: recall_search, arguments: {query: "What kind of pet do I have?"}}]}',
+    )
+    async with Runtime(config(told), data_dir=tmp_path) as rt:
+        assert rt.memory.embedder.id == "minilm-l6-v2"  # the default when the weights are installed
+        for text in (
+            "My dog Biscuit is a golden retriever who loves swimming.",
+            "The invoice for October is overdue.",
+            "Let's use PostgreSQL for the analytics service.",
+        ):
+            await rt.execute("ada", text)
+    async with Runtime(config(asked), data_dir=tmp_path) as rt:
+        await rt.agent("ada").reset_session()
+        out = await rt.execute("ada", "Remind me about my pet")
+    results = json.loads(out.tool_calls[0].result)["results"]
+    assert "golden retriever" in results[0]["text"]
