@@ -402,6 +402,7 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
+        "loadavg": open("/proc/loadavg").read().split()[:3],
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
     }
 
@@ -453,7 +454,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", help="comma-separated workload name prefixes, e.g. chain,cold")
     parser.add_argument("--no-peers", action="store_true", help="measure axocoatl only")
     parser.add_argument("--no-write", action="store_true", help="print the results; do not rewrite the result files")
+    parser.add_argument("--render-only", action="store_true", help="rewrite docs/BENCHMARKS.md from the saved results")
     args = parser.parse_args(argv)
+    if args.render_only:
+        from benchmarks.report import write_doc
+
+        raw_saved = json.loads(RAW.read_text())
+        write_doc(DOC, json.loads(RESULTS.read_text()), raw_saved, raw_saved.get("meta", {}))
+        return
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

@@ -255,12 +255,119 @@ def case_resume(args: dict[str, str]) -> dict[str, Any]:
     return {"case": "resume", **result}
 
 
+def case_recall(args: dict[str, str]) -> dict[str, Any]:
+    """recall_search's engine: top-k cosine over n stored memories (the hashed-v1 embedder embeds the query;
+    the stored vectors are random unit vectors of the same width, loaded without the store)."""
+    import numpy as np
+
+    from axocoatl.core.ids import SystemClock
+    from axocoatl.memory.embedding import HashedEmbedder
+    from axocoatl.memory.semantic import SemanticMemory
+
+    n = int(args.get("n", "10000"))
+    queries = int(args.get("queries", "50"))
+
+    async def main() -> dict[str, Any]:
+        embedder = HashedEmbedder()
+        memory = SemanticMemory("bench", None, embedder, SystemClock(), persist=False)  # type: ignore[arg-type]
+        rng = np.random.default_rng(7)
+        vectors = rng.standard_normal((n, embedder.dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        memory.add_vectors([f"memory {i}" for i in range(n)], vectors, 1.0)
+        await memory.search("warm up the code path", 5)
+        times = []
+        for i in range(queries):
+            t0 = time.perf_counter()
+            found = await memory.search(f"what did we decide about topic {i}?", 5)
+            times.append(time.perf_counter() - t0)
+            check(len(found) == 5, f"{len(found)} results, expected 5")
+        times.sort()
+        return {"case": "recall", "n": n, "ms_per_query": times[len(times) // 2] * 1000, "queries": queries}
+
+    return asyncio.run(main())
+
+
+def case_daemon(args: dict[str, str]) -> dict[str, Any]:
+    """POST /api/agents/{id}/execute against `axocoatl serve` on 127.0.0.1 from an async httpx load generator."""
+    import json
+    import subprocess
+
+    import httpx
+
+    concurrency = int(args.get("concurrency", "64"))
+    total = int(args.get("requests", "2000"))
+    with tempfile.TemporaryDirectory(prefix="axo-daemon-") as tmp:
+        agents = [f"agent{i:02d}" for i in range(concurrency)]
+        lines = ["agents:"] + [f"  - {{id: {a}, provider: mock}}" for a in agents]
+        (Path(tmp) / "axocoatl.yaml").write_text("\n".join(lines) + "\nstore: {synchronous: normal}\n")
+        data_dir = Path(tmp) / "data"
+        log = open(Path(tmp) / "daemon.log", "w")  # noqa: SIM115 - the child writes to it until the end
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "axocoatl", "--data-dir", str(data_dir), "serve", "--port", "0"],
+            cwd=tmp,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+        try:
+            deadline = time.monotonic() + 60
+            url = ""
+            while time.monotonic() < deadline and not url:
+                check(proc.poll() is None, f"daemon exited: {(Path(tmp) / 'daemon.log').read_text()[-2000:]}")
+                try:
+                    info = json.loads((data_dir / "daemon.json").read_text())
+                    if info.get("pid") == proc.pid:
+                        url = str(info["url"])
+                except (OSError, ValueError):
+                    time.sleep(0.05)
+            check(bool(url), "daemon did not come up")
+
+            async def load() -> tuple[float, list[float]]:
+                latencies: list[float] = []
+                counter = iter(range(total))
+                limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+                async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+                    async def worker(agent: str) -> None:
+                        for i in counter:
+                            t0 = time.perf_counter()
+                            r = await client.post(f"/api/agents/{agent}/execute", json={"input": f"request {i}"})
+                            latencies.append(time.perf_counter() - t0)
+                            check(r.status_code == 200, f"HTTP {r.status_code}: {r.text[:300]}")
+
+                    await client.post(f"/api/agents/{agents[0]}/execute", json={"input": "warm up"})
+                    t0 = time.perf_counter()
+                    await asyncio.gather(*(worker(a) for a in agents))
+                    return time.perf_counter() - t0, latencies
+
+            elapsed, latencies = asyncio.run(load())
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+    latencies.sort()
+    check(len(latencies) == total, f"{len(latencies)} responses, expected {total}")
+    return {
+        "case": "daemon",
+        "requests": total,
+        "concurrency": concurrency,
+        "requests_per_s": total / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
+
+
 CASES = {
     "chain": case_chain,
     "dag": case_dag,
     "idle": case_idle,
     "crash_child": case_crash_child,
     "resume": case_resume,
+    "recall": case_recall,
+    "daemon": case_daemon,
 }
 
 
