@@ -128,3 +128,9 @@ def recording() -> RecordingProvider:
 def make_recording() -> Callable[..., RecordingProvider]:
     """The RecordingProvider class, to build several (one per runtime of a restart test)."""
     return RecordingProvider
+
+
+@pytest.fixture
+def axocoatl_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run_cli`` as a fixture, for test packages that cannot import this module."""
+    return run_cli

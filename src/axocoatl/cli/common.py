@@ -59,7 +59,9 @@ def err_console() -> Console:
     if _err_console is None:
         from rich.console import Console
 
-        _err_console = Console(stderr=True, highlight=False)
+        # soft_wrap: an error line stays one line (`file:line: field: message`) when piped or
+        # captured, instead of being hard-wrapped at 80 columns mid-message.
+        _err_console = Console(stderr=True, highlight=False, soft_wrap=True)
     return _err_console
 
 
