@@ -508,8 +508,28 @@ def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
     assert [i.line for i in issues] == [3, 4, 7, 9]
 
 
-def test_agent_reacting_to_a_skill_event_is_not_unreachable() -> None:
+def test_skill_holders_are_still_workflow_entries() -> None:
+    # Skill events drive skill runs; inside a workflow only depends_on counts, so an agent
+    # holding a reacts_to skill is an ordinary entry when it has no dependencies.
     load(
+        """\
+        agents:
+          - id: researcher
+          - id: summarizer
+            depends_on: [researcher]
+        workflows:
+          - id: flow
+            agents: [researcher, summarizer]
+        skills:
+          - id: on-request
+            reacts_to: [ResearchRequested]
+            agents: [researcher]
+        """
+    )
+
+
+def test_skill_events_do_not_reach_agents_inside_a_workflow() -> None:
+    found = errors(
         """\
         agents:
           - id: start
@@ -522,11 +542,9 @@ def test_agent_reacting_to_a_skill_event_is_not_unreachable() -> None:
           - id: alarm
             reacts_to: [Alarm]
             agents: [responder]
-          - id: raise
-            emits: [Alarm]
-            agents: [start]
         """
     )
+    assert any("responder" in issue.message for issue in found), found
 
 
 def test_all_worker_workflow_reports_the_role_problem_only() -> None:

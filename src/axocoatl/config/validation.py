@@ -236,15 +236,12 @@ class _Checker:
         name = workflow.id
         # Workers are driven by their coordinator, not by the lattice.
         lattice = [m for m in members if self.agents[m].role != "worker"]
-        # Agents holding a reacts_to skill can also be fired by events, so they are never "unreachable".
-        reacting = {m for m in lattice if self.holds_reacting_skill(m)}
+        # Skill events (reacts_to) drive their own skill runs, not workflow runs: inside a workflow
+        # only depends_on counts, exactly as runtime.plans.plan_workflow builds the run's lattice.
         if workflow.entry_point is not None:
             entries = [workflow.entry_point]
         else:
-            # The same rule as the run lattice: no in-workflow dependency and no reacts_to events.
-            entries = [
-                m for m in lattice if m not in reacting and not any(d in members for d in self.agents[m].depends_on)
-            ]
+            entries = [m for m in lattice if not any(d in members for d in self.agents[m].depends_on)]
         if not entries and lattice:
             self.error(
                 base,
@@ -254,7 +251,7 @@ class _Checker:
             return
         if not entries:
             return
-        reported = set(self.stuck) | self.cyclic | reacting
+        reported = set(self.stuck) | self.cyclic
         for member in lattice:
             if member == workflow.entry_point or member in reported:
                 continue
