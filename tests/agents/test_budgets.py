@@ -166,10 +166,6 @@ async def test_warn_policy_continues_past_the_budget(make_runtime: Callable[...,
     assert out.usage.total > 40
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agents/turn.py drops BudgetDecision.warning: overflow_policy warn never logs (DESIGN: log and continue)",
-)
 async def test_warn_policy_logs_the_overrun(make_runtime: Callable[..., Runtime], caplog: Any) -> None:
     warn = {**ABORT, "overflow_policy": "warn"}
     caplog.set_level(logging.WARNING)

@@ -50,6 +50,7 @@ class AgentStatusInfo:
     queued: int
     usage: TokenUsage
     last_active: float | None
+    crash: str | None = None  # set when the last turn died of an unexpected error (a bug, not a refusal)
 
 
 @dataclass
@@ -89,6 +90,7 @@ class Agent:
         self._session: Session | None = None
         self.status: AgentStatus = "idle"
         self.last_error: str | None = None
+        self.crash: str | None = None
         self._turns = 0
         self._usage = TokenUsage()
         self._last_active: float | None = None
@@ -133,6 +135,7 @@ class Agent:
             queued=self._mailbox.qsize(),
             usage=self._usage,
             last_active=self._last_active,
+            crash=self.crash,
         )
 
     async def session(self) -> Session:
@@ -205,6 +208,16 @@ class Agent:
             try:
                 result = await job.task
             except asyncio.CancelledError:
+                if self.status == "stopped":
+                    # stop() cancelled the worker: the caller must hear why, not hang on the future.
+                    if not job.future.done():
+                        job.future.set_exception(
+                            MailboxClosed(
+                                f"agent '{self.id}' was stopped while it handled this",
+                                hint="its turn did not commit; send the work again (a workflow step is re-run)",
+                            )
+                        )
+                    raise
                 if job.task.cancelled() and not job.future.done():
                     job.future.cancel()
                     self.status = "idle" if self.status == "running" else self.status
@@ -300,12 +313,15 @@ class Agent:
         self._last_active = now
         self.status = "idle"
         self.last_error = None
+        self.crash = None
 
     async def _commit_failure(
         self, job: _Job, error: BaseException, ledger: list[LedgerEntry], memory: TurnMemory | None = None
     ) -> None:
         self.status = "failed"
         self.last_error = str(error)
+        if not isinstance(error, AxocoatlError):
+            self.crash = describe_error(error)
         self._last_active = self._clock.now()
         batch = job.commit.on_failure(error) if job.commit else WriteBatch()
         batch.ledger.extend(ledger)

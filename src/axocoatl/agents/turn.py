@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -29,6 +30,7 @@ from axocoatl.tokens.budget import BudgetUsage, plan_call
 from axocoatl.tokens.counter import TokenCounter
 from axocoatl.tools.registry import AgentToolbox
 
+log = logging.getLogger(__name__)
 MAX_TOOL_ROUNDS = 10
 
 
@@ -120,6 +122,8 @@ async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEnt
             ),
             requested_reply=wanted_reply,
         )
+        if decision.warning:
+            log.warning("%s (overflow_policy: warn, continuing)", decision.warning)
         request = replace(request, max_tokens=decision.max_reply_tokens)
         response = await _call(setup, request)
         calls += 1

@@ -240,6 +240,9 @@ class Supervisor:
             state = self.state(agent_id)
             if self.lock(agent_id).locked():
                 continue
+            if stats.crash and not state.crashed:
+                # The actor reports its last turn died of an unexpected error.
+                self.crash(agent_id, stats.crash)
             if stats.status == "stopped" and not state.crashed:
                 # Only the runtime stops actors, and it replaces them first: a stopped actor
                 # still registered means its worker is gone.
