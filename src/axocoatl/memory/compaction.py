@@ -113,6 +113,8 @@ async def summarize(
             usage=spent_before,
             requested_reply=max_tokens,
         )
+        if decision.warning:  # overflow_policy: warn
+            log.warning(decision.warning)
         response = await complete(provider, replace(request, max_tokens=decision.max_reply_tokens))
     except AxocoatlError as exc:
         # A refused or failed summary must not fail the turn: the caller trims instead.

@@ -99,6 +99,8 @@ async def ask_model(
         usage=spent_before,
         requested_reply=MAX_TOKENS,
     )
+    if decision.warning:  # overflow_policy: warn
+        log.warning(decision.warning)
     response = await complete(provider, replace(request, max_tokens=min(decision.max_reply_tokens, MAX_TOKENS)))
     return response.content, response.usage or TokenUsage(prompt_tokens, counter.count(response.content))
 
