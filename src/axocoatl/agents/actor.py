@@ -282,7 +282,8 @@ class Agent:
             await self._commit_failure(job, error, _memory_ledger(memory), memory)
             raise error from None
         except asyncio.CancelledError:
-            self.status = "idle"
+            if self.status == "running":  # never overwrite "stopped": _drain reads it
+                self.status = "idle"
             raise
         except Exception as exc:  # memory preparation failed (database error): the turn fails cleanly
             await self._commit_failure(job, exc, _memory_ledger(memory), memory)

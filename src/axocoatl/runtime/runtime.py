@@ -192,10 +192,12 @@ class Runtime:
     async def restart_agent(self, agent_id: str) -> Agent:
         """Stop an agent and start a fresh actor from its committed state."""
         old = self.agent(agent_id)
+        # Register the new actor before stopping the old one: a workflow step whose turn the
+        # stop interrupts is re-run on the replacement (RunDriver) instead of failing.
+        new = self.agents[agent_id] = self._build_agent(agent_id)
         await old.stop()
-        self.agents[agent_id] = self._build_agent(agent_id)
-        await self.agents[agent_id].restore()
-        return self.agents[agent_id]
+        await new.restore()
+        return new
 
     # Used by the daemon (runtime/daemon.py) to reload the config and drain at shutdown.
 

@@ -17,7 +17,7 @@ from typing import Any
 from axocoatl.agents.actor import Agent, describe_error
 from axocoatl.coordination.lattice import RunLattice, Transition
 from axocoatl.core import events as ev
-from axocoatl.core.errors import StoreError, UsageError
+from axocoatl.core.errors import MailboxClosed, StoreError, UsageError
 from axocoatl.core.events import AgentStreamEvent, CallFinished, RuntimeEvent, TextChunk, ToolFinished, ToolStarted
 from axocoatl.core.ids import Clock, new_id
 from axocoatl.core.messages import AgentInput, AgentOutput
@@ -150,16 +150,27 @@ class RunDriver:
             step.input or "",
             context={"run_id": self.run.run_id, "workflow_id": self.run.workflow_id},
         )
-        try:
-            await agent.execute(agent_input, sink=self._sink(agent_id), commit=commit, run_id=self.run.run_id)
-        except asyncio.CancelledError:
-            raise
-        except StoreError:
-            raise
-        except Exception as exc:
-            if not commit.used:
-                # The agent refused before its turn (stopped, mailbox closed): record it here.
-                await self._store.write(commit.on_failure(exc))
+        while True:
+            try:
+                await agent.execute(agent_input, sink=self._sink(agent_id), commit=commit, run_id=self.run.run_id)
+            except asyncio.CancelledError:
+                raise
+            except StoreError:
+                raise
+            except MailboxClosed as exc:
+                replacement = self._agents(agent_id)
+                if not commit.used and replacement is not None and replacement is not agent:
+                    # The agent was restarted under us (supervision, a config reload): its turn
+                    # never committed, so the new actor runs the step.
+                    agent = replacement
+                    continue
+                if not commit.used:
+                    await self._store.write(commit.on_failure(exc))
+            except Exception as exc:
+                if not commit.used:
+                    # The agent refused before its turn: record it here.
+                    await self._store.write(commit.on_failure(exc))
+            break
         self._publish(commit.pending)
         return commit.pending.activated
 
