@@ -55,6 +55,10 @@ MODULES = {"axocoatl": "benchmarks.ours", "langgraph": "benchmarks.peer_langgrap
 def env() -> dict[str, str]:
     e = dict(os.environ)
     e.update({k: v for k, v in TELEMETRY_OFF.items() if v})
+    # axocoatl's agents run their whole memory pipeline every turn (session, checkpoint, daily log,
+    # core blocks, a semantic-memory row); the peers have no such thing. The embedder is the cheap
+    # deterministic one so the numbers compare orchestration; MiniLM costs extra CPU per turn.
+    e.setdefault("AXOCOATL_EMBEDDER", "hashed")
     e["PYTHONPATH"] = str(ROOT) + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
     return e
 
@@ -222,14 +226,17 @@ def bench_crash(opts: Options) -> list[Workload]:
                 cmd = [python_for(fw), "-m", MODULES[fw], "crash_child"]
                 for key, value in args.items():
                     cmd += [f"--{key}", str(value)]
-                child = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                err_path = os.path.join(tmp, "child.err")
+                with open(err_path, "w") as err:
+                    child = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=err)
                 deadline = time.monotonic() + 300
                 while time.monotonic() < deadline and child.poll() is None:
                     if os.path.exists(calls_log) and _lines(calls_log) >= n // 2:
                         break
                     time.sleep(0.001)
                 if child.poll() is not None:
-                    raise RuntimeError(f"{fw} crash child ended before the kill: {child.stderr.read()[-2000:]!r}")  # type: ignore[union-attr]
+                    tail = Path(err_path).read_text()[-2000:]
+                    raise RuntimeError(f"{fw} crash child ended before the kill: {tail}")
                 os.kill(child.pid, signal.SIGKILL)
                 child.wait()
                 before = _lines(calls_log)
@@ -402,7 +409,7 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
-        "loadavg": open("/proc/loadavg").read().split()[:3],
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
     }
 
