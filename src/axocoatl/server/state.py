@@ -19,7 +19,7 @@ from axocoatl.core.errors import AxocoatlError
 from axocoatl.core.events import StreamSink
 from axocoatl.core.messages import AgentInput, AgentOutput
 from axocoatl.runtime.runtime import Runtime
-from axocoatl.runtime.supervision import Supervisor, agent_in_use
+from axocoatl.runtime.supervision import Supervisor
 from axocoatl.server.auth import Credentials
 from axocoatl.server.middleware import RateLimitSettings
 from axocoatl.server.stream import StreamHub
@@ -67,9 +67,6 @@ class ServerState:
     def agent_status(self, agent_id: str) -> dict[str, Any] | None:
         agent = self.runtime.agents.get(agent_id)
         return None if agent is None else agent_status_json(agent, self.supervisor)
-
-    async def agent_busy(self, agent_id: str) -> bool:
-        return self.executing[agent_id] > 0 or await agent_in_use(self.runtime, agent_id)
 
     async def execute(self, agent_id: str, agent_input: AgentInput, sink: StreamSink | None = None) -> AgentOutput:
         """Runtime.execute, counted in ``executing``; unexpected errors are reported to supervision."""

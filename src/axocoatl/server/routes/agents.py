@@ -173,13 +173,8 @@ async def restart(agent_id: str, request: Request) -> dict[str, Any]:
     supervisor = state.supervisor
     lock = supervisor.lock(agent_id) if supervisor is not None else asyncio.Lock()
     async with lock:
-        if await state.agent_busy(agent_id):
-            # Restarting stops the actor, which would cancel the turn (and any workflow step) it runs.
-            raise ApiError(
-                409,
-                f"agent '{agent_id}' is busy (a turn or a workflow step is running or queued)",
-                "retry once it is idle (GET /api/agents/{id}/status)",
-            )
+        # Allowed while busy, since a hung agent is what one restarts: a workflow step it was
+        # running re-runs on the new actor; an interrupted chat turn gets a clear error.
         new = await state.runtime.restart_agent(agent_id)
     if supervisor is not None:
         supervisor.manual_restart_done(agent_id)
