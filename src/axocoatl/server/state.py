@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -57,9 +56,6 @@ class ServerState:
     draining: bool = False
     hub: StreamHub = field(init=False)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set, init=False)
-    # Turns started through this server (HTTP execute, WebSocket chat) per agent, counted from
-    # before they reach the agent's mailbox, so a restart cannot slip in between.
-    executing: Counter[str] = field(default_factory=Counter, init=False)
 
     def __post_init__(self) -> None:
         self.hub = StreamHub(self.agent_status)
@@ -69,8 +65,7 @@ class ServerState:
         return None if agent is None else agent_status_json(agent, self.supervisor)
 
     async def execute(self, agent_id: str, agent_input: AgentInput, sink: StreamSink | None = None) -> AgentOutput:
-        """Runtime.execute, counted in ``executing``; unexpected errors are reported to supervision."""
-        self.executing[agent_id] += 1
+        """Runtime.execute; unexpected errors are reported to supervision."""
         try:
             return await self.runtime.execute(agent_id, agent_input, sink=sink)
         except AxocoatlError:
@@ -79,10 +74,6 @@ class ServerState:
             if self.supervisor is not None:
                 self.supervisor.observe_failure(agent_id, exc)
             raise
-        finally:
-            self.executing[agent_id] -= 1
-            if self.executing[agent_id] <= 0:
-                del self.executing[agent_id]
 
     def detach(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
         """Run work that must not die with the request that started it (a turn commits even if the client left)."""
