@@ -227,3 +227,13 @@ async def test_stateless_calls_leave_no_memory(memory_runtime: Callable[..., Run
         assert await count_rows(rt, "memories", "ada") == 0
         assert await count_rows(rt, "daily_log", "ada") == 0
         await rt.store.write(WriteBatch())
+
+
+async def test_exchanges_that_fell_out_of_the_window_are_recalled(memory_runtime: Callable[..., Runtime]) -> None:
+    recorder = Recorder()
+    small = yaml(recall="memory: {max_session_messages: 2}")
+    async with memory_runtime(small, providers={"mock": recorder}) as rt:
+        await chat(rt, FACT, "Something else entirely.", "Ingrid and her bees again?")
+    last = recorder.turn_requests()[-1]
+    assert [m.content for m in last.messages[1:]] == ["Something else entirely.", "ok", "Ingrid and her bees again?"]
+    assert f"- User: {FACT}" in system_text(last)

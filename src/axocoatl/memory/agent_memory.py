@@ -169,8 +169,9 @@ class AgentMemory:
         if not recall.passive_inject or len(self.semantic) == 0 or not query.strip():
             return []
         try:
-            # Exchanges still in the live context are not worth repeating as "memories".
-            in_context = self.state.compaction.through_seq if self.state.compaction.summary else session.first_seq
+            # Exchanges still in the live context (the window after any compaction) are not worth
+            # repeating as "memories".
+            in_context = session.next_seq - len(self._window(session))
             return await self.semantic.search(query, recall.top_k, recall.min_score, before_seq=in_context)
         except Exception:  # recall is an aid: a failure must not cost the turn
             log.exception("agent %s: passive recall failed", self.agent_id)
