@@ -81,8 +81,8 @@ async def test_stop_refuses_queued_work(make_runtime: Callable[..., Runtime]) ->
         await rt.agent("solo").stop()
         with pytest.raises(MailboxClosed, match="stopped before it ran"):
             await queued
-        with pytest.raises(asyncio.CancelledError):
-            await running
+        with pytest.raises(MailboxClosed, match="stopped while it handled"):
+            await running  # the caller hears why instead of a bare cancellation
         session, _ = await rt.store.load_session("solo")
     assert gate.calls == 1
     assert session == []  # the cancelled turn committed nothing
