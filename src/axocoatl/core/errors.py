@@ -134,9 +134,7 @@ class ContextLengthExceeded(ProviderError):
 
 
 class ProviderResponseError(ProviderError):
-    def __init__(
-        self, message: str, *, provider: str = "", status: int | None = None, hint: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None, hint: str | None = None) -> None:
         super().__init__(message, provider=provider, hint=hint)
         self.status = status
 
@@ -148,8 +146,17 @@ class MockFailure(ProviderError):
 class BudgetExceeded(AxocoatlError):
     """A token budget refused an LLM call before it was made."""
 
-    def __init__(self, message: str, *, agent_id: str = "", budget: str = "", used: int = 0, requested: int = 0,
-                 limit: int = 0, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        agent_id: str = "",
+        budget: str = "",
+        used: int = 0,
+        requested: int = 0,
+        limit: int = 0,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.agent_id = agent_id
         self.budget = budget

@@ -87,6 +87,5 @@ def plan_call(
         used=tightest.used,
         requested=requested,
         limit=tightest.limit,
-        hint=f"raise agents[{agent_id}].token_budget.{tightest.name}, shorten the input, "
-        "or set overflow_policy: warn",
+        hint=f"raise agents[{agent_id}].token_budget.{tightest.name}, shorten the input, or set overflow_policy: warn",
     )

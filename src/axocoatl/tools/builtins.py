@@ -21,7 +21,7 @@ async def _json_keys(args: dict[str, Any]) -> Any:
         except json.JSONDecodeError as exc:
             raise ToolError(f"json_keys: 'json' is not valid JSON ({exc.msg} at position {exc.pos})") from exc
     if not isinstance(value, dict):
-        raise ToolError("json_keys: 'json' must be a JSON object, e.g. {\"json\": {\"a\": 1}}")
+        raise ToolError('json_keys: \'json\' must be a JSON object, e.g. {"json": {"a": 1}}')
     return {"keys": list(value)}
 
 
