@@ -358,3 +358,19 @@ async def store_session(tmp_path: Any, agent: str) -> tuple[list[ChatMessage], i
         return await store.load_session(agent)
     finally:
         await store.close()
+
+
+async def test_resume_after_an_agent_was_removed_fails_that_step_clearly(make_runtime: Callable[..., Runtime]) -> None:
+    async with make_runtime(chain_config()) as rt:
+        run_id = await crash_after(rt, ["a"])
+    without_b = build_config([mock_agent("a"), mock_agent("c", ["a"]), mock_agent("d", ["c"]), mock_agent("e", ["c"])])
+    async with make_runtime(without_b) as rt:
+        await orphan(rt, run_id)
+        resumed = await rt.resume_run(run_id)
+    by_id = steps(resumed)
+    assert resumed.status == "failed"
+    assert by_id["b"].status == "failed"
+    assert "agent 'b' is not in the config any more" in (by_id["b"].error or "")
+    assert "restore it in axocoatl.yaml" in (by_id["b"].error or "")
+    assert [by_id[a].status for a in "cde"] == ["skipped"] * 3
+    assert by_id["a"].attempts == 1

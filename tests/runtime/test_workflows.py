@@ -358,3 +358,22 @@ async def test_to_json_contract(make_runtime: Callable[..., Runtime]) -> None:
     a, b = data["steps"]
     assert a["tokens"]["input"] > 0 and a["tokens"]["output"] > 0
     assert b["status"] == "failed" and b["output"] is None and b["error"]
+
+
+async def test_concurrent_runs_share_agents_without_mixing_results(
+    make_runtime: Callable[..., Runtime], recording
+) -> None:
+    config = build_config(
+        [mock_agent("a", options={"latency_ms": 30}), mock_agent("b", ["a"], options={"latency_ms": 30})]
+    )
+    async with make_runtime(config, providers={"mock": recording}) as rt:
+        async with asyncio.timeout(HANG_GUARD):
+            first, second = await asyncio.gather(rt.run_workflow("wf", "first"), rt.run_workflow("wf", "second"))
+    assert first.run_id != second.run_id
+    assert first.status == second.status == "completed"
+    assert steps(first)["b"].input.endswith("Original task: first")  # type: ignore[union-attr]
+    assert steps(second)["b"].input.endswith("Original task: second")  # type: ignore[union-attr]
+    assert "first" in (first.final_output or "") and "second" in (second.final_output or "")
+    # One mailbox per agent: the two runs' turns of an agent never overlapped.
+    assert recording.max_in_flight == {"a": 1, "b": 1}
+    assert recording.calls("a") == recording.calls("b") == 2
