@@ -20,6 +20,7 @@
     │   └── MailboxClosed      the agent was stopped on purpose
     ├── WorkflowTimeout
     ├── StoreError             the database failed (never leaks sqlite3 / psycopg types)
+    │   └── OwnershipLost      another process took over a run this one was driving
     └── InternalError          a bug in axocoatl; please report it
 
 Every message says what was wrong, where, and how to fix it. Exceptions keep plain
@@ -195,6 +196,10 @@ class WorkflowTimeout(AxocoatlError):
 
 class StoreError(AxocoatlError):
     pass
+
+
+class OwnershipLost(StoreError):
+    """A run was taken over by another process; this one must stop writing its steps."""
 
 
 class InternalError(AxocoatlError):

@@ -87,6 +87,8 @@ class RunDriver:
         self._seq = seq
         self._steps = {s.agent_id: s for s in run.steps}
         self._tasks: dict[asyncio.Task[list[str]], str] = {}
+        self._idle: asyncio.Future[None] | None = None  # resolved when no step runs any more
+        self._stopping = False  # set once the drive cancels its steps: nothing new may start
         self._finished = run.status != "running"
         # The workflow timeout counts from here: the run's start, or the moment it was resumed
         # (a run resumed hours after a crash gets its own time, not none at all).
@@ -99,14 +101,13 @@ class RunDriver:
         remaining = self.plan.timeout_secs - max(0.0, self._clock.now() - self.timeout_from)
         try:
             async with asyncio.timeout(max(remaining, 0.001)):
+                self._idle = asyncio.get_running_loop().create_future()
                 for agent_id in dispatch:
                     self._spawn(agent_id)
-                while self._tasks:
-                    done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-                    for task in done:
-                        self._tasks.pop(task)
-                        for agent_id in task.result():
-                            self._spawn(agent_id)
+                if self._tasks:
+                    # Each finished step starts what it activated from its done-callback; this
+                    # wakes once nothing runs (one wake-up per run, not an asyncio.wait per step).
+                    await self._idle
         except TimeoutError:
             await self._time_out()
         except BaseException:
@@ -115,22 +116,48 @@ class RunDriver:
         if not self._finished:
             # Nothing is running and nothing will activate: close the run (a resume with
             # nothing left to do also ends here).
-            batch = WriteBatch()
+            batch = self._fenced_batch()
             pending = _Pending()
             self._close_if_finished(batch, pending, force=True)
             await self._store.write(batch)
             self._publish(pending)
         return self.run
 
+    def _fenced_batch(self) -> WriteBatch:
+        """A batch that commits only while this process still owns the run (and beats its heartbeat)."""
+        batch = WriteBatch()
+        if self.run.owner:
+            batch.fences.append((self.run.run_id, self.run.owner, self._clock.now()))
+        return batch
+
     def _spawn(self, agent_id: str) -> None:
         task = asyncio.create_task(self._run_step(agent_id), name=f"step:{self.run.run_id}:{agent_id}")
         self._tasks[task] = agent_id
+        task.add_done_callback(self._step_done)
+
+    def _step_done(self, task: asyncio.Task[list[str]]) -> None:
+        self._tasks.pop(task, None)
+        idle = self._idle
+        if task.cancelled():
+            pass
+        elif (error := task.exception()) is not None:
+            # A step that could not even record its failure (a database error): the drive ends with it.
+            if idle is not None and not idle.done():
+                idle.set_exception(error)
+            return
+        elif not self._stopping:
+            for agent_id in task.result():
+                self._spawn(agent_id)
+        if not self._tasks and idle is not None and not idle.done():
+            idle.set_result(None)
 
     async def _cancel_all(self) -> None:
-        for task in self._tasks:
+        self._stopping = True
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
 
     async def _run_step(self, agent_id: str) -> list[str]:
@@ -248,7 +275,7 @@ class RunDriver:
         step = self._steps[agent_id]
         step.status, step.output, step.finished_at = "completed", output.content, now
         step.tokens_in, step.tokens_out, step.completed_seq = output.usage.input, output.usage.output, self._seq
-        batch = WriteBatch()
+        batch = self._fenced_batch()
         batch.step_updates.append(
             StepUpdate(
                 self.run.run_id,
@@ -283,7 +310,7 @@ class RunDriver:
         message = describe_error(error)
         step = self._steps[agent_id]
         step.status, step.error, step.finished_at, step.completed_seq = "failed", message, now, self._seq
-        batch = WriteBatch()
+        batch = self._fenced_batch()
         batch.step_updates.append(
             StepUpdate(
                 self.run.run_id,
@@ -387,7 +414,7 @@ class RunDriver:
             hint = f"raise workflows[{self.run.workflow_id}].timeout_secs, or make its agents faster"
         else:
             hint = "a skill run may take at most this long; make the reacting agents faster"
-        batch = WriteBatch()
+        batch = self._fenced_batch()
         pending = _Pending()
         for step in self.run.steps:
             if step.status == "running":

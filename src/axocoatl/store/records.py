@@ -202,6 +202,9 @@ class MemoryVector:
 class WriteBatch:
     """Writes that must become durable together, in one transaction."""
 
+    # (run_id, owner, now): commit only while this process still owns the run, and beat its
+    # heartbeat. A process that lost a run to another one must not write its steps.
+    fences: list[tuple[str, str, float]] = field(default_factory=list)
     new_runs: list[RunRecord] = field(default_factory=list)
     session: list[SessionAppend] = field(default_factory=list)
     session_resets: list[tuple[str, int]] = field(default_factory=list)  # (agent_id, next seq)
@@ -216,6 +219,7 @@ class WriteBatch:
     memory_vectors: list[MemoryVector] = field(default_factory=list)
 
     def extend(self, other: WriteBatch) -> None:
+        self.fences.extend(other.fences)
         self.new_runs.extend(other.new_runs)
         self.session.extend(other.session)
         self.session_resets.extend(other.session_resets)

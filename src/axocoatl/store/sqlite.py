@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from axocoatl.core.errors import StoreError
+from axocoatl.core.errors import OwnershipLost, StoreError
 from axocoatl.core.messages import ChatMessage
 from axocoatl.store.migrations import MIGRATIONS
 from axocoatl.store.records import (
@@ -519,6 +519,16 @@ def _rollback(db: sqlite3.Connection) -> None:
 
 def _apply(db: sqlite3.Connection, batch: WriteBatch) -> None:
     """The statements of one batch, inside the caller's transaction."""
+    for run_id, owner, now in batch.fences:
+        fenced = db.execute(
+            "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? AND owner = ?",
+            (now, run_id, owner),
+        )
+        if fenced.rowcount != 1:
+            raise OwnershipLost(
+                f"run '{run_id}' is no longer owned by this process (another process resumed it)",
+                hint="this process stops driving it; see `axocoatl runs show RUN_ID`",
+            )
     for run in batch.new_runs:
         db.execute(
             f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 12)})",
