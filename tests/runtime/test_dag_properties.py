@@ -27,6 +27,7 @@ class Scenario:
     deps: dict[str, list[str]]  # agent -> its depends_on, in config order
     fail: dict[str, str]  # failing agent -> "fail" (always) or "when" (fail_when matched by the task)
     decoy: frozenset[str]  # agents with a fail_when that the task never matches
+    quorum: dict[str, int]  # agent -> how many of its dependencies fire it (activation_threshold)
 
     @property
     def agents(self) -> list[str]:
@@ -45,7 +46,11 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     failing = draw(st.lists(st.sampled_from(names), unique=True, max_size=3))
     fail = {name: draw(st.sampled_from(["fail", "when"])) for name in failing}
     decoy = draw(st.lists(st.sampled_from(names), unique=True, max_size=3))
-    return Scenario(deps, fail, frozenset(d for d in decoy if d not in fail))
+    quorum = {}
+    for name, chosen in deps.items():
+        if len(chosen) >= 2 and draw(st.booleans()):
+            quorum[name] = draw(st.integers(1, len(chosen) - 1))
+    return Scenario(deps, fail, frozenset(d for d in decoy if d not in fail), quorum)
 
 
 def marker(agent: str) -> str:
@@ -53,10 +58,10 @@ def marker(agent: str) -> str:
 
 
 def expected_statuses(s: Scenario) -> dict[str, str]:
-    """With default thresholds an agent runs iff every dependency completed (config order is topological)."""
+    """An agent runs iff its quorum (default: all) of dependencies completed; config order is topological."""
     status: dict[str, str] = {}
     for agent, deps in s.deps.items():
-        if any(status[d] != "completed" for d in deps):
+        if sum(status[d] == "completed" for d in deps) < s.quorum.get(agent, len(deps)):
             status[agent] = "skipped"
         elif agent in s.fail:
             status[agent] = "failed"
@@ -105,7 +110,8 @@ async def execute(s: Scenario, data_dir: Path, recording: Any) -> RunRecord:
             options["fail"] = True
         elif s.fail.get(agent) == "when" or agent in s.decoy:
             options["fail_when"] = marker(agent) if agent in s.fail else f"<NEVER:{agent}>"
-        agents.append(mock_agent(agent, deps, options=options))
+        fields: dict[str, object] = {"activation_threshold": 0.5 * s.quorum[agent]} if agent in s.quorum else {}
+        agents.append(mock_agent(agent, deps, options=options, **fields))
     config = build_config(agents, store={"synchronous": "normal"})
     task = "task " + " ".join(marker(a) for a, how in s.fail.items() if how == "when")
     async with Runtime(config, data_dir=data_dir, providers={"mock": recording}) as rt, asyncio.timeout(60):
@@ -145,10 +151,17 @@ def test_any_dag_runs_each_agent_once_in_topological_order(make_recording: Any, 
             continue
         assert step.started_at is not None and step.finished_at is not None
         assert step.finished_at >= step.started_at
-        for dep in deps:
-            # No agent starts before every dependency completed, and it sees their outputs.
-            assert step.started_at >= (by_id[dep].finished_at or float("inf")), (agent, dep)
-            assert f"[{dep}]: {by_id[dep].output}" in (step.input or ""), (agent, dep)
+        if agent not in s.quorum:
+            for dep in deps:
+                # No agent starts before every dependency completed, and it sees their outputs.
+                assert step.started_at >= (by_id[dep].finished_at or float("inf")), (agent, dep)
+                assert f"[{dep}]: {by_id[dep].output}" in (step.input or ""), (agent, dep)
+        else:
+            # A quorum fires once enough dependencies completed, with the outputs there were then.
+            seen = [d for d in deps if by_id[d].output and f"[{d}]: {by_id[d].output}" in (step.input or "")]
+            assert len(seen) >= s.quorum[agent], (agent, seen)
+            for dep in seen:
+                assert step.started_at >= (by_id[dep].finished_at or float("inf")), (agent, dep)
         if not deps:
             assert step.input == run.input
         if expected[agent] == "completed":
