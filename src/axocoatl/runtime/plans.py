@@ -25,12 +25,20 @@ class RunPlan:
     timeout_secs: float
     initial_events: tuple[str, ...] = ()
     skill_prompts: dict[str, str] = field(default_factory=dict)  # agent -> prompt of the skill it reacts with
+    # dependencies() memo: a plan is immutable, and every activation asks (a scan of the nodes each time).
+    _dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def lattice(self) -> RunLattice:
         return RunLattice(self.nodes, self.entry)
 
     def dependencies(self, agent_id: str) -> list[str]:
         """Agents whose outputs ``agent_id`` receives as upstream context, in plan order."""
+        known = self._dependencies.get(agent_id)
+        if known is None:
+            known = self._dependencies[agent_id] = tuple(self._find_dependencies(agent_id))
+        return list(known)
+
+    def _find_dependencies(self, agent_id: str) -> list[str]:
         node = next(n for n in self.nodes if n.agent_id == agent_id)
         producers: list[str] = []
         for sub in node.subscriptions:
