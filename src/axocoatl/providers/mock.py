@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -122,19 +122,21 @@ class MockProvider:
             template = options.reply
         else:
             template = "[{agent}] {input_head}"
-        values = {
-            "{input}": last_user,
-            "{input_head}": _head(last_user),
-            "{agent}": agent,
-            "{model}": request.model,
-            "{digest}": _digest(request),
-            "{turn}": str(turn),
-            "{tool_result}": _last_tool_result(request.messages),
-        }
+        # Placeholders are substituted in this order, each value computed only when its placeholder
+        # is present (the digest hashes the whole request: the default template never needs it).
+        values: tuple[tuple[str, Callable[[], str]], ...] = (
+            ("{input}", lambda: last_user),
+            ("{input_head}", lambda: _head(last_user)),
+            ("{agent}", lambda: agent),
+            ("{model}", lambda: request.model),
+            ("{digest}", lambda: _digest(request)),
+            ("{turn}", lambda: str(turn)),
+            ("{tool_result}", lambda: _last_tool_result(request.messages)),
+        )
         text = template
-        for key, value in values.items():
+        for key, value in values:
             if key in text:
-                text = text.replace(key, value)
+                text = text.replace(key, value())
         return text
 
 
