@@ -25,7 +25,7 @@ class RunPlan:
     timeout_secs: float
     initial_events: tuple[str, ...] = ()
     skill_prompts: dict[str, str] = field(default_factory=dict)  # agent -> prompt of the skill it reacts with
-    # dependencies() memo: a plan is immutable, and every activation asks (a scan of the nodes each time).
+    # dependencies() index: a plan is immutable, and every activation asks.
     _dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def lattice(self) -> RunLattice:
@@ -33,21 +33,24 @@ class RunPlan:
 
     def dependencies(self, agent_id: str) -> list[str]:
         """Agents whose outputs ``agent_id`` receives as upstream context, in plan order."""
-        known = self._dependencies.get(agent_id)
-        if known is None:
-            known = self._dependencies[agent_id] = tuple(self._find_dependencies(agent_id))
-        return list(known)
+        if not self._dependencies:
+            self._index_dependencies()
+        return list(self._dependencies[agent_id])
 
-    def _find_dependencies(self, agent_id: str) -> list[str]:
-        node = next(n for n in self.nodes if n.agent_id == agent_id)
-        producers: list[str] = []
-        for sub in node.subscriptions:
-            if sub.key.startswith("completed:"):
-                producers.append(sub.key.removeprefix("completed:"))
-            elif sub.key.startswith("event:"):
-                event = sub.key.removeprefix("event:")
-                producers.extend(n.agent_id for n in self.nodes if event in n.emits)
-        return list(dict.fromkeys(p for p in producers if p != agent_id))
+    def _index_dependencies(self) -> None:
+        """Every node's producers at once: one pass over the nodes, not one scan per activation."""
+        emitters: dict[str, list[str]] = {}
+        for n in self.nodes:
+            for event in n.emits:
+                emitters.setdefault(event, []).append(n.agent_id)
+        for node in self.nodes:
+            producers: list[str] = []
+            for sub in node.subscriptions:
+                if sub.key.startswith("completed:"):
+                    producers.append(sub.key.removeprefix("completed:"))
+                elif sub.key.startswith("event:"):
+                    producers.extend(emitters.get(sub.key.removeprefix("event:"), ()))
+            self._dependencies[node.agent_id] = tuple(dict.fromkeys(p for p in producers if p != node.agent_id))
 
     def to_json(self) -> dict[str, Any]:
         return {
