@@ -68,6 +68,17 @@ AIMOCK_FIXTURES: list[dict[str, Any]] = [
         "match": {"userMessage": "always rate limited"},
         "response": {"error": {"message": "quota", "type": "rate_limit_error"}, "status": 429, "retryAfter": 90},
     },
+    # A two-agent workflow (tests/providers/test_aimock_workflows.py): the researcher calls the
+    # built-in echo tool, then answers; the summarizer gets the researcher's output upstream.
+    {"match": {"userMessage": "[researcher]: Paris is 21C"}, "response": {"content": "Summary: sunny Paris at 21C."}},
+    {
+        "match": {"userMessage": "workflow weather report", "hasToolResult": False},
+        "response": {"toolCalls": [{"name": "echo", "arguments": {"text": "Paris 21C"}}]},
+    },
+    {
+        "match": {"userMessage": "workflow weather report", "hasToolResult": True},
+        "response": {"content": "Paris is 21C and sunny."},
+    },
     {
         "match": {"userMessage": "break the stream"},
         "response": {"content": _BROKEN},

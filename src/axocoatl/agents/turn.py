@@ -127,7 +127,7 @@ async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEnt
         request = replace(request, max_tokens=decision.max_reply_tokens)
         response = await _call(setup, request)
         calls += 1
-        usage = response.usage or TokenUsage(prompt_tokens, setup.counter.count(response.content))
+        usage = _usage_of(response, prompt_tokens, setup.counter)
         spent = spent + usage
         ledger.append(
             LedgerEntry(
@@ -193,3 +193,13 @@ async def _run_tools(setup: TurnSetup, calls: Sequence[ToolCall]) -> list[ToolCa
         return record
 
     return list(await asyncio.gather(*(one(call) for call in calls)))
+
+
+def _usage_of(response: ChatResponse, prompt_tokens: int, counter: TokenCounter) -> TokenUsage:
+    """The provider's reported usage; our own count when it reported none (or zeros), so budgets still hold."""
+    if response.usage is not None and response.usage.total > 0:
+        return response.usage
+    output = counter.count(response.content) + sum(
+        counter.count(call.name) + counter.count(json.dumps(call.arguments)) for call in response.tool_calls
+    )
+    return TokenUsage(prompt_tokens, output)
