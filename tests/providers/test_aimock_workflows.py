@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import config_from_yaml, run_cli
 
 from axocoatl.runtime.runtime import Runtime
-from tests.conftest import config_from_yaml, run_cli
 
 # provider name -> how its section points at aimock (the same base URLs the adapter tests use)
 BASES = {
