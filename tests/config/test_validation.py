@@ -590,3 +590,55 @@ def test_entry_point_may_have_dependencies_outside_the_workflow() -> None:
             entry_point: b
         """
     )
+
+
+def test_schema_errors_do_not_hide_semantic_errors() -> None:
+    # A typo'd key and a bad budget must not hide a dependency cycle or an unknown dependency.
+    found = errors(
+        """\
+        agents:
+          - id: researcher
+            depnds_on: [x]
+          - id: writer
+            depends_on: [reseacher]
+          - id: a
+            depends_on: [b]
+          - id: b
+            depends_on: [a]
+            token_budget: {per_call: 9000, per_execution: 100}
+        """
+    )
+    messages = [issue.message for issue in found]
+    assert any("unknown key 'depnds_on'" in m for m in messages), messages
+    assert any("'reseacher' is not an agent" in m for m in messages), messages
+    assert any("dependency cycle" in m for m in messages), messages
+    assert any("per_call (9000)" in m for m in messages), messages
+
+
+def test_semantic_checks_skip_an_entity_whose_graph_field_was_invalid() -> None:
+    # writer's depends_on is malformed: it must not also be reported as unreachable.
+    found = errors(
+        """\
+        agents:
+          - id: researcher
+          - id: writer
+            depends_on: researcher
+        workflows:
+          - id: wf
+            agents: [researcher, writer]
+        """
+    )
+    assert len(found) == 1, found
+    assert found[0].path.startswith("agents[writer].depends_on")
+
+
+def test_a_missing_required_value_reports_only_the_schema_error() -> None:
+    found = errors(
+        """\
+        agents:
+          - provider: mock
+          - id: b
+            depends_on: [nobody]
+        """
+    )
+    assert [issue.path for issue in found] == ["agents[0].id"], found

@@ -3,6 +3,7 @@ Every problem is raised together in one ConfigError; warnings travel with the lo
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -12,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from axocoatl.config.env import build_environment, interpolate, variable_hint
-from axocoatl.config.fieldpath import Loc
+from axocoatl.config.fieldpath import Loc, field_path
 from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.config.schema_issues import schema_issues
 from axocoatl.config.source import ConfigSource, read_yaml
@@ -72,12 +73,72 @@ def parse_config_text(text: str, *, file: str = "<string>", env: Mapping[str, st
     try:
         config = AxocoatlConfig.model_validate(data)
     except ValidationError as exc:
-        _raise_errors([*issues, *schema_issues(exc, source)], file, interpolation.unset_paths)
+        semantic = _semantic_issues_despite(exc, data, source)
+        _raise_errors([*issues, *schema_issues(exc, source), *semantic], file, interpolation.unset_paths)
         raise  # pragma: no cover - _raise_errors always raises when given an error
     issues.extend(validate_config(config, source))
     warnings.extend(i for i in issues if i.severity != "error")
     _raise_errors(issues, file, interpolation.unset_paths)
     return LoadedConfig(config=config, path=Path(file), warnings=warnings)
+
+
+# Fields whose removal would make the semantic checks report things that are not wrong
+# (an agent without its depends_on looks unreachable): issues about their entity are dropped.
+_GRAPH_FIELDS = frozenset(
+    {"id", "depends_on", "agents", "entry_point", "role", "activation_threshold", "provider", "options"}
+)
+
+
+def _semantic_issues_despite(exc: ValidationError, data: dict[str, Any], source: ConfigSource) -> list[ConfigIssue]:
+    """Run the semantic checks on the file with its schema errors cut out, so one run of
+    `axocoatl validate` reports every problem (a typo'd key must not hide a dependency cycle).
+
+    Each offending key is removed (its default applies); when a required value is missing the
+    file cannot be completed and only the schema errors are reported. Issues about an entity
+    whose graph-shaping field was removed are dropped rather than guessed.
+    """
+    pruned = copy.deepcopy(data)
+    tainted: set[tuple[object, ...]] = set()
+    error = exc
+    for _ in range(4):
+        for details in error.errors():
+            loc = tuple(details["loc"])
+            parent, key = _owner_of(pruned, loc)
+            if parent is None or key not in parent:
+                return []
+            del parent[key]
+            entity = loc[:2] if len(loc) >= 2 and isinstance(loc[1], int) else loc[:1]
+            if key in _GRAPH_FIELDS or len(loc) <= 2:
+                tainted.add(entity)
+        try:
+            config = AxocoatlConfig.model_validate(pruned)
+        except ValidationError as again:
+            error = again
+            continue
+        prefixes = tuple(field_path(entity, data, AxocoatlConfig) for entity in tainted)
+        return [
+            issue
+            for issue in validate_config(config, source)
+            if not any(issue.path == p or issue.path.startswith((f"{p}.", f"{p}[")) for p in prefixes)
+        ]
+    return []
+
+
+def _owner_of(data: Any, loc: tuple[object, ...]) -> tuple[dict[str, Any] | None, object]:
+    """The mapping holding the deepest key of ``loc`` that can be removed, and that key."""
+    owner: dict[str, Any] | None = None
+    key: object = None
+    node = data
+    for part in loc:
+        if isinstance(node, dict):
+            if part not in node:
+                return (node, part) if owner is None or isinstance(part, str) else (owner, key)
+            owner, key, node = node, part, node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            break
+    return owner, key
 
 
 def _read(path: Path, name: str) -> str:
