@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -13,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import typer
 
 from axocoatl.cli.common import console, err_console, fail, globals_of, load
-from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.core.errors import AxocoatlError, UsageError
 
 if TYPE_CHECKING:
     # Imported lazily below: the daemon client pulls in the whole runtime, and every CLI
     # command imports this module (that cost ~1 s on each `axocoatl` invocation).
     from axocoatl.cli.daemon_client import DaemonClient
+    from axocoatl.config.schema import AxocoatlConfig
 
 EXIT_COMMANDS = ("/exit", "/quit", "exit", "quit")
 HELP = "commands: /reset (fresh conversation; the old one stays stored), /exit (or Ctrl-D), /help"
@@ -196,6 +195,8 @@ async def _reader(history_file: Path | None) -> Callable[[], Awaitable[str | Non
         if sys.stdin.isatty():
             sys.stdout.write("you> ")
             sys.stdout.flush()
+        import asyncio
+
         line = await asyncio.to_thread(sys.stdin.readline)
         return None if line == "" else line.rstrip("\n")
 
@@ -293,6 +294,8 @@ def chat(
             return await _chat(backend, agent, message, data_dir / "chat_history")
         finally:
             await backend.aclose()
+
+    import asyncio
 
     try:
         code = asyncio.run(go())
