@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 CHAIN = [f"c{i}" for i in range(1, 7)]
 AGENTS = [*CHAIN, "left", "right", "join"]
-LATENCY = {"c1": 250, "c2": 150, "c3": 150, "c4": 150, "c5": 150, "c6": 150, "left": 250, "right": 300, "join": 400}
+LATENCY = {"c1": 250, "c2": 150, "c3": 150, "c4": 150, "c5": 150, "c6": 150, "left": 250, "right": 300, "join": 1000}
 TASK = "Explain write-ahead logging"
 # The hashing embedder: the semantic memory is not under test here, and loading MiniLM costs
 # about a second in every subprocess.
