@@ -415,3 +415,24 @@ def test_config_schema_is_a_json_schema_that_accepts_the_scaffold(cli: Cli, tmp_
     assert agent["required"] == ["id"]
     assert agent.get("additionalProperties") is False
     assert "depends_on" in agent["properties"] and "token_budget" in agent["properties"]
+
+
+def test_validate_reports_schema_and_reference_errors_together(cli: Cli) -> None:
+    path = cli.write(
+        """\
+        agents:
+          - id: a
+            provider: mock
+            dependson: [b]
+          - id: b
+            provider: mock
+            depends_on: [ghost]
+            timeout_secs: 0
+        """
+    )
+    result = cli("validate")
+    assert result.exit_code == 2
+    name = re.escape(str(path))
+    assert re.search(rf"{name}:4: agents\[a\]\.dependson: unknown key", result.stderr), result.stderr
+    assert re.search(rf"{name}:7: agents\[b\]\.depends_on\[0\]: .*'ghost'", result.stderr), result.stderr
+    assert re.search(rf"{name}:8: agents\[b\]\.timeout_secs: ", result.stderr), result.stderr
