@@ -11,6 +11,7 @@ import typer
 from axocoatl.cli.common import Globals, console, err_console, fail, print_json
 from axocoatl.cli.live import RunView, print_run_summary
 from axocoatl.config.loader import LoadedConfig
+from axocoatl.core import events as ev
 from axocoatl.core.errors import AxocoatlError
 from axocoatl.core.events import RuntimeEvent
 from axocoatl.runtime.runtime import Runtime
@@ -60,6 +61,8 @@ async def _watch(rt: Runtime, start: Starter, order: list[str], run_id_box: list
     tty = out.is_terminal and sys.stdout.isatty()
 
     def on_event(event: RuntimeEvent) -> None:
+        if event.type in (ev.RUN_STARTED, ev.RUN_RESUMED) and event.run_id:
+            out.print(f"[dim]run {event.run_id}{' (resumed)' if event.type == ev.RUN_RESUMED else ''}[/]")
         line = view.apply(event)
         if line and not tty:
             out.print(line, markup=False)
@@ -72,7 +75,6 @@ async def _watch(rt: Runtime, start: Starter, order: list[str], run_id_box: list
         record = await rt.store.get_run(run_id)
         if record is not None:
             view.seed(record)
-        out.print(f"[dim]run {run_id}[/]")
         if not tty:
             return await task
         from rich.live import Live

@@ -291,12 +291,10 @@ class Runtime:
         return self.with_liveness(run)
 
     def with_liveness(self, run: RunRecord) -> RunRecord:
-        """Report a running run whose owner process is gone as ``interrupted``."""
-        if (
-            run.status == "running"
-            and run.run_id not in self._active_runs
-            and not owner_alive(run.owner, run.heartbeat_at, self.clock.now())
-        ):
+        """Report a running run that nobody drives any more as ``interrupted``: its owner process
+        is gone, or it is this process and the run's driver died (a database error)."""
+        orphaned = run.owner == self.owner or not owner_alive(run.owner, run.heartbeat_at, self.clock.now())
+        if run.status == "running" and run.run_id not in self._active_runs and orphaned:
             run.status = "interrupted"
         return run
 
