@@ -184,6 +184,19 @@ def bench_steps(opts: Options, fsync: Workload) -> list[Workload]:
                     w.samples.setdefault(fw, []).append(best[metric])
                     opts.log(f"  {name} rep {rep + 1}/{opts.reps} {fw}: {best[metric]:.3f} {unit}")
             out.append(w)
+    # The same runs of axocoatl with its agents' memory pipeline switched off: the engine alone.
+    for shape, metric, unit in (("chain", "ms_per_step", "ms/step"), ("dag", "ms_per_run", "ms/run")):
+        for durability in ("durable_full", "durable_normal", "nondurable"):
+            name = f"{shape}_{durability}_memory_off"
+            if not opts.wants(name):
+                continue
+            size = {"n": opts.chain_n} if shape == "chain" else {"width": opts.dag_width}
+            w = Workload(name, unit, f"as {shape}_{durability}, axocoatl without its memory pipeline")
+            for rep in range(opts.reps):
+                r = run_case("axocoatl", shape, {**size, "durability": durability, "memory": "off"})
+                w.add("axocoatl", r[metric], r)
+                opts.log(f"  {name} rep {rep + 1}/{opts.reps}: {r[metric]:.3f} {unit}")
+            out.append(w)
     return out
 
 
@@ -433,6 +446,16 @@ def _dist_version(python: str, dist: str) -> str:
     return proc.stdout.strip() or "?"
 
 
+def with_base_peers(results: dict[str, Any]) -> dict[str, Any]:
+    """``X_memory_off`` rows measure axocoatl only: compare them with the peers' numbers of ``X``."""
+    for name, entry in results.items():
+        base = results.get(name.removesuffix("_memory_off"))
+        if name.endswith("_memory_off") and base and not entry["peers"] and entry.get("ours"):
+            entry["peers"] = dict(base["peers"])
+            entry["ratio_vs"] = {fw: value / entry["ours"] for fw, value in base["peers"].items()}
+    return results
+
+
 def results_json(workloads: list[Workload]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for w in workloads:
@@ -497,6 +520,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(data, indent=2))
         return
     _write_json(RESULTS, data, merge=opts.only is not None)
+    _write_json(RESULTS, with_base_peers(json.loads(RESULTS.read_text())), merge=False)
     raw = {
         "meta": meta,
         "workloads": {

@@ -100,6 +100,25 @@ def _store(durability: str, data_dir: Path) -> Any:
     return SQLiteStore(data_dir / "axocoatl.db", synchronous=durability.removeprefix("durable_"))
 
 
+def _without_memory() -> None:
+    """Build agents without their memory pipeline (an experiment: the engine alone, as bare as the peers' nodes)."""
+    from axocoatl.agents.actor import Agent
+    from axocoatl.runtime.runtime import Runtime
+
+    def build(self: Any, agent_id: str) -> Agent:
+        config = self.config.agent(agent_id)
+        return Agent(
+            config,
+            provider=lambda: self.provider(config.provider),
+            toolbox=self.tools.view(agent_id, config.tools),
+            store=self.store,
+            clock=self.clock,
+            counter=self.counter,
+        )
+
+    Runtime._build_agent = build  # type: ignore[method-assign]
+
+
 async def _one_run(config: Any, durability: str, data_dir: Path, provider: Any) -> tuple[float, float, Any]:
     from axocoatl.runtime.runtime import Runtime
 
@@ -139,6 +158,8 @@ def case_chain(args: dict[str, str]) -> dict[str, Any]:
     n = int(args.get("n", "100"))
     durability = args.get("durability", "durable_full")
     sync = "normal" if durability == "durable_normal" else "full"
+    if args.get("memory", "on") == "off":
+        _without_memory()
     result = asyncio.run(_timed_workflow(_chain_config(n, sync), durability, n, expected_chain_output(n)))
     return {"case": "chain", "n": n, "durability": durability, **result}
 
@@ -147,6 +168,8 @@ def case_dag(args: dict[str, str]) -> dict[str, Any]:
     width = int(args.get("width", "200"))
     durability = args.get("durability", "durable_normal")
     sync = "normal" if durability == "durable_normal" else "full"
+    if args.get("memory", "on") == "off":
+        _without_memory()
     steps = width + 2
     result = asyncio.run(_timed_workflow(_dag_config(width, sync), durability, steps, expected_dag_output(width)))
     return {"case": "dag", "width": width, "durability": durability, "ms_per_run": result["wall_s"] * 1000, **result}
