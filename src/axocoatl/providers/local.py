@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import codecs
 import ctypes
 import importlib
@@ -566,8 +567,13 @@ def _stop_models() -> None:
     # would crash at exit; stop them first.
     with _MODELS_LOCK:
         models = list(_MODELS.values())
+        _MODELS.clear()
     for model in models:
         model.stop()
+        # Free the weights now, while llama_cpp's module globals still exist: left to the
+        # garbage collector at interpreter teardown, Llama.__del__ fails noisily.
+        with contextlib.suppress(Exception):
+            model.llama.close()
 
 
 # -------------------------------------------------------------------------------- provider
