@@ -133,3 +133,21 @@ async def test_agent_without_blocks_has_no_core_memory_tools(memory_runtime: Cal
     request = recorder.turn_requests()[0]
     assert sorted(t.name for t in request.tools) == ["recall_search", "recall_timeframe"]
     assert "## Core Memory" not in system_text(request)
+
+
+async def test_memory_tools_can_be_turned_off_for_small_models(memory_runtime: Callable[..., Runtime]) -> None:
+    config = """
+    agents:
+      - id: tiny
+        provider: mock
+        memory: {tools: false}
+    """
+    recorder = Recorder()
+    async with memory_runtime(config, providers={"mock": recorder}) as rt:
+        await rt.execute("tiny", "hello")
+    (request,) = recorder.requests
+    assert request.tools == ()
+    system = system_text(request)
+    assert "## Core Memory" in system  # the blocks are still shown
+    assert "recall_search" not in system
+    assert "core_memory_append" not in system

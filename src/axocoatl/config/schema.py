@@ -107,6 +107,12 @@ class AgentMemoryConfig(Section):
     recall: RecallConfig = Field(default_factory=RecallConfig)
     core: CoreMemoryConfig = Field(default_factory=CoreMemoryConfig)
     checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    tools: bool = Field(
+        True,
+        description="Offer the memory tools (recall_search, recall_timeframe, core_memory_*) and their hints. "
+        "Their schemas cost about 500 prompt tokens per call: turn off for small local models that cannot "
+        "call tools. Core blocks are still shown and relevant memories still injected.",
+    )
 
 
 class SamplingConfig(Section):

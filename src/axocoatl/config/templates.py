@@ -67,6 +67,8 @@ def scaffold_project(target_dir: Path, name: str, *, provider: str = "local") ->
 def _config_text(title: str, provider: str, preset: _ProviderPreset) -> str:
     model_line = f"    model: {preset.model}\n" if preset.model else ""
     researcher_options = summarizer_options = ""
+    # The bundled model is too small to call tools: its prompt is better spent on the task.
+    memory_tools = "false" if provider == "local" else "true"
     if provider == "mock":
         # The mock provider answers deterministically, which makes the pipeline testable offline.
         researcher_options = '    options:\n      reply: "Notes on: {input}"\n'
@@ -84,6 +86,11 @@ agents:
     provider: {provider}              # {_provider_comment(provider, preset)}
 {model_line}    system_prompt: |
       You research the user's question. Reply with short, factual notes as a bullet list.
+    sampling:
+      max_tokens: 200               # longest reply; small models ramble without a cap
+      temperature: 0.2
+    memory:
+      tools: {memory_tools}                   # offer the recall / core-memory tools to the model
     token_budget:
       per_execution: 4000           # most tokens one step of this agent may use
       per_call: 2048                # most tokens one model call may use
@@ -96,6 +103,11 @@ agents:
     depends_on: [researcher]
     system_prompt: |
       You turn research notes into a clear summary of three sentences or fewer.
+    sampling:
+      max_tokens: 200
+      temperature: 0.2
+    memory:
+      tools: {memory_tools}
     token_budget:
       per_execution: 4000
       per_call: 2048

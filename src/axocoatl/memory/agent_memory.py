@@ -79,10 +79,10 @@ class AgentMemory:
         self._restored = False
         self._loaded = False
         self._lock = asyncio.Lock()
-        self._tools = memory_tools(self)
+        self._tools = memory_tools(self) if config.memory.tools else {}
         labels = [b.label for b in config.memory.core.blocks]
-        hints = [recall_hint(search=True, timeframe=True)]
-        if labels:
+        hints = [recall_hint(search=True, timeframe=True)] if config.memory.tools else []
+        if labels and config.memory.tools:
             hints.append(core_memory_hint(labels))
         self._hints = "\n\n".join(hints)
         self._token_cache: dict[int, int] = {}  # session seq -> tokens of that message
@@ -147,7 +147,9 @@ class AgentMemory:
         def context() -> str:
             parts = [core.render(), recall_text]
             if state.compaction.summary:
-                parts += [f"{SUMMARY_HEADER}\n{state.compaction.summary}", POST_COMPACTION_HINT]
+                parts.append(f"{SUMMARY_HEADER}\n{state.compaction.summary}")
+                if self._tools:  # the hint points at recall_search
+                    parts.append(POST_COMPACTION_HINT)
             parts.append(self._hints)
             return "\n\n".join(p for p in parts if p)
 
