@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import codecs
+import contextlib
 import ctypes
 import importlib
 import importlib.util
