@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 _BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
 CHECKPOINT_EVERY = 256  # inline commits between two background WAL checkpoints (synchronous=NORMAL)
+INLINE_MEMORIES = 256  # an agent with more semantic memories loads them on the worker thread
 
 _STEP_COLUMNS = (
     "run_id, agent_id, position, status, attempts, input, output, error, tokens_in, tokens_out, "
@@ -364,7 +365,14 @@ class SQLiteStore:
                 for r in rows
             ]
 
-        return await self._run(read)
+        def many(db: sqlite3.Connection) -> bool:  # a bounded probe: at most INLINE_MEMORIES index entries
+            probe = "SELECT 1 FROM memories WHERE agent_id = ? LIMIT 1 OFFSET ?"
+            return db.execute(probe, (agent_id, INLINE_MEMORIES)).fetchone() is not None
+
+        # A few memories (every agent's first turns) read inline; a large set on the worker.
+        if await self._inline(many):
+            return await self._run(read)
+        return await self._inline(read)
 
     async def read_log(
         self,
