@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from axocoatl.core.ids import SystemClock
 from axocoatl.memory import embedding
@@ -130,3 +132,30 @@ async def test_runtime_recall_uses_minilm_by_meaning(tmp_path: Path, monkeypatch
         out = await rt.execute("ada", "Remind me about my pet")
     results = json.loads(out.tool_calls[0].result)["results"]
     assert "golden retriever" in results[0]["text"]
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=200, deadline=None)
+def test_hashed_embedding_matches_the_reference_algorithm(text: str) -> None:
+    # The reference: split on non-alphanumerics, FNV-1a-64 of each word and of its trigrams.
+    expected = np.zeros(512, dtype=np.float32)
+    word = ""
+    words = []
+    for char in text.lower():
+        if char.isalnum():
+            word += char
+        elif word:
+            words.append(word)
+            word = ""
+    if word:
+        words.append(word)
+    for w in words:
+        for feature in [w, *(w[i : i + 3] for i in range(len(w) - 2) if len(w) >= 3)]:
+            h = 0xCBF29CE484222325
+            for byte in feature.encode():
+                h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+            expected[h % 512] += 1.0 if h >> 63 else -1.0
+    norm = np.linalg.norm(expected)
+    if norm:
+        expected /= norm
+    assert np.array_equal(HashedEmbedder().embed([text])[0], expected)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
@@ -29,6 +31,7 @@ _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 HASHED_DIM = 512
+_WORD_SPLIT = re.compile(r"[^\w]+|_+", re.UNICODE)
 
 EMBEDDER_ENV = "AXOCOATL_EMBEDDER"  # auto (default), minilm or hashed
 
@@ -69,17 +72,8 @@ class HashedEmbedder:
 
 
 def _words(text: str) -> list[str]:
-    words: list[str] = []
-    current: list[str] = []
-    for char in text.lower():
-        if char.isalnum():
-            current.append(char)
-        elif current:
-            words.append("".join(current))
-            current = []
-    if current:
-        words.append("".join(current))
-    return words
+    # str.isalnum semantics (Unicode letters and digits), split on everything else.
+    return _WORD_SPLIT.split(text.lower()) if text else []
 
 
 def _fnv1a(data: bytes) -> int:
@@ -89,14 +83,28 @@ def _fnv1a(data: bytes) -> int:
     return h
 
 
+@functools.lru_cache(maxsize=65_536)
+def _word_features(word: str) -> tuple[tuple[int, float], ...]:
+    """(index, sign) of the word and its character trigrams; words repeat, so this is cached."""
+    features = [word]
+    if len(word) >= 3:
+        features.extend(word[i : i + 3] for i in range(len(word) - 2))
+    out = []
+    for feature in features:
+        h = _fnv1a(feature.encode())
+        out.append((h % HASHED_DIM, 1.0 if h >> 63 else -1.0))
+    return tuple(out)
+
+
 def _hash_into(vector: Vectors, text: str) -> None:
+    counts: dict[int, float] = {}
     for word in _words(text):
-        features = [word]
-        if len(word) >= 3:
-            features.extend(word[i : i + 3] for i in range(len(word) - 2))
-        for feature in features:
-            h = _fnv1a(feature.encode())
-            vector[h % HASHED_DIM] += 1.0 if h >> 63 else -1.0
+        if not word:
+            continue
+        for index, sign in _word_features(word):
+            counts[index] = counts.get(index, 0.0) + sign
+    if counts:
+        vector[list(counts)] += np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
     norm = float(np.linalg.norm(vector))
     if norm > 0:
         vector /= norm
