@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 
@@ -389,8 +389,16 @@ class AxocoatlConfig(Section):
     web_search: WebSearchConfig | None = None
     store: StoreConfig = Field(default_factory=StoreConfig)
 
+    _agent_index: tuple[list[AgentConfig], dict[str, AgentConfig]] | None = PrivateAttr(default=None)
+
     def agent(self, agent_id: str) -> AgentConfig | None:
-        return next((a for a in self.agents if a.id == agent_id), None)
+        # Indexed (a runtime with 10,000 agents looks each one up); keyed on the list object
+        # itself, so a model_copy with new agents never reads a stale index.
+        index = self._agent_index
+        if index is None or index[0] is not self.agents:
+            index = (self.agents, {a.id: a for a in reversed(self.agents)})
+            self._agent_index = index
+        return index[1].get(agent_id)
 
     def workflow(self, workflow_id: str) -> WorkflowConfig | None:
         return next((w for w in self.workflows if w.id == workflow_id), None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from axocoatl.core.messages import TokenUsage
@@ -48,7 +48,9 @@ class AgentState:
         return TokenUsage(self.usage_in, self.usage_out)
 
     def to_json(self) -> str:
-        return json.dumps({"format": FORMAT, **asdict(self)}, separators=(",", ":"))
+        # vars() instead of asdict(): asdict deep-copies every field, once per turn.
+        data: dict[str, Any] = {"format": FORMAT, **vars(self), "compaction": vars(self.compaction)}
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> AgentState:

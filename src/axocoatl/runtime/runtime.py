@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
+import dataclasses
 import difflib
 import logging
 from collections.abc import Mapping
@@ -257,7 +257,8 @@ class Runtime:
         transition = lattice.start(now)
         # Insert the run as it is now: the entry activations below bump attempts in memory
         # and again in the store, so the inserted row must not already carry them.
-        batch = WriteBatch(new_runs=[copy.deepcopy(run)])
+        inserted = dataclasses.replace(run, steps=[dataclasses.replace(step) for step in run.steps])
+        batch = WriteBatch(new_runs=[inserted])
         pending = driver.start_batch(batch, transition, now, ev.RUN_STARTED, {"input": task[:2000]})
         for event in plan.initial_events:
             driver.publish_event(event, batch, pending, now, producer=plan.workflow_id)
