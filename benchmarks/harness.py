@@ -431,7 +431,9 @@ def versions(peers: bool) -> dict[str, str]:
     out: dict[str, str] = {}
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        out["axocoatl"] = f"{_dist_version(sys.executable, 'axocoatl')} (git {rev.stdout.strip()})"
+        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True)
+        state = " + uncommitted changes in src/" if dirty.stdout.strip() else ""
+        out["axocoatl"] = f"{_dist_version(sys.executable, 'axocoatl')} (git {rev.stdout.strip()}{state})"
     except OSError:
         out["axocoatl"] = _dist_version(sys.executable, "axocoatl")
     if peers and peer_python().exists():
