@@ -91,7 +91,7 @@ async def turn_cost(n: int, synchronous: str) -> None:
             without = Agent(
                 cfg,
                 provider=lambda: rt.provider("mock"),
-                toolbox=rt.tools.view("without", []),
+                toolbox=lambda: rt.tools.view("without", []),
                 store=rt.store,
                 clock=rt.clock,
                 counter=rt.counter,

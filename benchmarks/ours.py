@@ -110,7 +110,7 @@ def _without_memory() -> None:
         return Agent(
             config,
             provider=lambda: self.provider(config.provider),
-            toolbox=self.tools.view(agent_id, config.tools),
+            toolbox=lambda: self.tools.view(agent_id, config.tools),
             store=self.store,
             clock=self.clock,
             counter=self.counter,

@@ -71,7 +71,7 @@ class Agent:
         config: AgentConfig,
         *,
         provider: Callable[[], Provider],
-        toolbox: AgentToolbox,
+        toolbox: Callable[[], AgentToolbox],
         store: Store,
         clock: Clock,
         counter: TokenCounter,
@@ -81,11 +81,15 @@ class Agent:
         self.config = config
         self.id = config.id
         self._provider_factory = provider
-        self.toolbox = toolbox
+        self._toolbox_factory = toolbox
+        self._toolbox: AgentToolbox | None = None
         self._store = store
         self._clock = clock
         self._counter = counter
-        self._mailbox: asyncio.Queue[_Job] = asyncio.Queue(mailbox_size)
+        # The queue, the lock and the toolbox are made on first use: an idle agent that never
+        # gets work (10,000 configured, a handful busy) stays a small object.
+        self._mailbox_size = mailbox_size
+        self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._session: Session | None = None
         self.status: AgentStatus = "idle"
@@ -96,8 +100,26 @@ class Agent:
         self._last_active: float | None = None
         self.memory = memory
         self._restored = memory is None
+        self._busy_lock: asyncio.Lock | None = None
+
+    @property
+    def toolbox(self) -> AgentToolbox:
+        if self._toolbox is None:
+            self._toolbox = self._toolbox_factory()
+        return self._toolbox
+
+    @property
+    def _mailbox(self) -> asyncio.Queue[_Job]:
+        if self._queue is None:
+            self._queue = asyncio.Queue(self._mailbox_size)
+        return self._queue
+
+    @property
+    def _busy(self) -> asyncio.Lock:
         # Held by a turn and by a consolidation pass, so a pass never edits blocks mid-turn.
-        self._busy = asyncio.Lock()
+        if self._busy_lock is None:
+            self._busy_lock = asyncio.Lock()
+        return self._busy_lock
 
     # ------------------------------------------------------------------ public
 
@@ -132,7 +154,7 @@ class Agent:
             status=self.status,
             last_error=self.last_error,
             turns=self._turns,
-            queued=self._mailbox.qsize(),
+            queued=self._queue.qsize() if self._queue is not None else 0,
             usage=self._usage,
             last_active=self._last_active,
             crash=self.crash,
@@ -169,7 +191,7 @@ class Agent:
         """One sleep-time pass (memory.consolidation) unless the agent is busy or not idle long enough."""
         if self.memory is None or self.status == "stopped":
             return ConsolidationResult("skipped", reason="no memory")
-        if self._busy.locked():
+        if self._busy_lock is not None and self._busy_lock.locked():
             return ConsolidationResult("skipped", reason="busy")
         async with self._busy:
             await self.restore()
@@ -186,8 +208,8 @@ class Agent:
         """Refuse new work, cancel what is queued or running, and wait for the worker."""
         self.status = "stopped"
         worker, self._worker = self._worker, None
-        while not self._mailbox.empty():
-            job = self._mailbox.get_nowait()
+        while self._queue is not None and not self._queue.empty():
+            job = self._queue.get_nowait()
             if not job.future.done():
                 job.future.set_exception(MailboxClosed(f"agent '{self.id}' was stopped before it ran this"))
         if worker is not None and not worker.done():

@@ -9,6 +9,7 @@ the Runtime-owned part shared by all agents (store, embedder, team blocks).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -78,17 +79,25 @@ class AgentMemory:
         self._core: CoreMemory | None = None
         self._restored = False
         self._loaded = False
-        self._lock = asyncio.Lock()
-        self._tools = memory_tools(self) if config.memory.tools else {}
-        labels = [b.label for b in config.memory.core.blocks]
-        hints = [recall_hint(search=True, timeframe=True)] if config.memory.tools else []
-        if labels and config.memory.tools:
-            hints.append(core_memory_hint(labels))
-        self._hints = "\n\n".join(hints)
+        self._lock_: asyncio.Lock | None = None
+        self._tools_: dict[str, Tool] | None = None
+        self._hints = _hints(tuple(b.label for b in config.memory.core.blocks), config.memory.tools)
         self._token_cache: dict[int, int] = {}  # session seq -> tokens of that message
         self._after = self.state  # the state once the pending turn commits
 
     # ------------------------------------------------------------------ loading
+
+    @property
+    def _lock(self) -> asyncio.Lock:
+        if self._lock_ is None:  # made on first use: idle agents stay small
+            self._lock_ = asyncio.Lock()
+        return self._lock_
+
+    @property
+    def _tools(self) -> dict[str, Tool]:
+        if self._tools_ is None:
+            self._tools_ = memory_tools(self) if self.config.memory.tools else {}
+        return self._tools_
 
     def tools(self) -> dict[str, Tool]:
         return dict(self._tools)
@@ -418,3 +427,14 @@ def _render_recall(found: list[Recollection], counter: TokenCounter, budget: int
             break
         lines.append(line)
     return f"{RECALL_HEADER}\n" + "\n".join(lines) if lines else ""
+
+
+@functools.lru_cache(maxsize=256)
+def _hints(labels: tuple[str, ...], tools: bool) -> str:
+    """The tool hints of an agent's prompt: the same text for every agent with the same blocks."""
+    if not tools:
+        return ""
+    hints = [recall_hint(search=True, timeframe=True)]
+    if labels:
+        hints.append(core_memory_hint(list(labels)))
+    return "\n\n".join(hints)

@@ -94,7 +94,7 @@ class SemanticMemory:
         self._unsaved: list[MemoryVector] = []
         self._worker: asyncio.Task[None] | None = None
         self._loaded = False
-        self._load_lock = asyncio.Lock()
+        self._load_lock_: asyncio.Lock | None = None
         self.next_seq = 0
 
     def __len__(self) -> int:
@@ -105,7 +105,9 @@ class SemanticMemory:
     async def load(self) -> None:
         if self._loaded:
             return
-        async with self._load_lock:
+        if self._load_lock_ is None:  # made on first use: idle agents stay small
+            self._load_lock_ = asyncio.Lock()
+        async with self._load_lock_:
             if self._loaded:
                 return
             rows = await self._store.load_memories(self.agent_id)

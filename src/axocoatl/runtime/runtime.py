@@ -168,7 +168,7 @@ class Runtime:
         return Agent(
             config,
             provider=lambda: self.provider(config.provider),
-            toolbox=self.tools.view(agent_id, config.tools, extra=memory.tools()),
+            toolbox=lambda: self.tools.view(agent_id, config.tools, extra=memory.tools()),
             store=self.store,
             clock=self.clock,
             counter=self.counter,
