@@ -101,6 +101,7 @@ class Agent:
         self.memory = memory
         self._restored = memory is None
         self._busy_lock: asyncio.Lock | None = None
+        self._inline: asyncio.Task[object] | None = None  # the caller's task running a turn inline
 
     @property
     def toolbox(self) -> AgentToolbox:
@@ -135,6 +136,8 @@ class Agent:
         if self.status == "stopped":
             raise MailboxClosed(f"agent '{self.id}' is stopped", hint="restart it to send it work again")
         job = _Job(agent_input, asyncio.get_running_loop().create_future(), sink, commit, run_id)
+        if self._inline is None and (self._worker is None or self._worker.done()) and not self._mailbox.qsize():
+            return await self._run_inline(job)
         await self._mailbox.put(job)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain(), name=f"agent:{self.id}")
@@ -147,6 +150,24 @@ class Agent:
             elif not job.future.done():
                 job.future.cancel()
             raise
+
+    async def _run_inline(self, job: _Job) -> AgentOutput:
+        """An idle agent runs the message in the caller's task: no worker or job task to create.
+
+        Messages arriving meanwhile queue and wait on the same lock, so turns still never
+        overlap and keep their order.
+        """
+        task = asyncio.current_task()
+        self._inline = task
+        try:
+            return await self._handle(job)
+        except asyncio.CancelledError:
+            if self.status == "stopped" and task is not None:
+                task.uncancel()  # stop() cancelled this turn, not the caller: tell it why instead
+                raise _stopped_while_running(self.id) from None
+            raise
+        finally:
+            self._inline = None
 
     def statistics(self) -> AgentStatusInfo:
         return AgentStatusInfo(
@@ -207,6 +228,8 @@ class Agent:
     async def stop(self) -> None:
         """Refuse new work, cancel what is queued or running, and wait for the worker."""
         self.status = "stopped"
+        if self._inline is not None:
+            self._inline.cancel()
         worker, self._worker = self._worker, None
         while self._queue is not None and not self._queue.empty():
             job = self._queue.get_nowait()
@@ -233,12 +256,7 @@ class Agent:
                 if self.status == "stopped":
                     # stop() cancelled the worker: the caller must hear why, not hang on the future.
                     if not job.future.done():
-                        job.future.set_exception(
-                            MailboxClosed(
-                                f"agent '{self.id}' was stopped while it handled this",
-                                hint="its turn did not commit; send the work again (a workflow step is re-run)",
-                            )
-                        )
+                        job.future.set_exception(_stopped_while_running(self.id))
                     raise
                 if job.task.cancelled() and not job.future.done():
                     job.future.cancel()
@@ -364,6 +382,13 @@ class Agent:
 
 def _memory_ledger(memory: TurnMemory | None) -> list[LedgerEntry]:
     return list(memory.ledger) if memory is not None else []
+
+
+def _stopped_while_running(agent_id: str) -> MailboxClosed:
+    return MailboxClosed(
+        f"agent '{agent_id}' was stopped while it handled this",
+        hint="its turn did not commit; send the work again (a workflow step is re-run)",
+    )
 
 
 def describe_error(error: BaseException) -> str:
