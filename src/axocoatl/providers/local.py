@@ -574,6 +574,13 @@ def _stop_models() -> None:
         # garbage collector at interpreter teardown, Llama.__del__ fails noisily.
         with contextlib.suppress(Exception):
             model.llama.close()
+    if models:
+        # llama_cpp keeps two /dev/null files open at module level for its output silencing;
+        # close them so interpreters that report unclosed files (tests) stay quiet.
+        with contextlib.suppress(Exception):
+            utils = importlib.import_module("llama_cpp._utils")
+            utils.outnull_file.close()
+            utils.errnull_file.close()
 
 
 # -------------------------------------------------------------------------------- provider
