@@ -25,6 +25,11 @@ EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 
 
+def command_group(help: str) -> typer.Typer:
+    """A command group. Help is plain Click text: Rich-rendered help costs ~100 ms per start."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+
+
 @dataclass
 class Globals:
     config_path: Path

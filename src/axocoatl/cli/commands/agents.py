@@ -6,10 +6,10 @@ from typing import Any
 
 import typer
 
-from axocoatl.cli.common import console, err_console, fail, globals_of, load, print_json
+from axocoatl.cli.common import command_group, console, err_console, fail, globals_of, load, print_json
 from axocoatl.core.errors import UsageError
 
-app = typer.Typer(help="Inspect agents.", no_args_is_help=True)
+app = command_group(help="Inspect agents.")
 
 
 @app.command("list")

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from axocoatl.cli.common import Globals, console, fail, globals_of, load, print_json, run
+from axocoatl.cli.common import Globals, command_group, console, fail, globals_of, load, print_json, run
 from axocoatl.core.errors import UsageError
 
 if TYPE_CHECKING:
     from axocoatl.config.schema import AgentConfig, AxocoatlConfig
     from axocoatl.store import SQLiteStore
 
-app = typer.Typer(help="Inspect agents' memory: core blocks, semantic search, daily log.", no_args_is_help=True)
+app = command_group(help="Inspect agents' memory: core blocks, semantic search, daily log.")
 
 T = TypeVar("T")
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from axocoatl.cli.common import console, err_console, fail, globals_of, print_json
+from axocoatl.cli.common import command_group, console, err_console, fail, globals_of, print_json
 
-config_app = typer.Typer(help="Config utilities.", no_args_is_help=True)
+config_app = command_group(help="Config utilities.")
 
 
 def validate(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-from axocoatl.cli.common import Globals, console, globals_of, load, print_json, run
+from axocoatl.cli.common import Globals, command_group, console, globals_of, load, print_json, run
 from axocoatl.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from axocoatl.config.schema import AxocoatlConfig
     from axocoatl.store import RunRecord, SQLiteStore
 
-app = typer.Typer(help="Inspect and resume workflow runs.", no_args_is_help=True)
+app = command_group(help="Inspect and resume workflow runs.")
 
 T = TypeVar("T")
 

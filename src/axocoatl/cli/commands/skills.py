@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from axocoatl.cli.common import console, globals_of, load, print_json
+from axocoatl.cli.common import command_group, console, globals_of, load, print_json
 
-app = typer.Typer(help="List and fire skills (events that activate the agents reacting to them).", no_args_is_help=True)
+app = command_group(help="List and fire skills (events that activate the agents reacting to them).")
 
 
 @app.command("list")

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import typer
 
-from axocoatl.cli.common import console, fail, globals_of, print_json, run
+from axocoatl.cli.common import command_group, console, fail, globals_of, print_json, run
 from axocoatl.core.errors import UsageError
 
-app = typer.Typer(help="Token spend.", no_args_is_help=True)
+app = command_group(help="Token spend.")
 
 
 def _parse_since(text: str | None) -> float | None:
