@@ -35,11 +35,6 @@ def make_runtime(tmp_path: Path) -> Callable[..., Runtime]:
     return build
 
 
-@pytest.fixture
-async def mock_runtime(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Callable[[str], Runtime]]:
-    yield make_runtime
-
-
 def run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:

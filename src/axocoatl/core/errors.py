@@ -16,7 +16,6 @@
     │   └── ToolNotAllowed
     ├── AgentError
     │   ├── AgentTimeout
-    │   ├── AgentCrashed       the actor failed while handling a message
     │   └── MailboxClosed      the agent was stopped on purpose
     ├── WorkflowTimeout
     ├── StoreError             the database failed (never leaks sqlite3 / psycopg types)
@@ -179,10 +178,6 @@ class AgentError(AxocoatlError):
 
 
 class AgentTimeout(AgentError):
-    pass
-
-
-class AgentCrashed(AgentError):
     pass
 
 

@@ -17,7 +17,6 @@ AGENT_FAILED = "AgentFailed"
 STEP_SKIPPED = "StepSkipped"
 WORKFLOW_COMPLETED = "WorkflowCompleted"
 WORKFLOW_FAILED = "WorkflowFailed"
-SKILL_FIRED = "SkillFired"
 CUSTOM = "Custom"
 # Bus-only events (too frequent for the event log).
 TOKEN_DELTA = "TokenDelta"

@@ -7,10 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import NewType, Protocol
 
-AgentId = NewType("AgentId", str)
 RunId = NewType("RunId", str)
-WorkflowId = NewType("WorkflowId", str)
-EventId = NewType("EventId", str)
 
 
 class Clock(Protocol):

@@ -148,14 +148,6 @@ def _choose(choice: str) -> Embedder:
     return HashedEmbedder()
 
 
-def embedder_by_id(embedder_id: str) -> Embedder | None:
-    """An embedder able to produce vectors comparable to stored ones of ``embedder_id``, if available."""
-    if embedder_id == HashedEmbedder.id:
-        return HashedEmbedder()
-    current = default_embedder()
-    return current if current.id == embedder_id else None
-
-
 _blas_local: Callable[[int], int] | None = None
 _blas_probed = False
 

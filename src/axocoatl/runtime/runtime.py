@@ -19,8 +19,8 @@ from axocoatl.agents.actor import Agent
 from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.core import events as ev
 from axocoatl.core.errors import UsageError
-from axocoatl.core.events import RuntimeEvent, StreamSink
-from axocoatl.core.ids import Clock, SystemClock, new_id, new_run_id
+from axocoatl.core.events import StreamSink
+from axocoatl.core.ids import Clock, SystemClock, new_run_id
 from axocoatl.core.messages import AgentInput, AgentOutput
 from axocoatl.memory.agent_memory import MemoryServices
 from axocoatl.memory.embedding import Embedder
@@ -31,7 +31,7 @@ from axocoatl.runtime.consolidation import ConsolidationLoop
 from axocoatl.runtime.ownership import HEARTBEAT_INTERVAL, owner_alive, process_owner
 from axocoatl.runtime.plans import RunPlan, plan_skill, plan_workflow
 from axocoatl.runtime.workflows import RunDriver, new_run_record
-from axocoatl.store import EventRecord, RunRecord, RunUpdate, StepUpdate, Store, WriteBatch, create_store
+from axocoatl.store import RunRecord, Store, WriteBatch, create_store
 from axocoatl.tokens.counter import TokenCounter, default_counter
 from axocoatl.tools.builtins import BUILTIN_TOOLS
 from axocoatl.tools.registry import ToolRegistry
@@ -365,25 +365,6 @@ class Runtime:
         if not self._started:
             raise UsageError("the runtime is not started", hint="use `async with Runtime(...) as rt:`")
 
-    # ------------------------------------------------------------------ events
-
-    def publish(self, kind: str, payload: dict[str, object], *, agent_id: str | None = None) -> RuntimeEvent:
-        event = RuntimeEvent(kind, self.clock.now(), agent_id=agent_id, payload=dict(payload), event_id=new_id("evt"))
-        self.bus.publish(event)
-        return event
-
-    async def record_event(self, event: RuntimeEvent) -> None:
-        record = EventRecord(
-            event.event_id or new_id("evt"),
-            event.type,
-            event.ts,
-            event.produced_by,
-            event.run_id,
-            event.agent_id,
-            event.payload,
-        )
-        await self.store.write(WriteBatch(events=[record]))
-
 
 async def unknown_run(store: Store, run_id: str) -> UsageError:
     """The error for a run id the store does not know, suggesting a recent run id close to it."""
@@ -403,6 +384,3 @@ def _suggest(name: str, options: list[str], command: str) -> str:
     if options:
         return f"known: {', '.join(options)}"
     return f"none are configured; see `axocoatl {command}`"
-
-
-__all__ = ["RunUpdate", "Runtime", "StepUpdate"]
