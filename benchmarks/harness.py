@@ -392,7 +392,11 @@ def bench_daemon(opts: Options) -> list[Workload]:
     p99 = Workload(names[1], "ms", "p99 latency of the same requests", frameworks=("axocoatl",))
     for rep in range(max(1, min(opts.reps, 3))):
         try:
-            r = run_case("axocoatl", "daemon", {"concurrency": 64, "requests": 2000 if opts.reps > 1 else 200})
+            r = run_case(
+                "axocoatl",
+                "daemon",
+                {"concurrency": 64, "requests": 2000 if opts.reps > 1 else 200, "seconds": 10 if opts.reps > 1 else 2},
+            )
         except RuntimeError as exc:
             reason = f"the daemon case failed: {str(exc).splitlines()[0]}"
             thr.pending = p99.pending = reason

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import re
+import shutil
 import sys
 import tempfile
 import time
@@ -311,11 +313,9 @@ def case_recall(args: dict[str, str]) -> dict[str, Any]:
 
 
 def case_daemon(args: dict[str, str]) -> dict[str, Any]:
-    """POST /api/agents/{id}/execute against `axocoatl serve` on 127.0.0.1 from an async httpx load generator."""
+    """POST /api/agents/{id}/execute against `axocoatl serve` on 127.0.0.1 (wrk, else an httpx client)."""
     import json
     import subprocess
-
-    import httpx
 
     concurrency = int(args.get("concurrency", "64"))
     total = int(args.get("requests", "2000"))
@@ -345,25 +345,10 @@ def case_daemon(args: dict[str, str]) -> dict[str, Any]:
                     time.sleep(0.05)
             check(bool(url), "daemon did not come up")
 
-            async def load() -> tuple[float, list[float]]:
-                latencies: list[float] = []
-                counter = iter(range(total))
-                limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-                async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-
-                    async def worker(agent: str) -> None:
-                        for i in counter:
-                            t0 = time.perf_counter()
-                            r = await client.post(f"/api/agents/{agent}/execute", json={"input": f"request {i}"})
-                            latencies.append(time.perf_counter() - t0)
-                            check(r.status_code == 200, f"HTTP {r.status_code}: {r.text[:300]}")
-
-                    await client.post(f"/api/agents/{agents[0]}/execute", json={"input": "warm up"})
-                    t0 = time.perf_counter()
-                    await asyncio.gather(*(worker(a) for a in agents))
-                    return time.perf_counter() - t0, latencies
-
-            elapsed, latencies = asyncio.run(load())
+            if args.get("load", "wrk") == "wrk" and shutil.which("wrk"):
+                result = _wrk_load(url, agents, float(args.get("seconds", "10")))
+            else:
+                result = _httpx_load(url, agents, total)
         finally:
             proc.terminate()
             try:
@@ -371,12 +356,76 @@ def case_daemon(args: dict[str, str]) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 proc.kill()
             log.close()
+    return {"case": "daemon", "concurrency": concurrency, **result}
+
+
+def _wrk_load(url: str, agents: list[str], seconds: float) -> dict[str, Any]:
+    """wrk (C) as the load generator: a Python client saturates the 2 cores before the daemon does."""
+    import subprocess
+
+    script = Path(tempfile.mkdtemp(prefix="axo-wrk-")) / "post.lua"
+    script.write_text(
+        "local n = 0\n"
+        "request = function()\n"
+        "  n = n + 1\n"
+        f'  local agent = string.format("agent%02d", n % {len(agents)})\n'
+        '  return wrk.format("POST", "/api/agents/" .. agent .. "/execute", '
+        '{["Content-Type"] = "application/json"}, \'{"input": "request \' .. n .. \'"}\')\n'
+        "end\n"
+    )
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{len(agents)}", f"-d{seconds:g}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    check("Non-2xx" not in out and "Socket errors" not in out, f"wrk saw errors:\n{out}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return {
+        "load_generator": "wrk",
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+        "requests_per_s": rate,
+        "p50_ms": _wrk_ms(out, "50%"),
+        "p99_ms": _wrk_ms(out, "99%"),
+    }
+
+
+def _wrk_ms(out: str, quantile: str) -> float:
+    match = re.search(rf"{re.escape(quantile)}\s+([\d.]+)(us|ms|s)\b", out)
+    check(match is not None, f"no {quantile} latency in wrk's output:\n{out}")
+    assert match is not None
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def _httpx_load(url: str, agents: list[str], total: int) -> dict[str, Any]:
+    """Fallback load generator when wrk is not installed (it becomes the bottleneck on 2 cores)."""
+    import httpx
+
+    async def load() -> tuple[float, list[float]]:
+        latencies: list[float] = []
+        counter = iter(range(total))
+        limits = httpx.Limits(max_connections=len(agents), max_keepalive_connections=len(agents))
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+            async def worker(agent: str) -> None:
+                for i in counter:
+                    t0 = time.perf_counter()
+                    r = await client.post(f"/api/agents/{agent}/execute", json={"input": f"request {i}"})
+                    latencies.append(time.perf_counter() - t0)
+                    check(r.status_code == 200, f"HTTP {r.status_code}: {r.text[:300]}")
+
+            await client.post(f"/api/agents/{agents[0]}/execute", json={"input": "warm up"})
+            t0 = time.perf_counter()
+            await asyncio.gather(*(worker(a) for a in agents))
+            return time.perf_counter() - t0, latencies
+
+    elapsed, latencies = asyncio.run(load())
     latencies.sort()
     check(len(latencies) == total, f"{len(latencies)} responses, expected {total}")
     return {
-        "case": "daemon",
+        "load_generator": "httpx",
         "requests": total,
-        "concurrency": concurrency,
         "requests_per_s": total / elapsed,
         "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,

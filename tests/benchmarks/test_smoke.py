@@ -81,7 +81,7 @@ def test_cold_start_commands_are_timed() -> None:
 def test_recall_and_daemon_cases_emit_their_fields() -> None:
     recall = harness.run_case("axocoatl", "recall", {"n": 200, "queries": 3})
     assert recall["n"] == 200 and recall["ms_per_query"] > 0
-    daemon = harness.run_case("axocoatl", "daemon", {"concurrency": 4, "requests": 8})
+    daemon = harness.run_case("axocoatl", "daemon", {"concurrency": 4, "requests": 8, "load": "httpx"})
     assert daemon["requests"] == 8 and daemon["requests_per_s"] > 0 and daemon["p99_ms"] >= daemon["p50_ms"]
 
 
