@@ -363,12 +363,18 @@ class Agent:
         self.last_error = str(error)
         if not isinstance(error, AxocoatlError):
             self.crash = describe_error(error)
-        self._last_active = self._clock.now()
-        batch = job.commit.on_failure(error) if job.commit else WriteBatch()
-        batch.ledger.extend(ledger)
-        if memory is not None and self.memory is not None:
-            batch.extend(self.memory.failure_writes(self._last_active))
-        await asyncio.shield(asyncio.ensure_future(self._store.write(batch)))
+        now = self._last_active = self._clock.now()
+
+        async def write() -> None:
+            # The batch is built and queued in one step, inside the shielded task: batches
+            # reach the store in the order their lattice transitions were computed.
+            batch = job.commit.on_failure(error) if job.commit else WriteBatch()
+            batch.ledger.extend(ledger)
+            if memory is not None and self.memory is not None:
+                batch.extend(self.memory.failure_writes(now))
+            await self._store.write(batch)
+
+        await asyncio.shield(asyncio.ensure_future(write()))
 
     async def _spent_before(self, run_id: str | None) -> BudgetUsage:
         budget = self.config.token_budget
