@@ -436,3 +436,14 @@ def test_validate_reports_schema_and_reference_errors_together(cli: Cli) -> None
     assert re.search(rf"{name}:4: agents\[a\]\.dependson: unknown key", result.stderr), result.stderr
     assert re.search(rf"{name}:7: agents\[b\]\.depends_on\[0\]: .*'ghost'", result.stderr), result.stderr
     assert re.search(rf"{name}:8: agents\[b\]\.timeout_secs: ", result.stderr), result.stderr
+
+
+def test_workflow_input_can_come_from_stdin(cli: Cli) -> None:
+    cli.write(PIPELINE)
+    prefix = ["--config", str(cli.config), "--data-dir", str(cli.data)]
+    result = cli.runner.invoke(app, [*prefix, "workflow", "run", "research", "-i", "-", "--json"], input="long task\n")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["input"] == "long task\n"
+    empty = cli.runner.invoke(app, [*prefix, "workflow", "run", "research", "-i", "-"], input="")
+    assert empty.exit_code == 2
+    assert "stdin was empty" in empty.output

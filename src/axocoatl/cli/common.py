@@ -132,6 +132,16 @@ def fail(exc: AxocoatlError, *, debug: bool = False) -> NoReturn:
     raise typer.Exit(code)
 
 
+def read_input(text: str) -> str:
+    """``-`` means: read the input from stdin (for long tasks and pipes)."""
+    if text != "-":
+        return text
+    data = sys.stdin.read()
+    if not data.strip():
+        fail(UsageError("-i - was given but stdin was empty", hint="pipe the task in: cat task.txt | axocoatl ..."))
+    return data
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from axocoatl.cli.common import command_group, console, globals_of, load, print_json
+from axocoatl.cli.common import command_group, console, globals_of, load, print_json, read_input
 
 app = command_group(help="List and fire skills (events that activate the agents reacting to them).")
 
@@ -34,12 +34,13 @@ def list_skills(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
 def fire_skill(
     ctx: typer.Context,
     skill_id: str = typer.Argument(..., help="Skill id (see `axocoatl skills list`)."),
-    task: str = typer.Option("", "-i", "--input", help="Text given to the agents that react."),
+    task: str = typer.Option("", "-i", "--input", help="Text given to the agents that react; - reads stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
 ) -> None:
     """Publish a skill's events and run every agent that reacts to them, through the lattice."""
     from axocoatl.cli.execution import execute_run
 
     g = globals_of(ctx)
+    task = read_input(task)
     loaded = load(ctx)
     execute_run(g, loaded, lambda rt: rt.fire_skill(skill_id, task), order=[], as_json=as_json)

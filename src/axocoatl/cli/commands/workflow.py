@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from axocoatl.cli.common import command_group, console, globals_of, load, print_json
+from axocoatl.cli.common import command_group, console, globals_of, load, print_json, read_input
 
 app = command_group(help="List and run workflows.")
 
@@ -44,13 +44,14 @@ def list_workflows(ctx: typer.Context, as_json: bool = typer.Option(False, "--js
 def run_workflow(
     ctx: typer.Context,
     workflow_id: str = typer.Argument(..., help="Workflow id (see `axocoatl workflow list`)."),
-    task: str = typer.Option(..., "-i", "--input", help="The task given to the entry agents."),
+    task: str = typer.Option(..., "-i", "--input", help="The task given to the entry agents; - reads stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
 ) -> None:
     """Run a workflow, show its agents live, then print the final output."""
     from axocoatl.cli.execution import execute_run
 
     g = globals_of(ctx)
+    task = read_input(task)
     loaded = load(ctx)
     workflow = loaded.config.workflow(workflow_id)
     order = list(workflow.agents) if workflow else []
