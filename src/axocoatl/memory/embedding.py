@@ -84,27 +84,24 @@ def _fnv1a(data: bytes) -> int:
 
 
 @functools.lru_cache(maxsize=65_536)
-def _word_features(word: str) -> tuple[tuple[int, float], ...]:
-    """(index, sign) of the word and its character trigrams; words repeat, so this is cached."""
+def _word_features(word: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """Indices and signs of the word and its character trigrams; words repeat, so this is cached."""
     features = [word]
     if len(word) >= 3:
         features.extend(word[i : i + 3] for i in range(len(word) - 2))
-    out = []
-    for feature in features:
-        h = _fnv1a(feature.encode())
-        out.append((h % HASHED_DIM, 1.0 if h >> 63 else -1.0))
-    return tuple(out)
+    hashes = [_fnv1a(feature.encode()) for feature in features]
+    indices = np.array([h % HASHED_DIM for h in hashes], dtype=np.intp)
+    signs = np.array([1.0 if h >> 63 else -1.0 for h in hashes], dtype=np.float64)
+    return indices, signs
 
 
 def _hash_into(vector: Vectors, text: str) -> None:
-    counts: dict[int, float] = {}
-    for word in _words(text):
-        if not word:
-            continue
-        for index, sign in _word_features(word):
-            counts[index] = counts.get(index, 0.0) + sign
-    if counts:
-        vector[list(counts)] += np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+    features = [_word_features(word) for word in _words(text) if word]
+    if features:
+        indices = np.concatenate([f[0] for f in features])
+        signs = np.concatenate([f[1] for f in features])
+        # Sums of ±1 are exact in float64 and float32 alike: the same vector as adding one by one.
+        vector += np.bincount(indices, weights=signs, minlength=HASHED_DIM).astype(np.float32)
     norm = float(np.linalg.norm(vector))
     if norm > 0:
         vector /= norm
