@@ -20,6 +20,7 @@ from typing import Any
 
 from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.providers.base import Provider
+from axocoatl.runtime.ownership import pid_alive
 from axocoatl.runtime.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -86,23 +87,6 @@ def read_daemon_info(data_dir: Path) -> DaemonInfo | None:
     if info is None or not pid_alive(info.pid):
         return None
     return info
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists and is not a zombie (a killed, unreaped child)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _read(path: Path) -> DaemonInfo | None:

@@ -24,21 +24,24 @@ def owner_alive(owner: str | None, heartbeat_at: float | None, now: float) -> bo
     if host != socket.gethostname() or not pid_text.isdigit():
         return fresh
     pid = int(pid_text)
+    if not pid_alive(pid):
+        return False
+    return fresh or pid == os.getpid()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists and is not a zombie (a killed, unreaped child)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        pass
-    if _is_zombie(pid):
-        return False
-    return fresh or pid == os.getpid()
-
-
-def _is_zombie(pid: int) -> bool:
+        return True
     # A killed child that its parent has not reaped yet still answers kill(pid, 0).
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rpartition(")")[2].split()[0] == "Z"
+            return handle.read().rpartition(")")[2].split()[0] != "Z"
     except (OSError, IndexError):
-        return False
+        return True
