@@ -164,7 +164,7 @@ def _stream(state: ServerState, agent_id: str, agent_input: AgentInput) -> Strea
     "/{agent_id}/restart",
     response_model=RestartResponse,
     summary="Restart an agent's actor from its committed state",
-    responses=responses(404, 409, 503),
+    responses=responses(404, 503),
 )
 async def restart(agent_id: str, request: Request) -> dict[str, Any]:
     state = state_of(request)
