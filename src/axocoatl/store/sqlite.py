@@ -254,18 +254,8 @@ class SQLiteStore:
         self, *, limit: int = 50, workflow_id: str | None = None, status: str | None = None
     ) -> list[RunRecord]:
         def read(db: sqlite3.Connection) -> list[RunRecord]:
-            sql = f"SELECT {_RUN_COLUMNS} FROM runs"
-            where: list[str] = []
-            params: list[Any] = []
-            if workflow_id is not None:
-                where.append("workflow_id = ?")
-                params.append(workflow_id)
-            if status is not None:
-                where.append("status = ?")
-                params.append(status)
-            if where:
-                sql += " WHERE " + " AND ".join(where)
-            sql += " ORDER BY started_at DESC, run_id DESC LIMIT ?"
+            clause, params = _where(("workflow_id = ?", workflow_id), ("status = ?", status))
+            sql = f"SELECT {_RUN_COLUMNS} FROM runs{clause} ORDER BY started_at DESC, run_id DESC LIMIT ?"
             runs = [_run_from_row(r) for r in db.execute(sql, (*params, limit))]
             by_id = {run.run_id: run for run in runs}
             if by_id:
@@ -436,17 +426,8 @@ class SQLiteStore:
 
     async def token_report(self, *, since: float | None = None, agent_id: str | None = None) -> list[UsageRow]:
         def read(db: sqlite3.Connection) -> list[UsageRow]:
-            sql = "SELECT agent_id, SUM(input), SUM(output), COUNT(*) FROM token_ledger"
-            where: list[str] = []
-            params: list[Any] = []
-            if since is not None:
-                where.append("ts >= ?")
-                params.append(since)
-            if agent_id is not None:
-                where.append("agent_id = ?")
-                params.append(agent_id)
-            if where:
-                sql += " WHERE " + " AND ".join(where)
+            clause, params = _where(("ts >= ?", since), ("agent_id = ?", agent_id))
+            sql = f"SELECT agent_id, SUM(input), SUM(output), COUNT(*) FROM token_ledger{clause}"
             sql += " GROUP BY agent_id ORDER BY agent_id"
             return [UsageRow(r[0], int(r[1]), int(r[2]), int(r[3])) for r in db.execute(sql, params)]
 
@@ -469,6 +450,14 @@ class SQLiteStore:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _where(*conditions: tuple[str, object]) -> tuple[str, list[Any]]:
+    """A WHERE clause of the conditions whose value is not None, and their parameters."""
+    used = [(sql, value) for sql, value in conditions if value is not None]
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(sql for sql, _ in used), [value for _, value in used]
 
 
 def _statements(script: str) -> list[str]:
