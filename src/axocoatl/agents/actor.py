@@ -1,15 +1,18 @@
-"""The agent actor: a bounded mailbox handled one message at a time.
+"""The agent actor: turns of one persistent agent, each with a context of its own.
 
-The worker task exists only while the mailbox has work, so an idle agent costs a
-few hundred bytes, not a parked task. Each turn commits its session messages, token
-spend and (for a workflow step) the step's result in one transaction, before the
-caller hears about it.
+Turns of one thread run in order (a per-thread lock); turns of different threads and
+workflow steps of different runs run concurrently, at most ``max_concurrency`` at once.
+A turn runs in its caller's task, so an idle agent holds no task at all. Each turn
+commits its thread's messages, its token spend and (for a workflow step) the step's
+result in one transaction, before the caller hears about it; a turn whose commit fails
+still records its spend, and leaves the agent usable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -22,23 +25,38 @@ from axocoatl.core.ids import Clock
 from axocoatl.core.messages import AgentInput, AgentOutput, TokenUsage
 from axocoatl.memory.agent_memory import AgentMemory, TurnMemory
 from axocoatl.memory.consolidation import ConsolidationResult
-from axocoatl.memory.session import Session
+from axocoatl.memory.session import DEFAULT_THREAD, Session
 from axocoatl.providers.base import Provider
 from axocoatl.store import LedgerEntry, SessionAppend, Store, WriteBatch
 from axocoatl.tokens.budget import BudgetUsage
 from axocoatl.tokens.counter import TokenCounter
 from axocoatl.tools.registry import AgentToolbox
 
+log = logging.getLogger(__name__)
+
 AgentStatus = Literal["idle", "running", "failed", "stopped"]
-DEFAULT_MAILBOX_SIZE = 64
+STOP_WAIT_SECS = 5.0  # how long stop() waits for cancelled turns to leave
 
 
 class StepCommit(Protocol):
-    """Extra writes that must commit together with a turn (a workflow step's result)."""
+    """A workflow step's side of a turn: its start, and the writes that commit with its outcome."""
 
-    def on_success(self, output: AgentOutput) -> WriteBatch: ...
+    @property
+    def replay_context(self) -> str | None:
+        """The memory context an earlier attempt of the step sent (a retry sends it again)."""
+        ...
 
-    def on_failure(self, error: BaseException) -> WriteBatch: ...
+    async def started(self, context: str) -> None:
+        """The execution starts (counted as an attempt); ``context`` is its memory context."""
+        ...
+
+    async def succeed(self, output: AgentOutput, writes: WriteBatch) -> None:
+        """Commit the step's result together with ``writes``; raises if the store refused them."""
+        ...
+
+    async def fail(self, error: BaseException, writes: WriteBatch) -> None:
+        """Commit the step's failure together with ``writes``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -51,16 +69,16 @@ class AgentStatusInfo:
     usage: TokenUsage
     last_active: float | None
     crash: str | None = None  # set when the last turn died of an unexpected error (a bug, not a refusal)
+    running: int = 0  # turns in progress right now
 
 
 @dataclass
 class _Job:
     input: AgentInput
-    future: asyncio.Future[AgentOutput]
+    thread: str | None
     sink: StreamSink | None
     commit: StepCommit | None
     run_id: str | None
-    task: asyncio.Task[AgentOutput] | None = None
 
 
 class Agent:
@@ -75,7 +93,6 @@ class Agent:
         store: Store,
         clock: Clock,
         counter: TokenCounter,
-        mailbox_size: int = DEFAULT_MAILBOX_SIZE,
         memory: AgentMemory | None = None,
     ) -> None:
         self.config = config
@@ -86,13 +103,17 @@ class Agent:
         self._store = store
         self._clock = clock
         self._counter = counter
-        # The queue, the lock and the toolbox are made on first use: an idle agent that never
+        # Locks, the slot semaphore and sessions are made on first use: an idle agent that never
         # gets work (10,000 configured, a handful busy) stays a small object.
-        self._mailbox_size = mailbox_size
-        self._queue: asyncio.Queue[_Job] | None = None
-        self._worker: asyncio.Task[None] | None = None
-        self._session: Session | None = None
-        self.status: AgentStatus = "idle"
+        self._slots_: asyncio.Semaphore | None = None
+        self._thread_locks: dict[str, asyncio.Lock] = {}
+        self._sessions: dict[str, Session] = {}
+        self._tasks: set[asyncio.Task[object]] = set()  # callers inside execute (waiting or running)
+        self._running = 0
+        self._waiting = 0
+        self._stopped = False
+        self._failed = False
+        self._consolidating: asyncio.Event | None = None  # set while no consolidation pass runs
         self.last_error: str | None = None
         self.crash: str | None = None
         self._turns = 0
@@ -100,8 +121,14 @@ class Agent:
         self._last_active: float | None = None
         self.memory = memory
         self._restored = memory is None
-        self._busy_lock: asyncio.Lock | None = None
-        self._inline: asyncio.Task[object] | None = None  # the caller's task running a turn inline
+
+    @property
+    def status(self) -> AgentStatus:
+        if self._stopped:
+            return "stopped"
+        if self._running:
+            return "running"
+        return "failed" if self._failed else "idle"
 
     @property
     def toolbox(self) -> AgentToolbox:
@@ -110,17 +137,10 @@ class Agent:
         return self._toolbox
 
     @property
-    def _mailbox(self) -> asyncio.Queue[_Job]:
-        if self._queue is None:
-            self._queue = asyncio.Queue(self._mailbox_size)
-        return self._queue
-
-    @property
-    def _busy(self) -> asyncio.Lock:
-        # Held by a turn and by a consolidation pass, so a pass never edits blocks mid-turn.
-        if self._busy_lock is None:
-            self._busy_lock = asyncio.Lock()
-        return self._busy_lock
+    def _slots(self) -> asyncio.Semaphore:
+        if self._slots_ is None:
+            self._slots_ = asyncio.Semaphore(self.config.max_concurrency)
+        return self._slots_
 
     # ------------------------------------------------------------------ public
 
@@ -128,46 +148,56 @@ class Agent:
         self,
         agent_input: AgentInput,
         *,
+        thread: str | None = DEFAULT_THREAD,
         sink: StreamSink | None = None,
         commit: StepCommit | None = None,
         run_id: str | None = None,
     ) -> AgentOutput:
-        """Queue one message and wait for the committed result."""
-        if self.status == "stopped":
-            raise MailboxClosed(f"agent '{self.id}' is stopped", hint="restart it to send it work again")
-        job = _Job(agent_input, asyncio.get_running_loop().create_future(), sink, commit, run_id)
-        if self._inline is None and (self._worker is None or self._worker.done()) and not self._mailbox.qsize():
-            return await self._run_inline(job)
-        await self._mailbox.put(job)
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain(), name=f"agent:{self.id}")
-        try:
-            return await asyncio.shield(job.future)
-        except asyncio.CancelledError:
-            # The caller gave up (timeout, shutdown): stop the turn it asked for.
-            if job.task is not None:
-                job.task.cancel()
-            elif not job.future.done():
-                job.future.cancel()
-            raise
+        """Run one turn and wait for its committed result.
 
-    async def _run_inline(self, job: _Job) -> AgentOutput:
-        """An idle agent runs the message in the caller's task: no worker or job task to create.
-
-        Messages arriving meanwhile queue and wait on the same lock, so turns still never
-        overlap and keep their order.
+        ``thread``: the conversation the turn belongs to (its history is the thread's, and the turn
+        is appended to it); None: a turn with a context of its own (a workflow step).
         """
+        if self._stopped:
+            raise MailboxClosed(f"agent '{self.id}' is stopped", hint="restart it to send it work again")
+        job = _Job(agent_input, None if agent_input.stateless else thread, sink, commit, run_id)
         task = asyncio.current_task()
-        self._inline = task
+        if task is not None:
+            self._tasks.add(task)
+        self._waiting += 1
+        waiting = True
         try:
-            return await self._handle(job)
+            while self._consolidating is not None:
+                await self._consolidating.wait()
+            lock = self._thread_lock(job.thread) if job.thread is not None else contextlib.nullcontext()
+            async with lock, self._slots:
+                self._waiting -= 1
+                waiting = False
+                if self._stopped:
+                    raise MailboxClosed(f"agent '{self.id}' was stopped before it ran this")
+                self._running += 1
+                try:
+                    return await self._turn(job)
+                finally:
+                    self._running -= 1
         except asyncio.CancelledError:
-            if self.status == "stopped" and task is not None:
+            if self._stopped and task is not None and task.cancelling():
                 task.uncancel()  # stop() cancelled this turn, not the caller: tell it why instead
+                if waiting:
+                    raise MailboxClosed(f"agent '{self.id}' was stopped before it ran this") from None
                 raise _stopped_while_running(self.id) from None
             raise
         finally:
-            self._inline = None
+            if waiting:
+                self._waiting -= 1
+            if task is not None:
+                self._tasks.discard(task)
+
+    def _thread_lock(self, thread: str) -> asyncio.Lock:
+        lock = self._thread_locks.get(thread)
+        if lock is None:
+            lock = self._thread_locks[thread] = asyncio.Lock()
+        return lock
 
     def statistics(self) -> AgentStatusInfo:
         return AgentStatusInfo(
@@ -175,30 +205,35 @@ class Agent:
             status=self.status,
             last_error=self.last_error,
             turns=self._turns,
-            queued=self._queue.qsize() if self._queue is not None else 0,
+            queued=self._waiting,
             usage=self._usage,
             last_active=self._last_active,
             crash=self.crash,
+            running=self._running,
         )
 
-    async def session(self) -> Session:
-        if self._session is None:
-            messages, next_seq = await self._store.load_session(self.id)
-            self._session = Session(self.id, messages, next_seq)
-        return self._session
+    async def session(self, thread: str = DEFAULT_THREAD) -> Session:
+        """The thread's committed conversation (reloaded when another process appended to it)."""
+        session = self._sessions.get(thread)
+        if (
+            session is not None
+            and not session.stale
+            and await self._store.session_head(self.id, thread) == (session.next_seq)
+        ):
+            return session
+        session = self._sessions[thread] = Session.from_record(await self._store.load_session(self.id, thread))
+        return session
 
-    async def reset_session(self) -> None:
-        """Start a fresh conversation; the old messages stay in the store."""
-        session = await self.session()
-        batch = WriteBatch(session_resets=[(self.id, session.next_seq)])
-        if self.memory is not None:
-            await self.restore()
-            batch.extend(self.memory.reset_writes(self._clock.now()))
-        await self._store.write(batch)
-        session.reset()
+    async def reset_session(self, thread: str = DEFAULT_THREAD) -> None:
+        """Start the thread afresh; its old messages stay in the store (and in the daily log)."""
+        async with self._thread_lock(thread):
+            await self._store.write(WriteBatch(session_resets=[(self.id, thread)]))
+            self._sessions.pop(thread, None)
+            if self.memory is not None:
+                self.memory.forget_thread(thread)
 
     async def restore(self) -> None:
-        """Load the agent's checkpoint (turns, usage, last activity, compaction state), once."""
+        """Load the agent's checkpoint (turns, usage, last activity), once."""
         if self._restored or self.memory is None:
             return
         state = await self.memory.restore_state()
@@ -209,12 +244,16 @@ class Agent:
             self._last_active = self._last_active or state.last_active
 
     async def consolidate(self, *, idle_threshold_secs: float = 0.0) -> ConsolidationResult:
-        """One sleep-time pass (memory.consolidation) unless the agent is busy or not idle long enough."""
-        if self.memory is None or self.status == "stopped":
+        """One sleep-time pass (memory.consolidation) unless the agent is busy or not idle long enough.
+
+        Turns that arrive during the pass wait for it, so it never edits blocks mid-turn.
+        """
+        if self.memory is None or self._stopped:
             return ConsolidationResult("skipped", reason="no memory")
-        if self._busy_lock is not None and self._busy_lock.locked():
+        if self._running or self._waiting or self._consolidating is not None:
             return ConsolidationResult("skipped", reason="busy")
-        async with self._busy:
+        self._consolidating = asyncio.Event()
+        try:
             await self.restore()
             now = self._clock.now()
             if self._last_active is not None and now - self._last_active < idle_threshold_secs:
@@ -224,59 +263,29 @@ class Agent:
             provider = self._provider_factory()
             model = self.config.model or provider.default_model()
             return await self.memory.consolidate(provider, model, await self._spent_before(None))
+        finally:
+            gate, self._consolidating = self._consolidating, None
+            gate.set()
 
     async def stop(self) -> None:
-        """Refuse new work, cancel what is queued or running, and wait for the worker."""
-        self.status = "stopped"
-        if self._inline is not None:
-            self._inline.cancel()
-        worker, self._worker = self._worker, None
-        while self._queue is not None and not self._queue.empty():
-            job = self._queue.get_nowait()
-            if not job.future.done():
-                job.future.set_exception(MailboxClosed(f"agent '{self.id}' was stopped before it ran this"))
-        if worker is not None and not worker.done():
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        """Refuse new work, cancel what waits or runs, and wait for it to end."""
+        self._stopped = True
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        # The callers are other tasks (a workflow step, a request): wait until they left the turn,
+        # but never for their own work after it, and not forever for a turn that ignores cancellation.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_WAIT_SECS
+        while any(t in self._tasks and not t.done() for t in tasks) and loop.time() < deadline:
+            await asyncio.sleep(0.001)
         if self.memory is not None:
             await self.memory.aclose()
 
-    # ------------------------------------------------------------------ worker
-
-    async def _drain(self) -> None:
-        while not self._mailbox.empty():
-            job = self._mailbox.get_nowait()
-            if job.future.done():
-                continue
-            job.task = asyncio.create_task(self._handle(job))
-            try:
-                result = await job.task
-            except asyncio.CancelledError:
-                if self.status == "stopped":
-                    # stop() cancelled the worker: the caller must hear why, not hang on the future.
-                    if not job.future.done():
-                        job.future.set_exception(_stopped_while_running(self.id))
-                    raise
-                if job.task.cancelled() and not job.future.done():
-                    job.future.cancel()
-                    self.status = "idle" if self.status == "running" else self.status
-                    continue
-                raise
-            except BaseException as exc:
-                if not job.future.done():
-                    job.future.set_exception(exc)
-                continue
-            if not job.future.done():
-                job.future.set_result(result)
-
-    async def _handle(self, job: _Job) -> AgentOutput:
-        async with self._busy:
-            return await self._turn(job)
+    # ------------------------------------------------------------------ one turn
 
     async def _turn(self, job: _Job) -> AgentOutput:
-        self.status = "running"
-        session = None if job.input.stateless else await self.session()
+        session = await self.session(job.thread) if job.thread is not None else None
         provider = self._provider_factory()
         setup = TurnSetup(
             agent=self.config,
@@ -293,7 +302,7 @@ class Agent:
         memory: TurnMemory | None = None
         try:
             async with asyncio.timeout(self.config.timeout_secs):
-                if session is not None and self.memory is not None:
+                if self.memory is not None and not job.input.stateless:
                     await self.restore()
                     memory = await self.memory.prepare(
                         session,
@@ -303,6 +312,7 @@ class Agent:
                         tools=self.toolbox.specs(),
                         spent_before=setup.spent_before,
                         run_id=job.run_id,
+                        replay_context=job.commit.replay_context if job.commit else None,
                     )
                     setup.history = memory.history
                     setup.system_context = memory.context
@@ -310,23 +320,24 @@ class Agent:
                     setup.prior_calls = memory.llm_calls
                 elif session is not None:
                     setup.history = session.window(self.config.memory.max_session_messages)
+                if job.commit is not None:
+                    context = setup.system_context
+                    await job.commit.started(context() if callable(context) else context)
                 result = await run_turn(setup, job.input)
         except TurnFailed as failed:
-            await self._commit_failure(job, failed.error, [*_memory_ledger(memory), *failed.ledger], memory)
+            await self._record_failure(job, failed.error, [*_memory_ledger(memory), *failed.ledger], session, memory)
             raise failed.error from None
         except TimeoutError:
             error = AgentTimeout(
                 f"agent '{self.id}' timed out after {self.config.timeout_secs:g} s",
                 hint=f"raise agents[{self.id}].timeout_secs or make the task smaller",
             )
-            await self._commit_failure(job, error, _memory_ledger(memory), memory)
+            await self._record_failure(job, error, _memory_ledger(memory), session, memory)
             raise error from None
         except asyncio.CancelledError:
-            if self.status == "running":  # never overwrite "stopped": _drain reads it
-                self.status = "idle"
             raise
-        except Exception as exc:  # memory preparation failed (database error): the turn fails cleanly
-            await self._commit_failure(job, exc, _memory_ledger(memory), memory)
+        except Exception as exc:  # memory preparation or the step's start failed (a database error)
+            await self._record_failure(job, exc, _memory_ledger(memory), session, memory)
             raise
 
         # The commit is shielded: once the turn produced a result, cancelling the caller
@@ -335,46 +346,77 @@ class Agent:
         return result.output
 
     async def _commit(self, job: _Job, session: Session | None, result: TurnResult, memory: TurnMemory | None) -> None:
-        batch = job.commit.on_success(result.output) if job.commit else WriteBatch()
         now = self._clock.now()
-        if session is not None and memory is not None and self.memory is not None:
-            # Before the session append: the memory row records the user message's seq.
+        batch = WriteBatch()
+        if memory is not None and self.memory is not None:
             batch.extend(self.memory.turn_writes(session, memory, job.input, result.output, now, job.run_id))
             batch.ledger.extend(memory.ledger)
+        append = None
         if session is not None and result.new_messages:
-            batch.session.append(SessionAppend(self.id, session.next_seq, tuple(result.new_messages), now))
+            append = SessionAppend(self.id, session.thread, tuple(result.new_messages), now)
+            batch.session.append(append)
         batch.ledger.extend(result.ledger)
-        await self._store.write(batch)
-        if session is not None:
-            session.extend(result.new_messages)
+        try:
+            if job.commit is not None:
+                await job.commit.succeed(result.output, batch)
+            else:
+                await self._store.write(batch)
+        except Exception as exc:
+            # The provider was paid for these tokens: the ledger rows commit on their own.
+            await self._save_ledger(batch.ledger)
+            self._mark_failed(exc)
+            raise
+        if session is not None and append is not None:
+            session.extend(result.new_messages, append.first_seq)
         if memory is not None and self.memory is not None:
-            self.memory.committed(memory)
+            self.memory.committed(memory, batch, result.output)
         self._turns += 1
         self._usage = self._usage + result.output.usage
         self._last_active = now
-        self.status = "idle"
+        self._failed = False
         self.last_error = None
         self.crash = None
 
-    async def _commit_failure(
-        self, job: _Job, error: BaseException, ledger: list[LedgerEntry], memory: TurnMemory | None = None
+    async def _record_failure(
+        self,
+        job: _Job,
+        error: BaseException,
+        ledger: list[LedgerEntry],
+        session: Session | None,
+        memory: TurnMemory | None,
     ) -> None:
-        self.status = "failed"
-        self.last_error = str(error)
-        if not isinstance(error, AxocoatlError):
-            self.crash = describe_error(error)
+        self._mark_failed(error)
         now = self._last_active = self._clock.now()
 
         async def write() -> None:
-            # The batch is built and queued in one step, inside the shielded task: batches
-            # reach the store in the order their lattice transitions were computed.
-            batch = job.commit.on_failure(error) if job.commit else WriteBatch()
-            batch.ledger.extend(ledger)
-            if memory is not None and self.memory is not None:
-                batch.extend(self.memory.failure_writes(now))
-            await self._store.write(batch)
+            batch = WriteBatch(ledger=list(ledger))
+            if self.memory is not None:
+                batch.extend(self.memory.failure_writes(now, session, memory))
+            try:
+                if job.commit is not None:
+                    await job.commit.fail(error, batch)
+                else:
+                    await self._store.write(batch)
+            except Exception:
+                await self._save_ledger(batch.ledger)
+                raise
 
         await asyncio.shield(asyncio.ensure_future(write()))
+
+    def _mark_failed(self, error: BaseException) -> None:
+        self._failed = True
+        self.last_error = describe_error(error)
+        if not isinstance(error, AxocoatlError):
+            self.crash = describe_error(error)
+
+    async def _save_ledger(self, ledger: list[LedgerEntry]) -> None:
+        if not ledger:
+            return
+        try:
+            await self._store.write(WriteBatch(ledger=list(ledger)))
+        except Exception:
+            total = sum(e.input + e.output for e in ledger)
+            log.exception("agent %s: could not record %d tokens of spend", self.id, total)
 
     async def _spent_before(self, run_id: str | None) -> BudgetUsage:
         budget = self.config.token_budget

@@ -137,12 +137,12 @@ async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEnt
                 ts=setup.clock.now(),
                 kind="turn" if round_no == 0 else "tool_followup",
                 run_id=setup.run_id,
-                provider=setup.provider.name,
-                model=model,
+                provider=response.provider or setup.provider.name,
+                model=response.model or model,
             )
         )
         if setup.sink:
-            setup.sink(CallFinished(usage, model))
+            setup.sink(CallFinished(usage, response.model or model))
 
         if not response.tool_calls or agent_input.stateless:
             final = ChatMessage.assistant(response.content)

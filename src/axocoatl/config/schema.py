@@ -139,6 +139,15 @@ class AgentConfig(Section):
     activation_decay: float | None = Field(None, ge=0, description="Per-second evaporation rate of deposited signal.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     timeout_secs: float = Field(300.0, gt=0, description="Most seconds one execution of this agent may take.")
+    thread: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+        description="Opt in: the agent's workflow steps share this conversation thread across runs "
+        "(default: each step starts from a context of its own: prompt, core memory, recall, its input).",
+    )
+    max_concurrency: int = Field(
+        16, ge=1, le=10_000, description="Most turns of this agent at once (steps of different runs, threads)."
+    )
     options: dict[str, Any] = Field(
         default_factory=dict, description="Provider-specific options (see the mock and local provider docs)."
     )
@@ -199,6 +208,9 @@ class RemoteProviderConfig(Section):
     timeout_secs: float = Field(60.0, gt=0)
     connect_timeout_secs: float = Field(10.0, gt=0)
     max_retries: int = Field(3, ge=0, le=10)
+    max_concurrency: int | None = Field(
+        None, ge=1, le=10_000, description="Most calls to this provider at once, across agents (default: no cap)."
+    )
 
 
 class OllamaProviderConfig(Section):
@@ -208,6 +220,9 @@ class OllamaProviderConfig(Section):
     connect_timeout_secs: float = Field(10.0, gt=0)
     max_retries: int = Field(3, ge=0, le=10)
     fallback: list[str] = Field(default_factory=list)
+    max_concurrency: int | None = Field(
+        None, ge=1, le=10_000, description="Most calls to this provider at once, across agents (default: no cap)."
+    )
 
 
 class LocalProviderConfig(Section):

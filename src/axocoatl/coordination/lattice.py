@@ -206,6 +206,18 @@ class _Node:
         self.peak = max(self.peak, self.acc)
 
 
+@dataclass(frozen=True)
+class LatticeSnapshot:
+    """A RunLattice's mutable state at one moment (see ``RunLattice.snapshot``)."""
+
+    nodes: tuple[tuple[NodeState, float, float, float, float, float, str | None], ...]
+    alive_emitters: dict[str, int]
+    counts: dict[NodeState, int]
+    started: bool
+    activations: int
+    refused: int
+
+
 class RunLattice:
     """The signal state of one workflow run. Not thread-safe; one engine task drives it."""
 
@@ -261,6 +273,23 @@ class RunLattice:
         self._activations = 0
         self._refused = 0
         self._topological: list[_Node] | None = None
+
+    # ------------------------------------------------------------------------------------ snapshots
+
+    def snapshot(self) -> LatticeSnapshot:
+        """The mutable state, to ``rollback`` to if the transition computed next is not committed."""
+        nodes = tuple((n.state, n.acc, n.anchor, n.peak, n.raw_total, n.potential, n.reason) for n in self._order)
+        return LatticeSnapshot(
+            nodes, dict(self._alive_emitters), dict(self._counts), self._started, self._activations, self._refused
+        )
+
+    def rollback(self, snap: LatticeSnapshot) -> None:
+        """Return to ``snap`` (taken from this lattice): the transitions since are undone."""
+        for node, values in zip(self._order, snap.nodes, strict=True):
+            node.state, node.acc, node.anchor, node.peak, node.raw_total, node.potential, node.reason = values
+        self._alive_emitters = dict(snap.alive_emitters)
+        self._counts = dict(snap.counts)
+        self._started, self._activations, self._refused = snap.started, snap.activations, snap.refused
 
     # ------------------------------------------------------------------------------------ building
 

@@ -1,9 +1,11 @@
 """One agent's memory across the four tiers, as the turn pipeline uses it.
 
-Before a turn: restore the checkpoint (once), passive recall, compaction, and the
-memory context for the system prompt. After a turn: the writes that join the turn's
-transaction (semantic memory row, daily-log entries, checkpoint). MemoryServices is
-the Runtime-owned part shared by all agents (store, embedder, team blocks).
+Before a turn: restore the checkpoint (once), passive recall, compaction of the turn's
+thread, and the memory context for the system prompt. After a turn: the writes that join
+the turn's transaction (semantic memory row, daily-log entries, thread state, checkpoint).
+Several turns of one agent may run at once (steps of different runs, different threads);
+each has its own TurnMemory. MemoryServices is the Runtime-owned part shared by all
+agents (store, embedder, team blocks).
 """
 
 from __future__ import annotations
@@ -12,19 +14,19 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from axocoatl.config.schema import AgentConfig
 from axocoatl.core.errors import AxocoatlError
 from axocoatl.core.ids import Clock
 from axocoatl.core.messages import AgentInput, AgentOutput, ChatMessage, TokenUsage
 from axocoatl.memory import compaction, consolidation, daily_log
-from axocoatl.memory.checkpoint import AgentState, Compaction, restore
+from axocoatl.memory.checkpoint import AgentState, restore
 from axocoatl.memory.core import CoreMemory, SharedBlocks
 from axocoatl.memory.embedding import Embedder, default_embedder
 from axocoatl.memory.prompts import POST_COMPACTION_HINT, RECALL_HEADER, SUMMARY_HEADER, core_memory_hint, recall_hint
 from axocoatl.memory.semantic import Recollection, SemanticMemory
-from axocoatl.memory.session import Session, window_of
+from axocoatl.memory.session import Compaction, Session, window_of
 from axocoatl.memory.tools import memory_tools
 from axocoatl.providers.base import Provider, ToolSpec
 from axocoatl.store import LedgerEntry, MemoryRecord, Store, WriteBatch
@@ -64,6 +66,7 @@ class TurnMemory:
     llm_calls: int = 0
     recalled: list[Recollection] = field(default_factory=list)
     record: MemoryRecord | None = None  # the exchange's semantic-memory row, once built
+    compacted: bool = False  # the thread's compaction state changed: it is written with the turn
 
 
 class AgentMemory:
@@ -82,8 +85,7 @@ class AgentMemory:
         self._lock_: asyncio.Lock | None = None
         self._tools_: dict[str, Tool] | None = None
         self._hints = _hints(tuple(b.label for b in config.memory.core.blocks), config.memory.tools)
-        self._token_cache: dict[int, int] = {}  # session seq -> tokens of that message
-        self._after = self.state  # the state once the pending turn commits
+        self._token_cache: dict[tuple[str, int], int] = {}  # (thread, seq) -> tokens of that message
 
     # ------------------------------------------------------------------ loading
 
@@ -108,7 +110,6 @@ class AgentMemory:
             async with self._lock:
                 if not self._restored:
                     self.state = restore(self.agent_id, await self.store.load_checkpoints(self.agent_id))
-                    self._after = self.state
                     self._restored = True
         return self.state
 
@@ -118,7 +119,6 @@ class AgentMemory:
         if not self._loaded:
             await self.core_memory()
             await self.semantic.load()
-            self.semantic.next_seq = max(self.semantic.next_seq, state.memory_seq)
             self._loaded = True
         return state
 
@@ -133,7 +133,7 @@ class AgentMemory:
 
     async def prepare(
         self,
-        session: Session,
+        session: Session | None,
         agent_input: AgentInput,
         *,
         provider: Provider,
@@ -141,28 +141,37 @@ class AgentMemory:
         tools: tuple[ToolSpec, ...],
         spent_before: BudgetUsage,
         run_id: str | None,
+        replay_context: str | None = None,
     ) -> TurnMemory:
+        """What memory adds to a turn. ``session`` None: a run-scoped step (no conversation history).
+
+        ``replay_context``: the context an earlier attempt of this step sent, sent again unchanged.
+        """
         await self.ensure_loaded()
+        if replay_context is not None:
+            return TurnMemory(history=[], context=lambda: replay_context)
         core = await self.core_memory()
-        state = self.state
-        if state.compaction.through_seq and state.compaction.through_seq < session.first_seq:
-            state.compaction = Compaction()  # the session was reset since: the summary is of another one
         caps = provider.capabilities(agent_input.model_override or model)
         target = int(caps.max_context_tokens * compaction.TRIGGER_FRACTION)
         recalled = await self._passive_recall(agent_input.content, session)
         recall_text = _render_recall(recalled, self._counter, int(target * RECALL_FRACTION))
         turn = TurnMemory(history=[], context=lambda: "", recalled=recalled)
+        state = session.compaction if session is not None else Compaction()
 
         def context() -> str:
             parts = [core.render(), recall_text]
-            if state.compaction.summary:
-                parts.append(f"{SUMMARY_HEADER}\n{state.compaction.summary}")
+            if state.summary:
+                parts.append(f"{SUMMARY_HEADER}\n{state.summary}")
                 if self._tools:  # the hint points at recall_search
                     parts.append(POST_COMPACTION_HINT)
             parts.append(self._hints)
             return "\n\n".join(p for p in parts if p)
 
         turn.context = context
+        if session is None:
+            return turn
+        if state.through_seq and state.through_seq < session.first_seq:
+            session.compaction = state = Compaction()  # the thread was reset since: the summary is of another one
         window = self._window(session)
         fixed = [agent_input.system_override or self.config.system_prompt or "", context(), agent_input.content]
         if self._request_tokens(session, window, fixed, tools, target) > target:
@@ -172,18 +181,22 @@ class AgentMemory:
         return turn
 
     def _window(self, session: Session) -> list[ChatMessage]:
-        since = session.since(self.state.compaction.through_seq)
+        since = session.since(session.compaction.through_seq)
         return window_of(since, self.config.memory.max_session_messages)
 
-    async def _passive_recall(self, query: str, session: Session) -> list[Recollection]:
+    async def _passive_recall(self, query: str, session: Session | None) -> list[Recollection]:
         recall = self.config.memory.recall
         if not recall.passive_inject or len(self.semantic) == 0 or not query.strip():
             return []
         try:
-            # Exchanges still in the live context (the window after any compaction) are not worth
-            # repeating as "memories".
+            if session is None:
+                return await self.semantic.search(query, recall.top_k, recall.min_score)
+            # Exchanges still in the thread's live context (the window after any compaction) are
+            # not worth repeating as "memories".
             in_context = session.next_seq - len(self._window(session))
-            return await self.semantic.search(query, recall.top_k, recall.min_score, before_seq=in_context)
+            return await self.semantic.search(
+                query, recall.top_k, recall.min_score, before_seq=in_context, thread=session.thread
+            )
         except Exception:  # recall is an aid: a failure must not cost the turn
             log.exception("agent %s: passive recall failed", self.agent_id)
             return []
@@ -205,14 +218,14 @@ class AgentMemory:
         return (
             overhead
             + sum(count(t) for t in texts)
-            + sum(self._message_tokens(first + i, m) for i, m in enumerate(window))
+            + sum(self._message_tokens(session.thread, first + i, m) for i, m in enumerate(window))
         )
 
-    def _message_tokens(self, seq: int, message: ChatMessage) -> int:
-        cached = self._token_cache.get(seq)
+    def _message_tokens(self, thread: str, seq: int, message: ChatMessage) -> int:
+        cached = self._token_cache.get((thread, seq))
         if cached is None:
             cached = self._counter.count_message(message)
-            self._token_cache[seq] = cached
+            self._token_cache[(thread, seq)] = cached
         return cached
 
     async def _compact(
@@ -228,9 +241,9 @@ class AgentMemory:
         spent_before: BudgetUsage,
         run_id: str | None,
     ) -> None:
-        state = self.state
+        state = session.compaction
         first_window_seq = session.next_seq - len(window)
-        counts = [self._message_tokens(first_window_seq + i, m) for i, m in enumerate(window)]
+        counts = [self._message_tokens(session.thread, first_window_seq + i, m) for i, m in enumerate(window)]
         fixed_tokens = self._request_tokens(session, [], fixed, tools, -1)
         keep = max(int(target * compaction.KEEP_FRACTION), 0)
         reserve = compaction.summary_reserve(target)
@@ -240,30 +253,29 @@ class AgentMemory:
             log.warning("agent %s: the context is over the window but no older turn can be compacted", self.agent_id)
             return
         cut_seq = first_window_seq + cut
-        start_seq = max(state.compaction.through_seq, session.first_seq)
+        start_seq = max(state.through_seq, session.first_seq)
         older = session.since(start_seq)[: cut_seq - start_seq]
         now = self._clock.now()
 
         # Archive FIRST, in its own transaction: the raw turns are in the daily log before any
         # summary replaces them in the context (they also stay in session_messages).
-        archive_from = max(start_seq, state.compaction.archived_through)
+        archive_from = max(start_seq, state.archived_through)
         if archive_from < cut_seq:
             raw = session.since(archive_from)[: cut_seq - archive_from]
             archive = daily_log.compaction_archive(self.agent_id, now, raw, archive_from, cut_seq - 1)
-            # The checkpoint records how far the log holds the raw turns, so a retry after a
+            # The thread row records how far the log holds the raw turns, so a retry after a
             # failed summary does not archive them twice; it only advances once written.
-            state.compaction.archived_through = cut_seq
-            batch = WriteBatch(log_entries=[archive])
-            batch.checkpoints.append(state.next_write(self.agent_id, now, self.config.memory.checkpoints.keep))
+            state.archived_through = cut_seq
+            batch = WriteBatch(log_entries=[archive], thread_states=[session.state_row()])
             try:
                 await self.store.write(batch)
             except BaseException:
-                state.compaction.archived_through = archive_from
+                state.archived_through = archive_from
                 raise
 
         caps = provider.capabilities(model)
         text = compaction.transcript(
-            state.compaction.summary,
+            state.summary,
             older,
             self._counter,
             int(caps.max_context_tokens * compaction.TRANSCRIPT_FRACTION),
@@ -283,19 +295,18 @@ class AgentMemory:
             turn.usage = turn.usage + summary.usage
             turn.ledger.extend(summary.ledger)
             turn.llm_calls += summary.calls
-        new_summary = (
-            summary.text if summary and summary.text else compaction.trimmed_note(state.compaction.summary, len(older))
-        )
-        state.compaction = Compaction(new_summary, cut_seq, max(state.compaction.archived_through, cut_seq))
-        for seq in [s for s in self._token_cache if s < cut_seq]:
-            del self._token_cache[seq]
+        new_summary = summary.text if summary and summary.text else compaction.trimmed_note(state.summary, len(older))
+        session.compaction = Compaction(new_summary, cut_seq, max(state.archived_through, cut_seq))
+        turn.compacted = True
+        for key in [k for k in self._token_cache if k[0] == session.thread and k[1] < cut_seq]:
+            del self._token_cache[key]
         log.info("agent %s: compacted %d messages (through seq %d)", self.agent_id, len(older), cut_seq - 1)
 
     # ------------------------------------------------------------------ after the turn
 
     def turn_writes(
         self,
-        session: Session,
+        session: Session | None,
         turn: TurnMemory,
         agent_input: AgentInput,
         output: AgentOutput,
@@ -303,28 +314,32 @@ class AgentMemory:
         run_id: str | None,
     ) -> WriteBatch:
         """The memory writes that commit with the turn; call ``committed`` once they are durable."""
-        user_seq = session.next_seq
         text = f"User: {agent_input.content}\nAssistant: {output.content}"
-        turn.record = self.semantic.record(text, now, {"session_seq": user_seq})
+        metadata: dict[str, object] = {"run_id": run_id} if run_id else {}
+        if session is not None:
+            metadata.update(thread=session.thread, session_seq=session.next_seq)
+        turn.record = self.semantic.record(text, now, metadata)
         entries = [daily_log.tool_call(self.agent_id, now, r) for r in output.tool_calls]
         entries.append(daily_log.conversation(self.agent_id, now, agent_input.content, output.content, run_id=run_id))
-        after = replace(
-            self.state,
-            turns=self.state.turns + 1,
-            usage_in=self.state.usage_in + output.usage.input,
-            usage_out=self.state.usage_out + output.usage.output,
+        state = self.state
+        after = AgentState(
+            version=state.version,
+            turns=state.turns + 1,
+            usage_in=state.usage_in + output.usage.input,
+            usage_out=state.usage_out + output.usage.output,
             last_active=now,
-            memory_seq=turn.record.seq + 1,
+            last_consolidated=state.last_consolidated,
+            consolidated_through=state.consolidated_through,
         )
-        checkpoint = after.next_write(self.agent_id, now, self.config.memory.checkpoints.keep)
-        self.state.version = after.version
-        self._after = after
-        return WriteBatch(
+        batch = WriteBatch(
             memories=[turn.record],
             memory_vectors=self.semantic.take_unsaved(),  # earlier exchanges' vectors ride along
             log_entries=entries,
-            checkpoints=[checkpoint],
+            checkpoints=[after.write(self.agent_id, now, self.config.memory.checkpoints.keep)],
         )
+        if session is not None and turn.compacted:
+            batch.thread_states.append(session.state_row())
+        return batch
 
     def has_new_activity(self) -> bool:
         """Whether anything happened since the last consolidation pass (restore_state first)."""
@@ -333,21 +348,30 @@ class AgentMemory:
             return False
         return self.state.last_consolidated is None or last_active > self.state.last_consolidated
 
-    def committed(self, turn: TurnMemory) -> None:
-        self.state = self._after
+    def committed(self, turn: TurnMemory, batch: WriteBatch, output: AgentOutput) -> None:
+        """The turn's writes are durable: count it (concurrent turns each add their own) and embed it."""
+        state = self.state
+        state.turns += 1
+        state.usage_in += output.usage.input
+        state.usage_out += output.usage.output
+        state.last_active = max(state.last_active or 0.0, batch.checkpoints[0].ts if batch.checkpoints else 0.0)
+        if batch.checkpoints:
+            state.version = max(state.version, batch.checkpoints[0].version)
         if turn.record is not None:
             self.semantic.committed(turn.record)
 
-    def failure_writes(self, now: float) -> WriteBatch:
-        """After a failed turn: keep a compaction that was paid for."""
+    def failure_writes(self, now: float, session: Session | None, turn: TurnMemory | None) -> WriteBatch:
+        """After a failed turn: the activity time, and a compaction that was paid for."""
         self.state.last_active = now
-        return WriteBatch(checkpoints=[self.state.next_write(self.agent_id, now, self.config.memory.checkpoints.keep)])
+        batch = WriteBatch(checkpoints=[self.state.write(self.agent_id, now, self.config.memory.checkpoints.keep)])
+        if session is not None and turn is not None and turn.compacted:
+            batch.thread_states.append(session.state_row())
+        return batch
 
-    def reset_writes(self, now: float) -> WriteBatch:
-        """The session starts afresh: the summary belonged to the old one."""
-        self.state.compaction = Compaction()
-        self._token_cache.clear()
-        return WriteBatch(checkpoints=[self.state.next_write(self.agent_id, now, self.config.memory.checkpoints.keep)])
+    def forget_thread(self, thread: str) -> None:
+        """The thread was reset: its cached token counts belong to the old conversation."""
+        for key in [k for k in self._token_cache if k[0] == thread]:
+            del self._token_cache[key]
 
     # ------------------------------------------------------------------ consolidation
 
@@ -396,13 +420,16 @@ class AgentMemory:
         batch.log_entries.append(daily_log.consolidation_entry(self.agent_id, now, result.to_json()))
         self.state.last_consolidated = now
         self.state.consolidated_through = max(r.ts for r in activity)
-        batch.checkpoints.append(self.state.next_write(self.agent_id, now, self.config.memory.checkpoints.keep))
+        batch.checkpoints.append(self.state.write(self.agent_id, now, self.config.memory.checkpoints.keep))
         await self.store.write(batch)
         return result
 
     async def aclose(self) -> None:
-        """Finish background embedding and store the vectors, so nothing is embedded twice."""
-        await self.semantic.flush()
+        """Store the vectors computed so far; never wait for more (exit stays O(1)).
+
+        Memories not embedded yet keep their text row and are embedded when the agent next loads.
+        """
+        await self.semantic.stop()
         await self.semantic.save()
 
 

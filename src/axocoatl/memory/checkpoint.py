@@ -1,17 +1,17 @@
 """Tier 2a: an agent's checkpoint — its small durable state beyond the raw session messages.
 
-The session messages are already rows (written once each), so a checkpoint holds only
-what is not derivable from them: the compaction summary and the window pointer,
-cumulative usage and turn count, and the consolidation clock. Its size does not grow
-with the conversation (the summary is bounded), and it is written in the same
-transaction as the turn it follows. Only the newest ``keep`` versions are kept.
+Session messages and each thread's compaction state are rows of their own, so a
+checkpoint holds only the agent-wide counters: cumulative usage and turn count, the
+last activity and the consolidation clock. Its size never grows, and it is written in
+the same transaction as the turn it follows. Only the newest ``keep`` versions are kept;
+the store numbers each version inside its transaction.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from axocoatl.core.messages import TokenUsage
@@ -19,16 +19,10 @@ from axocoatl.store import CheckpointWrite
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
-
-
-@dataclass
-class Compaction:
-    """Messages with seq < ``through_seq`` are represented by ``summary`` in requests."""
-
-    summary: str = ""
-    through_seq: int = 0
-    archived_through: int = 0  # raw messages below this seq are already in the daily log
+FORMAT = 2
+# Format 1 also held the one session's compaction state and the next memory seq: the first now
+# lives in the threads table (migrated there), the second is numbered by the store.
+_FORMAT_1_ONLY = ("compaction", "memory_seq")
 
 
 @dataclass
@@ -40,8 +34,6 @@ class AgentState:
     last_active: float | None = None
     last_consolidated: float | None = None
     consolidated_through: float = 0.0  # newest daily-log timestamp a consolidation pass has read
-    memory_seq: int = 0  # next semantic-memory sequence number
-    compaction: Compaction = field(default_factory=Compaction)
 
     @property
     def usage(self) -> TokenUsage:
@@ -49,24 +41,28 @@ class AgentState:
 
     def to_json(self) -> str:
         # vars() instead of asdict(): asdict deep-copies every field, once per turn.
-        data: dict[str, Any] = {"format": FORMAT, **vars(self), "compaction": vars(self.compaction)}
+        data: dict[str, Any] = {"format": FORMAT, **vars(self)}
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> AgentState:
         data: dict[str, Any] = json.loads(text)
-        if not isinstance(data, dict) or data.pop("format", None) != FORMAT:
+        if not isinstance(data, dict):
             raise ValueError("unknown checkpoint format")
-        compaction = Compaction(**data.pop("compaction", {}))
-        state = cls(**data, compaction=compaction)
+        version = data.pop("format", None)
+        if version == 1:
+            for key in _FORMAT_1_ONLY:
+                data.pop(key, None)
+        elif version != FORMAT:
+            raise ValueError("unknown checkpoint format")
+        state = cls(**data)
         if not isinstance(state.version, int) or not isinstance(state.turns, int):
             raise ValueError("checkpoint fields have the wrong types")
         return state
 
-    def next_write(self, agent_id: str, now: float, keep: int) -> CheckpointWrite:
-        """Advance the version and return the row to write (in the caller's transaction)."""
-        self.version += 1
-        return CheckpointWrite(agent_id, self.version, self.to_json(), now, keep)
+    def write(self, agent_id: str, now: float, keep: int) -> CheckpointWrite:
+        """The row to write (in the caller's transaction); the store gives it the next version."""
+        return CheckpointWrite(agent_id, self.to_json(), now, keep)
 
 
 def restore(agent_id: str, rows: list[tuple[int, str]]) -> AgentState:

@@ -13,6 +13,7 @@ numpy matrix per agent: search is one matrix-vector product.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,18 +43,20 @@ INLINE_ROWS = 5000  # a scan this small takes well under a millisecond: not wort
 class _Snapshot:
     matrix: Vectors
     origins: npt.NDArray[np.int64]
+    threads: npt.NDArray[np.int32]
     texts: list[str]
     ts: list[float]
     seqs: list[int]
 
 
 def _nearest(
-    snap: _Snapshot, vector: Vectors, k: int, min_score: float | None, before_seq: int | None
+    snap: _Snapshot, vector: Vectors, k: int, min_score: float | None, before_seq: int | None, thread: int
 ) -> list[Recollection]:
     count = snap.matrix.shape[0]
     scores = snap.matrix @ vector
     if before_seq is not None:
-        scores = np.where(snap.origins >= before_seq, np.float32(-2.0), scores)
+        live = (snap.origins >= before_seq) & (snap.threads == thread)
+        scores = np.where(live, np.float32(-2.0), scores)
     k = min(k, count)
     top = np.argpartition(-scores, k - 1)[:k] if k < count else np.arange(count)
     top = top[np.argsort(-scores[top], kind="stable")]
@@ -88,14 +91,16 @@ class SemanticMemory:
         self._texts: list[str] = []
         self._ts: list[float] = []
         self._seqs: list[int] = []
-        # Session seq of each memory's exchange (-1: unknown), to skip what is still in the live context.
+        # Thread and session seq of each memory's exchange (-1: none), to skip what is still in the
+        # live context of the thread a turn runs on.
         self._origins = np.zeros(0, dtype=np.int64)
+        self._threads = np.zeros(0, dtype=np.int32)
+        self._thread_codes: dict[str, int] = {}
         self._pending: list[MemoryRecord] = []
         self._unsaved: list[MemoryVector] = []
         self._worker: asyncio.Task[None] | None = None
         self._loaded = False
         self._load_lock_: asyncio.Lock | None = None
-        self.next_seq = 0
 
     def __len__(self) -> int:
         return self._count + len(self._pending)
@@ -124,7 +129,6 @@ class SemanticMemory:
             self._reserve(len(rows))
             for row, vector in ready:
                 self._append(row, vector)
-            self.next_seq = max((r.seq for r in rows), default=-1) + 1
             self._loaded = True
             if stale:
                 log.info("agent %s: embedding %d stored memories with %s", self.agent_id, len(stale), self.embedder.id)
@@ -134,14 +138,24 @@ class SemanticMemory:
     # ------------------------------------------------------------------ writes
 
     def record(self, text: str, ts: float, metadata: dict[str, object] | None = None) -> MemoryRecord:
-        """The row for a new memory, to write in the caller's transaction (then call ``committed``)."""
-        return MemoryRecord(self.agent_id, self.next_seq, text, ts, metadata=dict(metadata) if metadata else None)
+        """The row for a new memory, to write in the caller's transaction (then call ``committed``).
+
+        The store numbers it inside that transaction.
+        """
+        return MemoryRecord(self.agent_id, -1, text, ts, metadata=dict(metadata) if metadata else None)
 
     def committed(self, record: MemoryRecord) -> None:
         """The row is durable: embed it in the background."""
-        self.next_seq = max(self.next_seq, record.seq + 1)
         self._pending.append(record)
         self._start_worker()
+
+    async def stop(self) -> None:
+        """Stop embedding in the background (what is left is embedded at the next load)."""
+        worker, self._worker = self._worker, None
+        if worker is not None and not worker.done():
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
 
     def _start_worker(self) -> None:
         if self._worker is None or self._worker.done():
@@ -188,11 +202,18 @@ class SemanticMemory:
     # ------------------------------------------------------------------ search
 
     async def search(
-        self, query: str, k: int, min_score: float | None = None, *, before_seq: int | None = None
+        self,
+        query: str,
+        k: int,
+        min_score: float | None = None,
+        *,
+        before_seq: int | None = None,
+        thread: str | None = None,
     ) -> list[Recollection]:
         """The ``k`` most similar memories (cosine), best first, strictly above ``min_score``.
 
-        ``before_seq`` leaves out exchanges from that session seq on (they are in the live context).
+        ``before_seq`` leaves out exchanges of ``thread`` from that session seq on (they are in its
+        live context).
         """
         await self.load()
         await self.flush()
@@ -200,32 +221,43 @@ class SemanticMemory:
             return []
         # Snapshot on the loop thread (rows appended later are past ``count``), then embed the
         # query and scan the matrix in a worker thread: at 10^5 memories the scan takes milliseconds.
-        snapshot = _Snapshot(
-            self._matrix[: self._count], self._origins[: self._count], self._texts, self._ts, self._seqs
-        )
+        snapshot = self._snapshot()
+        code = self._thread_code(thread)
         if (
             not getattr(self.embedder, "releases_gil", True)
             and len(query) <= INLINE_CHARS
             and self._count <= INLINE_ROWS
         ):
-            return _nearest(snapshot, self.embedder.embed([query])[0], k, min_score, before_seq)
-        return await asyncio.to_thread(self._search_in_thread, snapshot, query, k, min_score, before_seq)
+            return _nearest(snapshot, self.embedder.embed([query])[0], k, min_score, before_seq, code)
+        return await asyncio.to_thread(self._search_in_thread, snapshot, query, k, min_score, before_seq, code)
 
     def _search_in_thread(
-        self, snapshot: _Snapshot, query: str, k: int, min_score: float | None, before_seq: int | None
+        self, snapshot: _Snapshot, query: str, k: int, min_score: float | None, before_seq: int | None, thread: int
     ) -> list[Recollection]:
         with single_threaded_blas():
             vector = self.embedder.embed([query])[0]
-            return _nearest(snapshot, vector, k, min_score, before_seq)
+            return _nearest(snapshot, vector, k, min_score, before_seq, thread)
 
     def nearest(
-        self, vector: Vectors, k: int, min_score: float | None = None, *, before_seq: int | None = None
+        self,
+        vector: Vectors,
+        k: int,
+        min_score: float | None = None,
+        *,
+        before_seq: int | None = None,
+        thread: str | None = None,
     ) -> list[Recollection]:
         """Search with an already embedded query (synchronous)."""
-        snapshot = _Snapshot(
-            self._matrix[: self._count], self._origins[: self._count], self._texts, self._ts, self._seqs
-        )
-        return _nearest(snapshot, vector, k, min_score, before_seq)
+        return _nearest(self._snapshot(), vector, k, min_score, before_seq, self._thread_code(thread))
+
+    def _snapshot(self) -> _Snapshot:
+        n = self._count
+        return _Snapshot(self._matrix[:n], self._origins[:n], self._threads[:n], self._texts, self._ts, self._seqs)
+
+    def _thread_code(self, thread: str | None) -> int:
+        if thread is None:
+            return -1
+        return self._thread_codes.setdefault(thread, len(self._thread_codes))
 
     # ------------------------------------------------------------------ matrix
 
@@ -238,11 +270,18 @@ class SemanticMemory:
         origins = np.full(grown.shape[0], -1, dtype=np.int64)
         origins[: self._count] = self._origins[: self._count]
         self._origins = origins
+        threads = np.full(grown.shape[0], -1, dtype=np.int32)
+        threads[: self._count] = self._threads[: self._count]
+        self._threads = threads
 
     def _append(self, record: MemoryRecord, vector: Vectors) -> None:
         self._matrix[self._count] = vector
-        origin = (record.metadata or {}).get("session_seq")
+        metadata = record.metadata or {}
+        origin, thread = metadata.get("session_seq"), metadata.get("thread")
         self._origins[self._count] = origin if isinstance(origin, int) else -1
+        # Memories of format-1 sessions have a seq but no thread: that session is now thread "main".
+        thread_name = thread if isinstance(thread, str) else ("main" if isinstance(origin, int) else None)
+        self._threads[self._count] = self._thread_code(thread_name)
         self._count += 1
         self._texts.append(record.text)
         self._ts.append(record.ts)
@@ -253,5 +292,4 @@ class SemanticMemory:
         self._loaded = True
         self._reserve(self._count + len(texts))
         for text, vector in zip(texts, vectors, strict=True):
-            self._append(MemoryRecord(self.agent_id, self.next_seq, text, ts), vector)
-            self.next_seq += 1
+            self._append(MemoryRecord(self.agent_id, len(self._seqs), text, ts), vector)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -64,6 +65,9 @@ class UsageReport:
 @dataclass(frozen=True)
 class Done:
     finish_reason: FinishReason = "stop"
+    # Who answered, when not the provider that was called (a fallback): spend is recorded under it.
+    provider: str | None = None
+    model: str | None = None
 
 
 StreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | UsageReport | Done
@@ -85,6 +89,8 @@ class ChatResponse:
     finish_reason: FinishReason
     usage: TokenUsage | None  # None when the provider reported nothing
     reasoning: str = ""
+    provider: str | None = None  # set when another provider than the one called answered (a fallback)
+    model: str | None = None
 
 
 @runtime_checkable
@@ -112,6 +118,7 @@ class ResponseAccumulator:
         self.usage: TokenUsage | None = None
         self.finish: FinishReason | None = None
         self._calls: list[dict[str, Any]] = []
+        self.answered_by: tuple[str | None, str | None] = (None, None)
 
     def add(self, event: StreamEvent) -> None:
         if isinstance(event, TextDelta):
@@ -124,6 +131,7 @@ class ResponseAccumulator:
             self.usage = event.usage
         elif isinstance(event, Done):
             self.finish = event.finish_reason
+            self.answered_by = (event.provider, event.model)
 
     def _merge(self, delta: ToolCallDelta) -> None:
         slot: dict[str, Any] | None = None
@@ -172,6 +180,8 @@ class ResponseAccumulator:
             finish_reason=finish,
             usage=self.usage,
             reasoning="".join(self.reasoning),
+            provider=self.answered_by[0],
+            model=self.answered_by[1],
         )
 
 
@@ -190,3 +200,26 @@ def estimate_prompt_tokens(request: ChatRequest, counter: TokenCounter | None = 
     for tool in request.tools:
         total += counter.count(tool.name) + counter.count(tool.description) + counter.count(json.dumps(tool.parameters))
     return total
+
+
+class ConcurrencyCapped:
+    """A provider that makes at most ``limit`` calls at once (``providers.X.max_concurrency``)."""
+
+    def __init__(self, inner: Provider, limit: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._slots = asyncio.Semaphore(limit)
+
+    def default_model(self) -> str:
+        return self.inner.default_model()
+
+    def capabilities(self, model: str) -> ProviderCapabilities:
+        return self.inner.capabilities(model)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        async with self._slots:
+            async for event in self.inner.stream(request):
+                yield event
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -31,7 +31,7 @@ from axocoatl.core.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from axocoatl.providers.base import ChatRequest, Provider, ProviderCapabilities, StreamEvent
+from axocoatl.providers.base import ChatRequest, Done, Provider, ProviderCapabilities, StreamEvent
 
 log = logging.getLogger("axocoatl.providers")
 
@@ -383,6 +383,8 @@ class FallbackProvider:
             try:
                 async for event in provider.stream(attempt):
                     yielded = True
+                    if position and isinstance(event, Done) and event.provider is None:
+                        event = replace(event, provider=provider.name, model=attempt.model)
                     yield event
                 return
             except (RateLimited, ProviderUnavailable) as exc:

@@ -2,8 +2,9 @@
 
 Every tick it asks each agent that has new activity, has been idle for
 ``idle_threshold_secs`` and was not consolidated within ``interval_secs`` to run one
-consolidation pass (memory.consolidation). On a graceful shutdown every agent with
-new activity gets one last pass. One-shot CLI commands never start it.
+consolidation pass (memory.consolidation). Nothing runs at shutdown (exit stays O(1));
+`axocoatl memory consolidate` runs a pass on demand. One-shot CLI commands never start
+the loop.
 """
 
 from __future__ import annotations
@@ -46,35 +47,31 @@ class ConsolidationLoop:
             except Exception:  # the loop must outlive a bad pass (a database hiccup)
                 log.exception("consolidation pass failed")
 
-    async def run_once(self) -> dict[str, ConsolidationResult]:
-        """One sweep over the agents; returns the passes that ran (not the skipped ones)."""
-        results: dict[str, ConsolidationResult] = {}
-        for agent in list(self._agents()):
-            if agent.memory is None or agent.status == "stopped":
-                continue
-            await agent.restore()
-            state = agent.memory.state
-            now = self._clock.now()
-            if state.last_consolidated is not None and now - state.last_consolidated < self.config.interval_secs:
-                continue
-            if not agent.memory.has_new_activity():
-                continue
-            result = await agent.consolidate(idle_threshold_secs=self.config.idle_threshold_secs)
-            if result.status != "skipped":
-                results[agent.id] = result
-                log.info("consolidated agent %s: %s", agent.id, result.to_json())
-        return results
+    async def run_once(self, *, force: bool = False) -> dict[str, ConsolidationResult]:
+        """One sweep over the agents; returns the passes that ran (not the skipped ones).
 
-    async def final_pass(self) -> dict[str, ConsolidationResult]:
-        """On shutdown: one pass for every agent with activity since its last pass, idle or not."""
+        ``force``: ignore the interval and the idle threshold (an on-demand pass). One agent's
+        failing pass never stops the others.
+        """
         results: dict[str, ConsolidationResult] = {}
         for agent in list(self._agents()):
             if agent.memory is None or agent.status == "stopped":
                 continue
             try:
                 await agent.restore()
-                if agent.memory.has_new_activity():
-                    results[agent.id] = await agent.consolidate(idle_threshold_secs=0.0)
-            except Exception:  # shutting down: log and go on with the other agents
-                log.exception("final consolidation of agent %s failed", agent.id)
+                state = agent.memory.state
+                now = self._clock.now()
+                recent = (
+                    state.last_consolidated is not None and now - state.last_consolidated < self.config.interval_secs
+                )
+                if (recent and not force) or not agent.memory.has_new_activity():
+                    continue
+                idle = 0.0 if force else self.config.idle_threshold_secs
+                result = await agent.consolidate(idle_threshold_secs=idle)
+            except Exception as exc:
+                log.exception("consolidation of agent %s failed", agent.id)
+                result = ConsolidationResult("failed", reason=f"{type(exc).__name__}: {exc}")
+            if result.status != "skipped":
+                results[agent.id] = result
+                log.info("consolidated agent %s: %s", agent.id, result.to_json())
         return results

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import difflib
 import logging
 from collections.abc import Mapping
@@ -17,21 +16,22 @@ from types import TracebackType
 
 from axocoatl.agents.actor import Agent
 from axocoatl.config.schema import AxocoatlConfig
-from axocoatl.core import events as ev
 from axocoatl.core.errors import UsageError
 from axocoatl.core.events import StreamSink
 from axocoatl.core.ids import Clock, SystemClock, new_run_id
 from axocoatl.core.messages import AgentInput, AgentOutput
 from axocoatl.memory.agent_memory import MemoryServices
 from axocoatl.memory.embedding import Embedder
-from axocoatl.providers.base import Provider
+from axocoatl.memory.session import DEFAULT_THREAD
+from axocoatl.providers.base import ConcurrencyCapped, Provider
 from axocoatl.providers.registry import build_provider
 from axocoatl.runtime.bus import EventBus
 from axocoatl.runtime.consolidation import ConsolidationLoop
 from axocoatl.runtime.ownership import HEARTBEAT_INTERVAL, owner_alive, process_owner
 from axocoatl.runtime.plans import RunPlan, plan_skill, plan_workflow
-from axocoatl.runtime.workflows import RunDriver, new_run_record
-from axocoatl.store import RunRecord, Store, WriteBatch, create_store
+from axocoatl.runtime.transitions import RunState, new_run_record
+from axocoatl.runtime.workflows import RunDriver
+from axocoatl.store import RunRecord, Store, create_store
 from axocoatl.tokens.counter import TokenCounter, default_counter
 from axocoatl.tools.builtins import BUILTIN_TOOLS
 from axocoatl.tools.registry import ToolRegistry
@@ -111,8 +111,8 @@ class Runtime:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._started and self.background and self.config.consolidation.enabled:
-            await self.consolidation.final_pass()
+        # No LLM call and no embedding at exit: consolidation runs in the daemon's idle time
+        # (or `axocoatl memory consolidate`), and unembedded memories are embedded at the next load.
         for agent in self.agents.values():
             await agent.stop()
         for name, provider in self._providers.items():
@@ -158,6 +158,9 @@ class Runtime:
         provider = self._providers.get(name)
         if provider is None:
             provider = build_provider(self.config, name)
+            limit = getattr(getattr(self.config.providers, name, None), "max_concurrency", None)
+            if limit is not None:
+                provider = ConcurrencyCapped(provider, limit)
             self._providers[name] = provider
         return provider
 
@@ -182,12 +185,17 @@ class Runtime:
         return agent
 
     async def execute(
-        self, agent_id: str, agent_input: str | AgentInput, *, sink: StreamSink | None = None
+        self,
+        agent_id: str,
+        agent_input: str | AgentInput,
+        *,
+        thread: str = DEFAULT_THREAD,
+        sink: StreamSink | None = None,
     ) -> AgentOutput:
-        """Send one message to an agent and wait for its committed reply."""
+        """Send one message to an agent, on one of its conversation threads, and wait for the committed reply."""
         if isinstance(agent_input, str):
             agent_input = AgentInput(agent_input)
-        return await self.agent(agent_id).execute(agent_input, sink=sink)
+        return await self.agent(agent_id).execute(agent_input, thread=thread, sink=sink)
 
     async def restart_agent(self, agent_id: str) -> Agent:
         """Stop an agent and start a fresh actor from its committed state."""
@@ -252,19 +260,9 @@ class Runtime:
         self._require_started()
         now = self.clock.now()
         run = new_run_record(new_run_id(), plan, task, owner=self.owner, now=now)
-        lattice = plan.lattice()
-        driver = self._driver(run, plan, lattice, {}, 0)
-        transition = lattice.start(now)
-        # Insert the run as it is now: the entry activations below bump attempts in memory
-        # and again in the store, so the inserted row must not already carry them.
-        inserted = dataclasses.replace(run, steps=[dataclasses.replace(step) for step in run.steps])
-        batch = WriteBatch(new_runs=[inserted])
-        pending = driver.start_batch(batch, transition, now, ev.RUN_STARTED, {"input": task[:2000]})
-        for event in plan.initial_events:
-            driver.publish_event(event, batch, pending, now, producer=plan.workflow_id)
-        await self.store.write(batch)
-        driver.announce(pending)
-        return run.run_id, self._track(run.run_id, driver.drive(pending.activated))
+        driver = self._driver(RunState(run, plan, plan.lattice(), outputs={}, seq=0))
+        outcome = await driver.start({"input": task[:2000]})
+        return run.run_id, self._track(run.run_id, driver.drive(outcome.activated))
 
     def _track(self, run_id: str, coro: object) -> asyncio.Task[RunRecord]:
         task = self._spawn(coro, f"run:{run_id}")
@@ -272,18 +270,8 @@ class Runtime:
         task.add_done_callback(lambda _: self._active_runs.pop(run_id, None))
         return task  # type: ignore[return-value]
 
-    def _driver(self, run: RunRecord, plan: RunPlan, lattice: object, outputs: dict[str, str], seq: int) -> RunDriver:
-        return RunDriver(
-            run=run,
-            plan=plan,
-            lattice=lattice,  # type: ignore[arg-type]
-            agents=self.agents.get,
-            store=self.store,
-            bus=self.bus,
-            clock=self.clock,
-            outputs=outputs,
-            seq=seq,
-        )
+    def _driver(self, state: RunState) -> RunDriver:
+        return RunDriver(state=state, agents=self.agents.get, store=self.store, bus=self.bus, clock=self.clock)
 
     async def get_run(self, run_id: str) -> RunRecord:
         run = await self.store.get_run(run_id)
@@ -353,13 +341,10 @@ class Runtime:
                 lattice.restore_failed(step.agent_id, at, step.error or "")
         seq = max((s.completed_seq or 0 for s in run.steps), default=0)
         run.status, run.owner, run.error, run.finished_at = "running", self.owner, None, None
-        driver = self._driver(run, plan, lattice, outputs, seq)
+        driver = self._driver(RunState(run, plan, lattice, outputs=outputs, seq=seq))
         driver.timeout_from = now
-        batch = WriteBatch()
-        pending = driver.resume_batch(batch, now, retry=retry)
-        await self.store.write(batch)
-        driver.announce(pending)
-        return run.run_id, self._track(run.run_id, driver.drive(pending.activated))
+        outcome = await driver.resume(retry=retry)
+        return run.run_id, self._track(run.run_id, driver.drive(outcome.activated))
 
     def _require_started(self) -> None:
         if not self._started:

@@ -7,7 +7,6 @@ from typing import Protocol
 
 from axocoatl.config.schema import StoreConfig
 from axocoatl.core.errors import UsageError
-from axocoatl.core.messages import ChatMessage
 from axocoatl.store.records import (
     SHARED_SCOPE,
     CheckpointWrite,
@@ -25,6 +24,8 @@ from axocoatl.store.records import (
     StepRecord,
     StepStatus,
     StepUpdate,
+    ThreadRecord,
+    ThreadState,
     UsageRow,
     WriteBatch,
 )
@@ -49,6 +50,8 @@ __all__ = [
     "StepStatus",
     "StepUpdate",
     "Store",
+    "ThreadRecord",
+    "ThreadState",
     "UsageRow",
     "WriteBatch",
     "create_store",
@@ -62,7 +65,7 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def write(self, batch: WriteBatch) -> None: ...
+    async def write(self, batch: WriteBatch, *, durable: bool = True) -> None: ...
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
@@ -76,7 +79,11 @@ class Store(Protocol):
 
     async def heartbeat(self, owner: str, now: float) -> None: ...
 
-    async def load_session(self, agent_id: str) -> tuple[list[ChatMessage], int]: ...
+    async def load_session(self, agent_id: str, thread: str) -> ThreadRecord: ...
+
+    async def session_head(self, agent_id: str, thread: str) -> int: ...
+
+    async def list_threads(self, agent_id: str) -> list[tuple[str, int, float | None]]: ...
 
     async def usage_since(self, agent_id: str, *, since: float, run_id: str | None) -> tuple[int, int]: ...
 

@@ -129,4 +129,48 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        3,
+        "named threads (one session each), step contexts for exact replay",
+        """
+        CREATE TABLE thread_messages (
+            agent_id    TEXT NOT NULL,
+            thread      TEXT NOT NULL,
+            seq         INTEGER NOT NULL,
+            message     TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            PRIMARY KEY (agent_id, thread, seq)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE threads (
+            agent_id          TEXT NOT NULL,
+            thread            TEXT NOT NULL,
+            start_seq         INTEGER NOT NULL DEFAULT 0,
+            summary           TEXT NOT NULL DEFAULT '',
+            through_seq       INTEGER NOT NULL DEFAULT 0,
+            archived_through  INTEGER NOT NULL DEFAULT 0,
+            updated_at        REAL,
+            PRIMARY KEY (agent_id, thread)
+        ) WITHOUT ROWID;
+
+        INSERT INTO thread_messages (agent_id, thread, seq, message, created_at)
+            SELECT agent_id, 'main', seq, message, created_at FROM session_messages;
+        INSERT INTO threads (agent_id, thread, start_seq)
+            SELECT agent_id, 'main', 0 FROM session_messages
+            UNION SELECT agent_id, 'main', 0 FROM agent_sessions;
+        UPDATE threads SET start_seq = COALESCE(
+            (SELECT s.start_seq FROM agent_sessions s WHERE s.agent_id = threads.agent_id), 0);
+        UPDATE threads SET
+            summary = COALESCE((SELECT json_extract(c.state, '$.compaction.summary') FROM agent_checkpoints c
+                WHERE c.agent_id = threads.agent_id ORDER BY c.version DESC LIMIT 1), ''),
+            through_seq = COALESCE((SELECT json_extract(c.state, '$.compaction.through_seq') FROM agent_checkpoints c
+                WHERE c.agent_id = threads.agent_id ORDER BY c.version DESC LIMIT 1), 0),
+            archived_through = COALESCE((SELECT json_extract(c.state, '$.compaction.archived_through')
+                FROM agent_checkpoints c WHERE c.agent_id = threads.agent_id ORDER BY c.version DESC LIMIT 1), 0);
+        DROP TABLE session_messages;
+        DROP TABLE agent_sessions;
+
+        ALTER TABLE steps ADD COLUMN context TEXT;
+        """,
+    ),
 ]

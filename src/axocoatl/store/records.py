@@ -35,6 +35,8 @@ class StepRecord:
     started_at: float | None = None
     finished_at: float | None = None
     completed_seq: int | None = None
+    # The memory context (core blocks, recall) its first execution sent: a retry sends it again.
+    context: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,12 +121,41 @@ class EventRecord:
         }
 
 
-@dataclass(frozen=True)
+@dataclass
 class SessionAppend:
+    """Messages appended to one thread of an agent.
+
+    The store numbers them inside the write transaction (after the thread's last message, so
+    several processes appending to one thread never collide) and sets ``first_seq``.
+    """
+
     agent_id: str
-    first_seq: int  # sequence number of the first message; the agent owns its numbering
+    thread: str
     messages: tuple[ChatMessage, ...]
     ts: float
+    first_seq: int = -1
+
+
+@dataclass(frozen=True)
+class ThreadState:
+    """A thread's compaction state: messages with seq < ``through_seq`` are represented by ``summary``."""
+
+    agent_id: str
+    thread: str
+    summary: str = ""
+    through_seq: int = 0
+    archived_through: int = 0  # raw messages below this seq are already in the daily log
+
+
+@dataclass
+class ThreadRecord:
+    """One thread as loaded: its messages since the last reset, numbered from ``first_seq``."""
+
+    agent_id: str
+    thread: str
+    messages: list[ChatMessage]
+    next_seq: int
+    state: ThreadState
 
 
 @dataclass(frozen=True)
@@ -141,15 +172,18 @@ class RunUpdate:
     fields: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass
 class CheckpointWrite:
-    """One agent checkpoint (small JSON state); older versions beyond ``keep`` are pruned."""
+    """One agent checkpoint (small JSON state); older versions beyond ``keep`` are pruned.
+
+    The store numbers it inside the write transaction (above every stored version) and sets ``version``.
+    """
 
     agent_id: str
-    version: int
     state: str
     ts: float
     keep: int = 3
+    version: int = -1
 
 
 @dataclass(frozen=True)
@@ -175,9 +209,12 @@ class CoreBlockRecord:
     updated_at: float
 
 
-@dataclass(frozen=True)
+@dataclass
 class MemoryRecord:
-    """One semantic memory. ``vector`` is a float32 blob, None until embedded."""
+    """One semantic memory. ``vector`` is a float32 blob, None until embedded.
+
+    A new memory's ``seq`` is given by the store inside the write transaction (-1 until then).
+    """
 
     agent_id: str
     seq: int
@@ -207,7 +244,8 @@ class WriteBatch:
     fences: list[tuple[str, str, float]] = field(default_factory=list)
     new_runs: list[RunRecord] = field(default_factory=list)
     session: list[SessionAppend] = field(default_factory=list)
-    session_resets: list[tuple[str, int]] = field(default_factory=list)  # (agent_id, next seq)
+    session_resets: list[tuple[str, str]] = field(default_factory=list)  # (agent_id, thread): start afresh
+    thread_states: list[ThreadState] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
     step_updates: list[StepUpdate] = field(default_factory=list)
@@ -223,6 +261,7 @@ class WriteBatch:
         self.new_runs.extend(other.new_runs)
         self.session.extend(other.session)
         self.session_resets.extend(other.session_resets)
+        self.thread_states.extend(other.thread_states)
         self.ledger.extend(other.ledger)
         self.events.extend(other.events)
         self.step_updates.extend(other.step_updates)
@@ -238,6 +277,7 @@ class WriteBatch:
             self.new_runs
             or self.session
             or self.session_resets
+            or self.thread_states
             or self.ledger
             or self.events
             or self.step_updates

@@ -38,6 +38,8 @@ from axocoatl.store.records import (
     MemoryRecord,
     RunRecord,
     StepRecord,
+    ThreadRecord,
+    ThreadState,
     UsageRow,
     WriteBatch,
 )
@@ -47,12 +49,14 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+BUSY_TIMEOUT_MS = 10_000  # how long a statement waits for another process's lock before failing
+_SQLITE_HEADER = b"SQLite format 3\x00"
 CHECKPOINT_EVERY = 256  # inline commits between two background WAL checkpoints (synchronous=NORMAL)
 INLINE_MEMORIES = 256  # an agent with more semantic memories loads them on the worker thread
 
 _STEP_COLUMNS = (
     "run_id, agent_id, position, status, attempts, input, output, error, tokens_in, tokens_out, "
-    "started_at, finished_at, completed_seq"
+    "started_at, finished_at, completed_seq, context"
 )
 _RUN_COLUMNS = (
     "run_id, workflow_id, kind, status, input, spec, final_output, error, owner, heartbeat_at, started_at, finished_at"
@@ -61,12 +65,56 @@ _STEP_FIELDS = frozenset(_STEP_COLUMNS.replace(" ", "").split(","))
 _RUN_FIELDS = frozenset(_RUN_COLUMNS.replace(" ", "").split(","))
 
 
+def database_error(path: Path | str, exc: BaseException, action: str = "talking to the database") -> StoreError:
+    """A StoreError naming the file, with the fix for the causes users meet (locked, full, corrupt)."""
+    text = str(exc)
+    lowered = text.lower()
+    hint = None
+    if "locked" in lowered or "busy" in lowered:
+        hint = (
+            f"another process held the database for more than {BUSY_TIMEOUT_MS // 1000} s; "
+            "try again, or stop the process that holds it (`axocoatl runs list` shows who runs what)"
+        )
+    elif "full" in lowered:
+        hint = "the disk is full: free some space, then try again (nothing committed was lost)"
+    elif "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        hint = f"the file is damaged: move {path} away (keep it for recovery) and start again"
+    elif "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+        hint = f"check that {Path(path).parent} exists and is writable by this user"
+    error = StoreError(f"database error on {path} while {action}: {text}", hint=hint)
+    error.__cause__ = exc
+    return error
+
+
+def _check_database_file(path: Path) -> None:
+    """Refuse a file at the database path that is not an SQLite database (never silently start afresh)."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a database file", hint="set store.path to a file path")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot read the database {path}: {exc.strerror}", hint="check its permissions") from None
+    if not header:
+        raise StoreError(
+            f"{path} is empty (0 bytes), not an axocoatl database",
+            hint="a crash or a copy may have truncated it: restore it from a backup, or delete it to start afresh",
+        )
+    if header != _SQLITE_HEADER:
+        raise StoreError(
+            f"{path} is not an SQLite database (another program's file?)",
+            hint="move it away, or point --data-dir (or store.path) elsewhere",
+        )
+
+
 @contextmanager
-def _mapped_errors(action: str) -> Iterator[None]:
+def _mapped_errors(path: Path | str, action: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        raise StoreError(f"database error while {action}: {exc}") from exc
+        raise database_error(path, exc, action) from exc
 
 
 class SQLiteStore:
@@ -89,19 +137,23 @@ class SQLiteStore:
 
     async def open(self) -> None:
         if self._in_memory:
-            with _mapped_errors("opening an in-memory database"):
+            with _mapped_errors(":memory:", "opening an in-memory database"):
                 self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
                 self._setup(self._db)
             return
+        _check_database_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _mapped_errors(f"opening {self.path}"):
+        with _mapped_errors(self.path, "opening it"):
             self._conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
                 await self._run(self._setup)
                 db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                 # Never wait for a lock on the event loop: a busy database sends the work to the worker.
                 db.execute("PRAGMA busy_timeout=0")
-                db.execute(f"PRAGMA synchronous={self.synchronous}")
+                # The loop's own commits are the ones that need no fsync of their own (synchronous=NORMAL
+                # commits, or writes marked not durable): the next FULL commit on the worker syncs the WAL
+                # frames they appended, in order.
+                db.execute("PRAGMA synchronous=NORMAL")
                 # The loop's commits never checkpoint (that fsyncs the database file); the worker does.
                 db.execute("PRAGMA wal_autocheckpoint=0")
                 self._db = db
@@ -124,9 +176,17 @@ class SQLiteStore:
             await conn.close()
 
     def _setup(self, db: sqlite3.Connection) -> None:
+        # The busy timeout first: switching a fresh database to WAL takes a lock that another
+        # process opening it at the same moment may hold.
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "schema_migrations" not in tables:
+            raise StoreError(
+                f"{self.path} is an SQLite database of another program (tables: {', '.join(sorted(tables)[:5])})",
+                hint="move it away, or point --data-dir (or store.path) elsewhere",
+            )
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
-        db.execute("PRAGMA busy_timeout=10000")
         db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)"
         )
@@ -143,6 +203,10 @@ class SQLiteStore:
                 continue
             db.execute("BEGIN IMMEDIATE")
             try:
+                # Another process opening the same fresh database may have applied it meanwhile.
+                if db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                    db.execute("COMMIT")
+                    continue
                 for statement in _statements(script):
                     db.execute(statement)
                 db.execute(
@@ -159,13 +223,13 @@ class SQLiteStore:
         conn = self._conn
         if conn is None:
             if self._db is not None:  # in memory: there is no worker, and nothing to wait for
-                with _mapped_errors("talking to the database"):
+                with _mapped_errors(self.path, "talking to the database"):
                     return fn(self._db)
             raise StoreError("the store is closed", hint="open the Runtime before using it")
         raw = conn._conn  # the sqlite3 connection owned by aiosqlite's thread
         # aiosqlite's _execute queues one function on its connection thread: a whole
         # transaction costs one hop instead of one per statement.
-        with _mapped_errors("talking to the database"):
+        with _mapped_errors(self.path, "talking to the database"):
             result: T = await conn._execute(fn, raw)  # type: ignore[no-untyped-call]
         return result
 
@@ -178,18 +242,23 @@ class SQLiteStore:
             return fn(db)
         except sqlite3.OperationalError as exc:
             if getattr(exc, "sqlite_errorcode", None) not in _BUSY_CODES or self._conn is None:
-                raise StoreError(f"database error while talking to the database: {exc}") from exc
+                raise database_error(self.path, exc) from exc
         except sqlite3.Error as exc:
-            raise StoreError(f"database error while talking to the database: {exc}") from exc
+            raise database_error(self.path, exc) from exc
         return await self._run(fn)
 
     # ------------------------------------------------------------------ writes
 
-    async def write(self, batch: WriteBatch) -> None:
-        """Commit every write of ``batch`` in one transaction (possibly shared with other whole batches)."""
+    async def write(self, batch: WriteBatch, *, durable: bool = True) -> None:
+        """Commit every write of ``batch`` in one transaction (possibly shared with other whole batches).
+
+        ``durable=False``: the commit does not wait for an fsync of its own; a power loss may lose it,
+        but only together with every later commit (the WAL is synced in order). For bookkeeping that
+        a crash may forget, such as the start of a step's execution.
+        """
         if not batch:
             return
-        if self._inline_commits:
+        if self._inline_commits or not durable:
             await self._inline(lambda db: _write(db, batch))
             self._inline_since_checkpoint += 1
             if self._inline_since_checkpoint >= CHECKPOINT_EVERY and self._conn is not None:
@@ -219,7 +288,7 @@ class SQLiteStore:
                 if outcome is None:
                     future.set_result(None)
                 else:
-                    future.set_exception(_store_error(outcome))
+                    future.set_exception(_store_error(self.path, outcome))
 
     def _start_checkpoint(self) -> None:
         if self._checkpoint is not None and not self._checkpoint.done():
@@ -296,21 +365,43 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ sessions
 
-    async def load_session(self, agent_id: str) -> tuple[list[ChatMessage], int]:
-        """The agent's conversation since its last reset, and the next free sequence number."""
+    async def load_session(self, agent_id: str, thread: str) -> ThreadRecord:
+        """One thread of an agent: its messages since the last reset and its compaction state."""
 
-        def read(db: sqlite3.Connection) -> tuple[list[ChatMessage], int]:
-            row = db.execute("SELECT start_seq FROM agent_sessions WHERE agent_id = ?", (agent_id,)).fetchone()
-            start = row[0] if row else 0
+        def read(db: sqlite3.Connection) -> ThreadRecord:
+            row = db.execute(
+                "SELECT start_seq, summary, through_seq, archived_through FROM threads "
+                "WHERE agent_id = ? AND thread = ?",
+                (agent_id, thread),
+            ).fetchone()
+            start, summary, through, archived = row if row else (0, "", 0, 0)
             rows = db.execute(
-                "SELECT seq, message FROM session_messages WHERE agent_id = ? AND seq >= ? ORDER BY seq",
-                (agent_id, start),
+                "SELECT message FROM thread_messages WHERE agent_id = ? AND thread = ? AND seq >= ? ORDER BY seq",
+                (agent_id, thread, start),
             ).fetchall()
-            last = db.execute("SELECT MAX(seq) FROM session_messages WHERE agent_id = ?", (agent_id,)).fetchone()[0]
-            next_seq = max(start, (last + 1) if last is not None else 0)
-            return [ChatMessage.from_json(text) for _, text in rows], next_seq
+            next_seq = _next_message_seq(db, agent_id, thread)
+            state = ThreadState(agent_id, thread, summary, int(through), int(archived))
+            return ThreadRecord(agent_id, thread, [ChatMessage.from_json(r[0]) for r in rows], next_seq, state)
 
         return await self._inline(read)
+
+    async def session_head(self, agent_id: str, thread: str) -> int:
+        """The next message seq of a thread (cheap: tells whether another process appended to it)."""
+        return await self._inline(lambda db: _next_message_seq(db, agent_id, thread))
+
+    async def list_threads(self, agent_id: str) -> list[tuple[str, int, float | None]]:
+        """(thread, messages since its reset, last message time) of each thread of an agent."""
+
+        def read(db: sqlite3.Connection) -> list[tuple[str, int, float | None]]:
+            rows = db.execute(
+                "SELECT m.thread, COUNT(*), MAX(m.created_at) FROM thread_messages m "
+                "LEFT JOIN threads t ON t.agent_id = m.agent_id AND t.thread = m.thread "
+                "WHERE m.agent_id = ? AND m.seq >= COALESCE(t.start_seq, 0) GROUP BY m.thread ORDER BY m.thread",
+                (agent_id,),
+            ).fetchall()
+            return [(str(r[0]), int(r[1]), r[2]) for r in rows]
+
+        return await self._run(read)
 
     # ------------------------------------------------------------------ memory
 
@@ -464,12 +555,8 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-def _store_error(exc: BaseException) -> BaseException:
-    if isinstance(exc, sqlite3.Error):
-        error = StoreError(f"database error while talking to the database: {exc}")
-        error.__cause__ = exc
-        return error
-    return exc
+def _store_error(path: Path, exc: BaseException) -> BaseException:
+    return database_error(path, exc) if isinstance(exc, sqlite3.Error) else exc
 
 
 def _write(db: sqlite3.Connection, batch: WriteBatch) -> None:
@@ -545,7 +632,7 @@ def _apply(db: sqlite3.Connection, batch: WriteBatch) -> None:
             ),
         )
         db.executemany(
-            f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({','.join('?' * 13)})",
+            f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({','.join('?' * 14)})",
             [
                 (
                     s.run_id,
@@ -561,20 +648,35 @@ def _apply(db: sqlite3.Connection, batch: WriteBatch) -> None:
                     s.started_at,
                     s.finished_at,
                     s.completed_seq,
+                    s.context,
                 )
                 for s in run.steps
             ],
         )
-    for append in batch.session:
-        db.executemany(
-            "INSERT INTO session_messages (agent_id, seq, message, created_at) VALUES (?, ?, ?, ?)",
-            [(append.agent_id, append.first_seq + i, m.to_json(), append.ts) for i, m in enumerate(append.messages)],
-        )
-    for agent_id, start in batch.session_resets:
+    for agent_id, thread in batch.session_resets:
+        # The thread starts after its last message; the compaction summary was of the old one.
         db.execute(
-            "INSERT INTO agent_sessions (agent_id, start_seq) VALUES (?, ?) "
-            "ON CONFLICT(agent_id) DO UPDATE SET start_seq = excluded.start_seq",
-            (agent_id, start),
+            "INSERT INTO threads (agent_id, thread, start_seq) VALUES (?, ?, ?) "
+            "ON CONFLICT(agent_id, thread) DO UPDATE SET start_seq = excluded.start_seq, summary = '', "
+            "through_seq = 0, archived_through = 0",
+            (agent_id, thread, _next_message_seq(db, agent_id, thread)),
+        )
+    for append in batch.session:
+        append.first_seq = _next_message_seq(db, append.agent_id, append.thread)
+        db.executemany(
+            "INSERT INTO thread_messages (agent_id, thread, seq, message, created_at) VALUES (?, ?, ?, ?, ?)",
+            [
+                (append.agent_id, append.thread, append.first_seq + i, m.to_json(), append.ts)
+                for i, m in enumerate(append.messages)
+            ],
+        )
+    for state in batch.thread_states:
+        db.execute(
+            "INSERT INTO threads (agent_id, thread, summary, through_seq, archived_through, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, strftime('%s','now')) ON CONFLICT(agent_id, thread) DO UPDATE SET "
+            "summary = excluded.summary, through_seq = excluded.through_seq, "
+            "archived_through = excluded.archived_through, updated_at = excluded.updated_at",
+            (state.agent_id, state.thread, state.summary, state.through_seq, state.archived_through),
         )
     if batch.ledger:
         db.executemany(
@@ -611,22 +713,21 @@ def _apply(db: sqlite3.Connection, batch: WriteBatch) -> None:
                 for e in batch.log_entries
             ],
         )
-    if batch.memories:
-        db.executemany(
-            "INSERT OR REPLACE INTO memories (agent_id, seq, text, embedder, vector, metadata, ts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    m.agent_id,
-                    m.seq,
-                    m.text,
-                    m.embedder,
-                    m.vector,
-                    json.dumps(m.metadata) if m.metadata else None,
-                    m.ts,
-                )
-                for m in batch.memories
-            ],
+    for memory in batch.memories:
+        if memory.seq < 0:  # numbered here: two processes adding memories to one agent never collide
+            last = db.execute("SELECT MAX(seq) FROM memories WHERE agent_id = ?", (memory.agent_id,)).fetchone()[0]
+            memory.seq = 0 if last is None else int(last) + 1
+        db.execute(
+            "INSERT INTO memories (agent_id, seq, text, embedder, vector, metadata, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                memory.agent_id,
+                memory.seq,
+                memory.text,
+                memory.embedder,
+                memory.vector,
+                json.dumps(memory.metadata) if memory.metadata else None,
+                memory.ts,
+            ),
         )
     if batch.memory_vectors:
         db.executemany(
@@ -642,14 +743,29 @@ def _apply(db: sqlite3.Connection, batch: WriteBatch) -> None:
             [(b.scope, b.label, b.value, b.limit, b.description, b.updated_at) for b in batch.core_blocks],
         )
     for checkpoint in batch.checkpoints:
+        last = db.execute(
+            "SELECT MAX(version) FROM agent_checkpoints WHERE agent_id = ?", (checkpoint.agent_id,)
+        ).fetchone()[0]
+        checkpoint.version = max(checkpoint.version, (int(last) if last is not None else 0) + 1)
         db.execute(
-            "INSERT OR REPLACE INTO agent_checkpoints (agent_id, version, state, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO agent_checkpoints (agent_id, version, state, created_at) VALUES (?, ?, ?, ?)",
             (checkpoint.agent_id, checkpoint.version, checkpoint.state, checkpoint.ts),
         )
         db.execute(
             "DELETE FROM agent_checkpoints WHERE agent_id = ? AND version <= ?",
             (checkpoint.agent_id, checkpoint.version - max(checkpoint.keep, 1)),
         )
+
+
+def _next_message_seq(db: sqlite3.Connection, agent_id: str, thread: str) -> int:
+    """The seq of a thread's next message: after its last one, and never before its reset point."""
+    row = db.execute(
+        "SELECT (SELECT MAX(seq) FROM thread_messages WHERE agent_id = ? AND thread = ?), "
+        "(SELECT start_seq FROM threads WHERE agent_id = ? AND thread = ?)",
+        (agent_id, thread, agent_id, thread),
+    ).fetchone()
+    last, start = row
+    return max(int(start or 0), (int(last) + 1) if last is not None else 0)
 
 
 def _update(
