@@ -62,7 +62,7 @@ async def commit_cost(n: int, synchronous: str) -> None:
                     )
                     if with_memory:
                         state.turns += 1
-                        batch.checkpoints.append(state.next_write("a", now, 3))
+                        batch.checkpoints.append(state.write("a", now, 3))
                         batch.log_entries.append(daily_log.conversation("a", now, f"question {i}", f"answer {i}"))
                         batch.memories.append(MemoryRecord("a", i, f"User: question {i}\nAssistant: answer {i}", now))
                     started = time.perf_counter()

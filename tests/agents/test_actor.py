@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from tests.threads import thread_messages
 
 from axocoatl.agents.turn import MAX_TOOL_ROUNDS
 from axocoatl.core.errors import MailboxClosed, MockFailure
@@ -83,7 +84,7 @@ async def test_stop_refuses_queued_work(make_runtime: Callable[..., Runtime]) ->
             await queued
         with pytest.raises(MailboxClosed, match="stopped while it handled"):
             await running  # the caller hears why instead of a bare cancellation
-        session, _ = await rt.store.load_session("solo")
+        session, _ = await thread_messages(rt.store, "solo")
     assert gate.calls == 1
     assert session == []  # the cancelled turn committed nothing
 
@@ -119,10 +120,10 @@ async def test_reset_session_starts_a_fresh_conversation(make_runtime: Callable[
 async def test_stateless_execution_does_not_touch_the_session(make_runtime: Callable[..., Runtime], recording) -> None:
     async with make_runtime(ONE_AGENT, providers={"mock": recording}) as rt:
         await rt.execute("solo", "kept")
-        before, next_before = await rt.store.load_session("solo")
+        before, next_before = await thread_messages(rt.store, "solo")
         history = (ChatMessage.user("given history"), ChatMessage.assistant("given answer"))
         out = await rt.execute("solo", AgentInput("one-off", stateless=True, history=history))
-        after, next_after = await rt.store.load_session("solo")
+        after, next_after = await thread_messages(rt.store, "solo")
         in_memory = [m.content for m in (await rt.agent("solo").session()).messages]
         await rt.execute("solo", "kept again")
     assert out.content == "[solo] one-off"
@@ -141,7 +142,7 @@ async def test_failed_turn_commits_no_session_messages(make_runtime: Callable[..
     async with make_runtime(ONE_AGENT) as rt:
         with pytest.raises(MockFailure):
             await rt.execute("solo", "FAIL-NOW")
-        session, _ = await rt.store.load_session("solo")
+        session, _ = await thread_messages(rt.store, "solo")
         report = await rt.store.token_report(agent_id="solo")
     assert session == []
     assert report == []  # the call failed before any usage was reported
@@ -151,7 +152,7 @@ async def test_tool_loop_stops_after_ten_rounds(make_runtime: Callable[..., Runt
     provider = AlwaysToolsProvider()
     async with make_runtime(ONE_AGENT, providers={"mock": provider}) as rt:
         out = await rt.execute("solo", "loop forever")
-        session, _ = await rt.store.load_session("solo")
+        session, _ = await thread_messages(rt.store, "solo")
         report = await rt.store.token_report(agent_id="solo")
     assert MAX_TOOL_ROUNDS == 10
     assert provider.calls == 11  # the first call plus ten follow-ups

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.threads import thread_messages
 
 from axocoatl.config.loader import parse_config_text
 from axocoatl.core.errors import BudgetExceeded
@@ -149,7 +150,7 @@ async def test_abort_on_a_follow_up_call_records_the_spend_so_far(
         with pytest.raises(BudgetExceeded) as caught:
             await rt.execute("b", "go", sink=collect(calls))
         report = await rt.store.token_report(agent_id="b")
-        session, _ = await rt.store.load_session("b")
+        session, _ = await thread_messages(rt.store, "b")
     # The first call fit; the tool result made the follow-up too big for what was left.
     assert calls == free[:1]
     assert caught.value.budget == "per_execution"

@@ -42,10 +42,10 @@ async def test_a_long_conversation_is_compacted_without_losing_anything(
         archives, _ = await rt.store.read_log("ada", entry_types=("compaction",), limit=1000)
         conversations, _ = await rt.store.read_log("ada", entry_types=("conversation",), limit=1000)
         kinds = await ledger_kinds(rt, "ada")
-        state = rt.agent("ada").memory.state  # type: ignore[union-attr]
+        compacted = (await rt.agent("ada").session()).compaction
 
         def raw(db: object) -> list[str]:
-            rows = db.execute("SELECT message FROM session_messages WHERE agent_id = 'ada' ORDER BY seq")  # type: ignore[attr-defined]
+            rows = db.execute("SELECT message FROM thread_messages WHERE agent_id = 'ada' ORDER BY seq")  # type: ignore[attr-defined]
             return [r[0] for r in rows]
 
         stored = [ChatMessage.from_json(text) for text in await rt.store._run(raw)]  # type: ignore[attr-defined]
@@ -66,8 +66,8 @@ async def test_a_long_conversation_is_compacted_without_losing_anything(
     assert archives[0].content["first_seq"] == 0
     for before, after in itertools.pairwise(archives):
         assert after.content["first_seq"] == before.content["last_seq"] + 1
-    assert archives[-1].content["last_seq"] + 1 == state.compaction.through_seq
-    assert archived == [m.to_dict() for m in stored[: state.compaction.through_seq]]
+    assert archives[-1].content["last_seq"] + 1 == compacted.through_seq
+    assert archived == [m.to_dict() for m in stored[: compacted.through_seq]]
     assert archived[0]["content"] == FACT
     assert len(conversations) == 30
 
@@ -94,11 +94,11 @@ async def test_a_failed_summary_trims_instead_and_the_turn_succeeds(memory_runti
     recorder = Recorder(context_tokens=WINDOW, fail_purposes=("summary",))
     async with memory_runtime(YAML, providers={"mock": recorder}) as rt:
         await long_conversation(rt, 25)
-        state = rt.agent("ada").memory.state  # type: ignore[union-attr]
+        compacted = (await rt.agent("ada").session()).compaction
         kinds = await ledger_kinds(rt, "ada")
     assert recorder.purpose("summary")
     assert "summary" not in kinds
-    assert "earlier messages were trimmed from the live context" in state.compaction.summary
+    assert "earlier messages were trimmed from the live context" in compacted.summary
     assert max(estimate_prompt_tokens(r) for r in recorder.turn_requests()) <= WINDOW
 
 
@@ -107,7 +107,7 @@ async def test_compaction_state_survives_a_restart_and_a_reset_clears_it(
 ) -> None:
     async with memory_runtime(YAML, providers={"mock": Recorder(context_tokens=WINDOW)}) as rt:
         await long_conversation(rt, 25)
-        through = rt.agent("ada").memory.state.compaction.through_seq  # type: ignore[union-attr]
+        through = (await rt.agent("ada").session()).compaction.through_seq
     assert through > 0
     recorder = Recorder(context_tokens=WINDOW)
     async with memory_runtime(YAML, providers={"mock": recorder}) as rt:

@@ -49,14 +49,14 @@ async def test_consolidation_promotes_a_fact_into_the_right_block_and_nothing_el
 ) -> None:
     async with memory_runtime(yaml("Sure.")) as rt:
         await rt.execute("ada", "Please always use metric units, I hate miles.")
-        counts = [await count_rows(rt, t, "ada") for t in ("memories", "daily_log", "session_messages")]
+        counts = [await count_rows(rt, t, "ada") for t in ("memories", "daily_log", "thread_messages")]
 
     recorder = Recorder()
     async with memory_runtime(yaml(f"Here you go: {EDITS} -- done"), providers={"mock": recorder}) as rt:
         result = await rt.agent("ada").consolidate()
         after = await blocks(rt)
         kinds = await ledger_kinds(rt, "ada")
-        new_counts = [await count_rows(rt, t, "ada") for t in ("memories", "daily_log", "session_messages")]
+        new_counts = [await count_rows(rt, t, "ada") for t in ("memories", "daily_log", "thread_messages")]
         log, _ = await rt.store.read_log("ada", entry_types=("consolidation",))
         again = await rt.agent("ada").consolidate()
 
@@ -121,23 +121,29 @@ async def test_the_background_loop_consolidates_idle_agents(memory_runtime: Call
         assert "Prefers metric units." in (await blocks(rt))["human"]
 
 
-async def test_one_shot_runtimes_do_not_consolidate_and_background_ones_do_on_close(
+async def test_no_runtime_consolidates_at_exit_and_the_daemon_does_when_idle(
     memory_runtime: Callable[..., Runtime],
 ) -> None:
+    """Exit is O(1): neither a one-shot nor a background runtime makes an LLM call on the way out."""
     slow = "consolidation: {idle_threshold_secs: 3600, interval_secs: 3600}"
     async with memory_runtime(yaml(EDITS, consolidation=slow)) as rt:
+        await rt.execute("ada", "metric please")
+    async with memory_runtime(yaml(EDITS, consolidation=slow), background=True) as rt:
         await rt.execute("ada", "metric please")
     async with memory_runtime(yaml("Sure.")) as rt:
         assert "consolidation" not in await ledger_kinds(rt, "ada")
 
-    async with memory_runtime(yaml(EDITS, consolidation=slow), background=True) as rt:
-        await rt.execute("ada", "metric please")
-    async with memory_runtime(yaml("Sure.")) as rt:
-        assert (await ledger_kinds(rt, "ada")).count("consolidation") == 1
+    # The daemon's loop runs a pass once the agent has been idle long enough.
+    quick = "consolidation: {idle_threshold_secs: 0, interval_secs: 0.1}"
+    async with memory_runtime(yaml(EDITS, consolidation=quick), background=True) as rt:
+        async with asyncio.timeout(30):
+            while "consolidation" not in await ledger_kinds(rt, "ada"):
+                await asyncio.sleep(0.05)
         assert "Prefers metric units." in (await blocks(rt))["human"]
 
-    disabled = "consolidation: {enabled: false}"
+    disabled = "consolidation: {enabled: false, idle_threshold_secs: 0, interval_secs: 0.1}"
     async with memory_runtime(yaml(EDITS, consolidation=disabled), background=True) as rt:
         await rt.execute("ada", "more")
+        await asyncio.sleep(0.3)  # a few ticks of an enabled loop
     async with memory_runtime(yaml("Sure.")) as rt:
         assert (await ledger_kinds(rt, "ada")).count("consolidation") == 1

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
+from tests.threads import thread_messages
 
 from axocoatl.core import events as ev
 from axocoatl.core.errors import OwnershipLost
@@ -39,7 +40,7 @@ async def test_a_taken_over_run_is_not_written_by_its_old_owner(make_runtime: Ca
         with pytest.raises(OwnershipLost, match="no longer owned by this process"):
             await task
         record = await rt.store.get_run(run_id)
-        session, _ = await rt.store.load_session("a")
+        session, _ = await thread_messages(rt.store, "a")
     assert session == []  # the whole turn rolled back with the refused step
     assert record is not None
     assert record.owner == "elsewhere:1:abc"

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
+from tests.threads import thread_messages
 
 from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.core import events as ev
-from axocoatl.core.errors import StoreError, UsageError
+from axocoatl.core.errors import UsageError
 from axocoatl.core.events import RuntimeEvent
-from axocoatl.core.messages import ChatMessage
 from axocoatl.runtime.runtime import Runtime
 from axocoatl.store import SQLiteStore, WriteBatch
 
@@ -49,8 +49,11 @@ def chain_config(**overrides: dict[str, Any]) -> AxocoatlConfig:
     return build_config(agents)
 
 
-async def crash_after(rt: Runtime, completed: Iterable[str], task: str = "resume me") -> str:
-    """Start ``wf``; once every agent in ``completed`` has committed, kill the runtime abruptly."""
+async def crash_after(
+    rt: Runtime, completed: Iterable[str], task: str = "resume me", *, started: Iterable[str] = ()
+) -> str:
+    """Start ``wf``; once every agent in ``completed`` has committed (and every agent in ``started``
+    began executing), kill the runtime abruptly."""
     wanted = set(completed)
     seen: set[str] = set()
     reached = asyncio.Event()
@@ -65,8 +68,20 @@ async def crash_after(rt: Runtime, completed: Iterable[str], task: str = "resume
     run_id, _ = await rt.start_workflow("wf", task)
     async with asyncio.timeout(30):
         await reached.wait()
+        await wait_started(rt, run_id, started)
     # Leaving the runtime now cancels the run mid-step: like a kill, nothing more commits.
     return run_id
+
+
+async def wait_started(rt: Runtime, run_id: str, agents: Iterable[str]) -> None:
+    """Until each agent's step counts an attempt (its execution began; the mock's latency keeps it going)."""
+    wanted = set(agents)
+    while True:
+        run = await rt.store.get_run(run_id)
+        assert run is not None
+        if all(steps(run)[a].attempts >= 1 for a in wanted):
+            return
+        await asyncio.sleep(0.002)
 
 
 async def orphan(rt: Runtime, run_id: str) -> None:
@@ -113,13 +128,7 @@ async def test_interrupted_run_resumes_without_redoing_committed_steps(
 ) -> None:
     config = chain_config()
     async with make_runtime(config) as rt:
-        if committed:
-            run_id = await crash_after(rt, committed)
-        else:
-            started = asyncio.Event()
-            rt.bus.subscribe(lambda e: started.set() if e.type == ev.AGENT_ACTIVATED else None)
-            run_id, _ = await rt.start_workflow("wf", "resume me")
-            await started.wait()
+        run_id = await crash_after(rt, committed, started=[in_flight])
         before = await rt.store.get_run(run_id)
     assert before is not None
     before_steps = steps(before)
@@ -193,7 +202,7 @@ async def test_resume_logs_a_resumed_event(make_runtime: Callable[..., Runtime])
 async def test_auto_resume_finishes_interrupted_runs_on_start(make_runtime: Callable[..., Runtime]) -> None:
     config = chain_config()
     async with make_runtime(config) as rt:
-        run_id = await crash_after(rt, ["a", "b"])
+        run_id = await crash_after(rt, ["a", "b"], started=["c"])
         await orphan(rt, run_id)
     rt = make_runtime(config, auto_resume=True)
     finished = asyncio.Event()
@@ -223,7 +232,7 @@ async def test_resume_after_the_workflow_timeout_has_elapsed_since_the_start(
         workflow_fields={"timeout_secs": 600},
     )
     async with make_runtime(config) as rt:
-        run_id = await crash_after(rt, ["a"])
+        run_id = await crash_after(rt, ["a"], started=["b"])
     async with make_runtime(config, clock=Later()) as rt:
         await orphan(rt, run_id)
         resumed = await rt.resume_run(run_id)
@@ -279,12 +288,12 @@ async def test_resume_refuses_completed_unknown_and_active_runs(make_runtime: Ca
         await task
 
 
-async def test_crash_leaves_no_completed_step_without_its_session_and_ledger(
+async def test_crash_leaves_no_completed_step_without_its_memory_and_ledger(
     make_runtime: Callable[..., Runtime],
 ) -> None:
     config = chain_config()
     async with make_runtime(config) as rt:
-        run_id = await crash_after(rt, ["a", "b"])
+        run_id = await crash_after(rt, ["a", "b"], started=["c"])
     store = SQLiteStore(make_runtime(config).store.path)  # type: ignore[attr-defined]
     await store.open()
     try:
@@ -292,16 +301,18 @@ async def test_crash_leaves_no_completed_step_without_its_session_and_ledger(
         assert run is not None
         usage = {row.agent_id: row for row in await store.token_report()}
         for step in run.steps:
-            messages, _ = await store.load_session(step.agent_id)
+            log, _ = await store.read_log(step.agent_id, entry_types=("conversation",))
+            # A workflow step writes no conversation thread: its context was its own.
+            assert (await thread_messages(store, step.agent_id))[0] == []
             if step.status == "completed":
-                assert [(m.role, m.content) for m in messages] == [("user", step.input), ("assistant", step.output)]
+                assert [(e.content["user"], e.content["assistant"]) for e in log] == [(step.input, step.output)]
                 assert usage[step.agent_id].calls == 1
                 assert (usage[step.agent_id].input, usage[step.agent_id].output) == (step.tokens_in, step.tokens_out)
             else:
-                # The in-flight turn committed nothing: no half session, no spend.
-                assert messages == []
+                # The in-flight turn committed nothing: no half memory, no spend.
+                assert log == []
                 assert step.agent_id not in usage
-        assert steps(run)["c"].status == "running"
+        assert steps(run)["c"].status == "running" and steps(run)["c"].attempts == 1
     finally:
         await store.close()
 
@@ -314,50 +325,37 @@ class BreakingStore(SQLiteStore):
         self.agent = agent
         self.broken = True
 
-    async def write(self, batch: WriteBatch) -> None:
+    async def write(self, batch: WriteBatch, *, durable: bool = True) -> None:
         completes = any(u.agent_id == self.agent and u.fields.get("status") == "completed" for u in batch.step_updates)
         if self.broken and completes:
             self.broken = False
-            poisoned = WriteBatch()
-            poisoned.extend(batch)
-            # A statement that fails inside the transaction, after the session and ledger inserts.
-            poisoned.step_updates.append(type(batch.step_updates[0])(batch.step_updates[0].run_id, "x", {"nope": 1}))
-            await super().write(poisoned)
-        await super().write(batch)
+            # A statement that fails inside the transaction, after the memory and ledger inserts.
+            batch.step_updates.append(type(batch.step_updates[0])(batch.step_updates[0].run_id, "x", {"nope": 1}))
+        await super().write(batch, durable=durable)
 
 
-async def test_failed_step_commit_leaves_nothing_behind_and_the_run_resumes(
+async def test_a_failed_step_commit_fails_the_step_keeps_its_spend_and_the_run_retries(
     make_runtime: Callable[..., Runtime], tmp_path: Any
 ) -> None:
     config = build_config([mock_agent("a"), mock_agent("b", ["a"]), mock_agent("c", ["b"])])
     store = BreakingStore(tmp_path / "data" / "axocoatl.db", "b")
     async with make_runtime(config, store=store) as rt:
-        with pytest.raises(StoreError, match="unknown steps column"):
-            await rt.run_workflow("wf", "atomic")
-        run = (await rt.store.list_runs())[0]
-        assert steps(run)["b"].status == "running"
-        assert steps(run)["a"].status == "completed"
-        b_session, _ = await rt.store.load_session("b")
-        assert b_session == []
-        assert {r.agent_id for r in await rt.store.token_report()} == {"a"}
-    # The driver died with the store error, like a crash: a later process resumes the run.
-    async with make_runtime(config) as rt:
-        await orphan(rt, run.run_id)
-        assert (await rt.get_run(run.run_id)).status == "interrupted"
-        resumed = await rt.resume_run(run.run_id)
-    assert resumed.status == "completed"
-    assert [s.attempts for s in resumed.steps] == [1, 2, 1]
-    b_session, _ = await store_session(tmp_path, "b")
-    assert [m.role for m in b_session] == ["user", "assistant"]
-
-
-async def store_session(tmp_path: Any, agent: str) -> tuple[list[ChatMessage], int]:
-    store = SQLiteStore(tmp_path / "data" / "axocoatl.db")
-    await store.open()
-    try:
-        return await store.load_session(agent)
-    finally:
-        await store.close()
+        run = await rt.run_workflow("wf", "atomic")
+        assert run.status == "failed"
+        assert [s.status for s in run.steps] == ["completed", "failed", "skipped"]
+        error = steps(run)["b"].error or ""
+        assert "step 'b' could not commit its result" in error and "unknown steps column" in error
+        log, _ = await rt.store.read_log("b", entry_types=("conversation",))
+        assert log == []  # nothing of the refused batch
+        # The tokens were spent at the provider: the ledger keeps them although the step did not commit.
+        assert {r.agent_id: r.calls for r in await rt.store.token_report()} == {"a": 1, "b": 1}
+        # The agent is usable at once: not stuck "running".
+        assert rt.agent("b").status == "failed"
+        assert (await rt.execute("b", "still there?")).content
+        assert rt.agent("b").status == "idle"
+        retried = await rt.resume_run(run.run_id)
+    assert retried.status == "completed"
+    assert [s.attempts for s in retried.steps] == [1, 2, 1]
 
 
 async def test_resume_after_an_agent_was_removed_fails_that_step_clearly(make_runtime: Callable[..., Runtime]) -> None:

@@ -374,6 +374,10 @@ async def test_concurrent_runs_share_agents_without_mixing_results(
     assert steps(first)["b"].input.endswith("Original task: first")  # type: ignore[union-attr]
     assert steps(second)["b"].input.endswith("Original task: second")  # type: ignore[union-attr]
     assert "first" in (first.final_output or "") and "second" in (second.final_output or "")
-    # One mailbox per agent: the two runs' turns of an agent never overlapped.
-    assert recording.max_in_flight == {"a": 1, "b": 1}
+    # Steps of different runs run at once, each in a context of its own: no request of one run
+    # carries the other run's task or conversation.
+    assert recording.max_in_flight == {"a": 2, "b": 2}
     assert recording.calls("a") == recording.calls("b") == 2
+    for request in recording.requests:
+        text = " ".join(m.content for m in request.messages if m.role != "system")
+        assert ("first" in text) != ("second" in text), text

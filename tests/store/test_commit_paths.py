@@ -25,49 +25,51 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await s.close()
 
 
-def append(agent: str, seq: int, text: str) -> WriteBatch:
+def append(agent: str, text: str) -> WriteBatch:
     return WriteBatch(
-        session=[SessionAppend(agent, seq, (ChatMessage.user(text), ChatMessage.assistant(text.upper())), 1.0)],
+        session=[SessionAppend(agent, "main", (ChatMessage.user(text), ChatMessage.assistant(text.upper())), 1.0)],
         ledger=[LedgerEntry(agent, 1, 1, 1.0)],
     )
 
 
+async def thread_of(store: SQLiteStore, agent: str) -> tuple[list[str], int]:
+    record = await store.load_session(agent, "main")
+    return [m.content for m in record.messages], record.next_seq
+
+
 async def test_concurrent_batches_all_commit_whole(store: SQLiteStore) -> None:
-    await asyncio.gather(*(store.write(append(f"agent{i}", 0, f"hello {i}")) for i in range(50)))
+    await asyncio.gather(*(store.write(append(f"agent{i}", f"hello {i}")) for i in range(50)))
     for i in range(50):
-        messages, next_seq = await store.load_session(f"agent{i}")
-        assert [m.content for m in messages] == [f"hello {i}", f"HELLO {i}"] and next_seq == 2
+        assert await thread_of(store, f"agent{i}") == ([f"hello {i}", f"HELLO {i}"], 2)
     assert sum(r.calls for r in await store.token_report()) == 50
 
 
 async def test_a_failing_batch_fails_alone_among_concurrent_ones(store: SQLiteStore) -> None:
-    await store.write(append("taken", 0, "first"))
-    bad = append("taken", 0, "clash")  # the same (agent, seq): a constraint violation
+    await store.write(append("taken", "first"))
+    bad = append("taken", "clash")
     bad.step_updates.append(StepUpdate("r", "a", {"no_such_column": 1}))
     results = await asyncio.gather(
-        *(store.write(append(f"ok{i}", 0, "fine")) for i in range(5)),
+        *(store.write(append(f"ok{i}", "fine")) for i in range(5)),
         store.write(bad),
-        *(store.write(append(f"ok{i}", 2, "later")) for i in range(5)),
+        *(store.write(append(f"ok{i}", "later")) for i in range(5)),
         return_exceptions=True,
     )
     errors = [r for r in results if isinstance(r, BaseException)]
     assert len(errors) == 1 and isinstance(errors[0], StoreError)
-    messages, _ = await store.load_session("taken")
-    assert [m.content for m in messages] == ["first", "FIRST"]  # nothing of the failed batch
+    assert (await thread_of(store, "taken"))[0] == ["first", "FIRST"]  # nothing of the failed batch
     for i in range(5):
-        messages, next_seq = await store.load_session(f"ok{i}")
-        assert [m.content for m in messages] == ["fine", "FINE", "later", "LATER"] and next_seq == 4
+        assert await thread_of(store, f"ok{i}") == (["fine", "FINE", "later", "LATER"], 4)
     assert sum(r.calls for r in await store.token_report()) == 11  # 1 + 10: the failed batch's row is gone
 
 
 async def test_a_cancelled_writer_does_not_strand_the_others(store: SQLiteStore) -> None:
-    first = asyncio.ensure_future(store.write(append("a", 0, "one")))
-    others = [asyncio.ensure_future(store.write(append(f"b{i}", 0, "two"))) for i in range(3)]
+    first = asyncio.ensure_future(store.write(append("a", "one")))
+    others = [asyncio.ensure_future(store.write(append(f"b{i}", "two"))) for i in range(3)]
     await asyncio.sleep(0)
     first.cancel()
     await asyncio.gather(*others)
     for i in range(3):
-        assert (await store.load_session(f"b{i}"))[1] == 2
+        assert (await thread_of(store, f"b{i}"))[1] == 2
 
 
 async def test_commits_are_durable_on_disk_when_write_returns(tmp_path: Path) -> None:
@@ -75,10 +77,10 @@ async def test_commits_are_durable_on_disk_when_write_returns(tmp_path: Path) ->
     for sync in ("full", "normal"):
         s = SQLiteStore(path, synchronous=sync)
         await s.open()
-        await s.write(append(f"agent-{sync}", 0, sync))
+        await s.write(append(f"agent-{sync}", sync))
         # Another connection (another process would do the same) sees the commit at once.
         with sqlite3.connect(path) as db:
-            count = db.execute("SELECT COUNT(*) FROM session_messages WHERE agent_id = ?", (f"agent-{sync}",))
+            count = db.execute("SELECT COUNT(*) FROM thread_messages WHERE agent_id = ?", (f"agent-{sync}",))
             assert count.fetchone()[0] == 2
         await s.close()
 
@@ -89,7 +91,7 @@ async def test_a_database_locked_by_another_process_waits_on_the_worker_not_the_
     await s.open()
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # holds the write lock
-    write = asyncio.ensure_future(s.write(append("agent", 0, "waits")))
+    write = asyncio.ensure_future(s.write(append("agent", "waits")))
     ticks = 0
     while not write.done() and ticks < 20:
         await asyncio.sleep(0.01)  # the event loop keeps running meanwhile
@@ -98,7 +100,7 @@ async def test_a_database_locked_by_another_process_waits_on_the_worker_not_the_
     other.execute("COMMIT")
     other.close()
     await write
-    assert (await s.load_session("agent"))[1] == 2
+    assert (await thread_of(s, "agent"))[1] == 2
     await s.close()
 
 
@@ -106,7 +108,7 @@ async def test_many_inline_commits_checkpoint_the_wal_in_the_background(tmp_path
     s = SQLiteStore(tmp_path / "axocoatl.db", synchronous="normal")
     await s.open()
     for i in range(600):
-        await s.write(append("agent", 2 * i, f"message {i}"))
+        await s.write(append("agent", f"message {i}"))
     await s.close()
     with sqlite3.connect(tmp_path / "axocoatl.db") as db:
-        assert db.execute("SELECT COUNT(*) FROM session_messages").fetchone()[0] == 1200
+        assert db.execute("SELECT COUNT(*) FROM thread_messages").fetchone()[0] == 1200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -105,7 +106,7 @@ async def test_a_failing_statement_rolls_back_the_whole_batch(store: SQLiteStore
     await store.write(WriteBatch(new_runs=[run_record("r1", started=1.0)]))
     batch = WriteBatch(
         new_runs=[run_record("r2", started=2.0)],
-        session=[SessionAppend("agent", 0, (ChatMessage.user("hi"), ChatMessage.assistant("yo")), 3.0)],
+        session=[SessionAppend("agent", "main", (ChatMessage.user("hi"), ChatMessage.assistant("yo")), 3.0)],
         ledger=[LedgerEntry("agent", 10, 5, 3.0, run_id="r1")],
         events=[EventRecord("evt-1", "TaskCompleted", 3.0, run_id="r1")],
         step_updates=[StepUpdate("r1", "a", {"status": "completed", "output": "done"}, bump_attempts=True)],
@@ -118,23 +119,24 @@ async def test_a_failing_statement_rolls_back_the_whole_batch(store: SQLiteStore
     assert run is not None and run.status == "running"
     assert all(s.status == "pending" and s.attempts == 0 for s in run.steps)
     assert await store.get_run("r2") is None
-    assert await store.load_session("agent") == ([], 0)
+    thread = await store.load_session("agent", "main")
+    assert thread.messages == [] and thread.next_seq == 0
     assert await store.token_report() == []
     assert await store.recent_events() == []
 
 
 async def test_a_constraint_violation_rolls_back_and_is_a_store_error(store: SQLiteStore) -> None:
-    await store.write(WriteBatch(session=[SessionAppend("agent", 0, (ChatMessage.user("first"),), 1.0)]))
+    await store.write(WriteBatch(new_runs=[run_record("dup", started=1.0)]))
     clash = WriteBatch(
         ledger=[LedgerEntry("agent", 1, 1, 2.0)],
-        session=[SessionAppend("agent", 0, (ChatMessage.user("same seq"),), 2.0)],
+        session=[SessionAppend("agent", "main", (ChatMessage.user("lost with the batch"),), 2.0)],
+        new_runs=[run_record("dup", started=2.0)],  # the same run id: a constraint violation
     )
     with pytest.raises(StoreError) as caught:
         await store.write(clash)
     assert not isinstance(caught.value, sqlite3.Error)
-    assert "database error" in caught.value.message
-    messages, next_seq = await store.load_session("agent")
-    assert [m.content for m in messages] == ["first"] and next_seq == 1
+    assert "database error" in caught.value.message and str(store.path) in caught.value.message
+    assert (await store.load_session("agent", "main")).messages == []
     assert await store.token_report() == []
     # The store stays usable after the rollback.
     await store.write(WriteBatch(ledger=[LedgerEntry("agent", 1, 1, 3.0)]))
@@ -224,16 +226,46 @@ async def test_heartbeat_touches_only_the_owners_running_runs(store: SQLiteStore
 
 async def test_session_appends_and_resets(store: SQLiteStore) -> None:
     first = (ChatMessage.user("one"), ChatMessage.assistant("two"))
-    await store.write(WriteBatch(session=[SessionAppend("ag", 0, first, 1.0)]))
-    await store.write(WriteBatch(session=[SessionAppend("ag", 2, (ChatMessage.user("three"),), 2.0)]))
-    messages, next_seq = await store.load_session("ag")
-    assert [m.content for m in messages] == ["one", "two", "three"] and next_seq == 3
-    await store.write(WriteBatch(session_resets=[("ag", 3)]))
-    assert await store.load_session("ag") == ([], 3)
-    await store.write(WriteBatch(session=[SessionAppend("ag", 3, (ChatMessage.user("four"),), 3.0)]))
-    messages, next_seq = await store.load_session("ag")
-    assert [m.content for m in messages] == ["four"] and next_seq == 4
-    assert await store.load_session("other") == ([], 0)
+    batch = WriteBatch(session=[SessionAppend("ag", "main", first, 1.0)])
+    await store.write(batch)
+    assert batch.session[0].first_seq == 0
+    later = WriteBatch(session=[SessionAppend("ag", "main", (ChatMessage.user("three"),), 2.0)])
+    await store.write(later)
+    assert later.session[0].first_seq == 2  # numbered by the store, after the thread's last message
+    thread = await store.load_session("ag", "main")
+    assert [m.content for m in thread.messages] == ["one", "two", "three"] and thread.next_seq == 3
+    await store.write(WriteBatch(session_resets=[("ag", "main")]))
+    thread = await store.load_session("ag", "main")
+    assert thread.messages == [] and thread.next_seq == 3
+    await store.write(WriteBatch(session=[SessionAppend("ag", "main", (ChatMessage.user("four"),), 3.0)]))
+    thread = await store.load_session("ag", "main")
+    assert [m.content for m in thread.messages] == ["four"] and thread.next_seq == 4
+    # Threads are separate conversations; other agents have none yet.
+    await store.write(WriteBatch(session=[SessionAppend("ag", "side", (ChatMessage.user("aside"),), 4.0)]))
+    assert [m.content for m in (await store.load_session("ag", "side")).messages] == ["aside"]
+    assert (await store.load_session("ag", "main")).next_seq == 4
+    assert (await store.load_session("other", "main")).messages == []
+    assert [t[:2] for t in await store.list_threads("ag")] == [("main", 1), ("side", 1)]
+
+
+async def test_two_connections_appending_to_one_thread_never_collide(tmp_path: Path) -> None:
+    first, second = SQLiteStore(tmp_path / "db.sqlite"), SQLiteStore(tmp_path / "db.sqlite")
+    await first.open()
+    await second.open()
+    try:
+        writes = [
+            (first if i % 2 else second).write(
+                WriteBatch(session=[SessionAppend("ag", "main", (ChatMessage.user(f"m{i}"),), float(i))])
+            )
+            for i in range(40)
+        ]
+        await asyncio.gather(*writes)
+        thread = await first.load_session("ag", "main")
+        assert sorted(m.content for m in thread.messages) == sorted(f"m{i}" for i in range(40))
+        assert thread.next_seq == 40
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_tool_messages_round_trip(store: SQLiteStore) -> None:
@@ -241,9 +273,8 @@ async def test_tool_messages_round_trip(store: SQLiteStore) -> None:
 
     asked = ChatMessage.assistant("", tool_calls=(ToolCall("c1", "echo", {"text": "ü 🙂"}),))
     answer = ChatMessage.tool('{"text": "ü 🙂"}', tool_call_id="c1", name="echo")
-    await store.write(WriteBatch(session=[SessionAppend("ag", 0, (asked, answer), 1.0)]))
-    messages, _ = await store.load_session("ag")
-    assert messages == [asked, answer]
+    await store.write(WriteBatch(session=[SessionAppend("ag", "main", (asked, answer), 1.0)]))
+    assert (await store.load_session("ag", "main")).messages == [asked, answer]
 
 
 async def test_ledger_usage_and_report(store: SQLiteStore) -> None:
