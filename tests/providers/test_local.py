@@ -21,8 +21,8 @@ import pytest
 
 from axocoatl.config.schema import LocalProviderConfig
 from axocoatl.core.errors import ContextLengthExceeded, ModelNotFound, ProviderResponseError, ProviderUnavailable
-from axocoatl.core.messages import ChatMessage, ToolCall
-from axocoatl.providers.base import ChatRequest, Done, StreamEvent, TextDelta, ToolSpec, UsageReport, complete
+from axocoatl.core.messages import ChatMessage, ToolCall, ToolSpec
+from axocoatl.providers.base import ChatRequest, Done, StreamEvent, TextDelta, UsageReport, complete
 from axocoatl.providers.local import DEFAULT_MODEL, LocalProvider, files, load_model, resolve_model_path
 from axocoatl.providers.local.prompt import Conversation
 

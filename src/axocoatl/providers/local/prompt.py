@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from axocoatl.core.errors import ContextLengthExceeded, ProviderResponseError
-from axocoatl.core.messages import ChatMessage
-from axocoatl.providers.base import ChatRequest, ToolSpec
+from axocoatl.core.messages import ChatMessage, ToolSpec
+from axocoatl.providers.base import ChatRequest
 
 log = logging.getLogger(__name__)
 
