@@ -145,7 +145,6 @@ class ChatTemplate:
 class Prompt:
     tokens: list[int]
     max_tokens: int
-    dropped: int
 
 
 def fit_prompt(request: ChatRequest, template: ChatTemplate, n_ctx: int) -> Prompt:
@@ -155,7 +154,7 @@ def fit_prompt(request: ChatRequest, template: ChatTemplate, n_ctx: int) -> Prom
     conversation = Conversation.of(request)
     tokens = template.tokens(conversation.keep_last(0))
     if len(tokens) <= budget:
-        return Prompt(tokens, max_tokens, 0)
+        return Prompt(tokens, max_tokens)
     # Find the fewest dropped turns that fit (binary search: the prompt shrinks as more go).
     lo, hi = 1, max(len(conversation.turns) - 1, 0)
     best: list[int] | None = None
@@ -186,4 +185,4 @@ def fit_prompt(request: ChatRequest, template: ChatTemplate, n_ctx: int) -> Prom
         best_dropped,
         len(best),
     )
-    return Prompt(best, max_tokens, best_dropped)
+    return Prompt(best, max_tokens)
