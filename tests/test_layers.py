@@ -26,6 +26,8 @@ LAYERS = [
     "core",
 ]
 RANK = {name: index for index, name in enumerate(LAYERS)}
+# Imports the order alone would allow but that must not exist, with the reason.
+APART = {("tools", "providers"): "tool specs are core types (core/messages.py); tools never need a model provider"}
 # Pure layers must not do I/O: no network, database or filesystem libraries.
 PURE = {"core", "coordination"}
 IMPURE_MODULES = {"sqlite3", "aiosqlite", "httpx", "socket", "asyncio", "subprocess", "psycopg", "os", "pathlib"}
@@ -56,6 +58,8 @@ def test_imports_flow_downward(path: Path) -> None:
             continue
         if RANK[parts[1]] < RANK[layer]:
             upward.append(f"{path.relative_to(SRC)}:{line} imports {module} ({parts[1]} is above {layer})")
+        elif (layer, parts[1]) in APART:
+            upward.append(f"{path.relative_to(SRC)}:{line} imports {module} ({APART[layer, parts[1]]})")
     assert not upward, "\n".join(upward)
 
 

@@ -17,9 +17,9 @@ from pydantic import SecretStr
 
 from axocoatl.config.schema import OllamaProviderConfig, RemoteProviderConfig
 from axocoatl.core.errors import ProviderResponseError, RateLimited
-from axocoatl.core.messages import ChatMessage, TokenUsage
+from axocoatl.core.messages import ChatMessage, TokenUsage, ToolSpec
 from axocoatl.providers.anthropic import AnthropicProvider
-from axocoatl.providers.base import ChatRequest, Done, Provider, TextDelta, ToolSpec, complete
+from axocoatl.providers.base import ChatRequest, Done, Provider, TextDelta, complete
 from axocoatl.providers.gemini import GeminiProvider
 from axocoatl.providers.http import SleepFn
 from axocoatl.providers.ollama import OllamaProvider

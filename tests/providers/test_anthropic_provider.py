@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from axocoatl.config.schema import RemoteProviderConfig
 from axocoatl.core.errors import AuthenticationFailed, ProviderResponseError
-from axocoatl.core.messages import ChatMessage, TokenUsage, ToolCall
+from axocoatl.core.messages import ChatMessage, TokenUsage, ToolCall, ToolSpec
 from axocoatl.providers.anthropic import JSON_INSTRUCTION, AnthropicProvider
 from axocoatl.providers.base import (
     ChatRequest,
@@ -20,7 +20,6 @@ from axocoatl.providers.base import (
     StreamEvent,
     TextDelta,
     ToolCallDelta,
-    ToolSpec,
     UsageReport,
     complete,
 )

@@ -10,16 +10,8 @@ import pytest
 
 from axocoatl.config.schema import RemoteProviderConfig
 from axocoatl.core.errors import AuthenticationFailed, ProviderResponseError
-from axocoatl.core.messages import ChatMessage, TokenUsage, ToolCall
-from axocoatl.providers.base import (
-    ChatRequest,
-    Done,
-    ReasoningDelta,
-    TextDelta,
-    ToolSpec,
-    UsageReport,
-    complete,
-)
+from axocoatl.core.messages import ChatMessage, TokenUsage, ToolCall, ToolSpec
+from axocoatl.providers.base import ChatRequest, Done, ReasoningDelta, TextDelta, UsageReport, complete
 from axocoatl.providers.gemini import GeminiProvider, gemini_schema
 
 WEATHER = ToolSpec(

@@ -21,10 +21,10 @@ import pytest
 
 from axocoatl.config.schema import LocalProviderConfig
 from axocoatl.core.errors import ContextLengthExceeded, ModelNotFound, ProviderResponseError, ProviderUnavailable
-from axocoatl.core.messages import ChatMessage, ToolCall
-from axocoatl.providers import local
-from axocoatl.providers.base import ChatRequest, Done, StreamEvent, TextDelta, ToolSpec, UsageReport, complete
-from axocoatl.providers.local import DEFAULT_MODEL, LocalProvider, load_model, resolve_model_path
+from axocoatl.core.messages import ChatMessage, ToolCall, ToolSpec
+from axocoatl.providers.base import ChatRequest, Done, StreamEvent, TextDelta, UsageReport, complete
+from axocoatl.providers.local import DEFAULT_MODEL, LocalProvider, files, load_model, resolve_model_path
+from axocoatl.providers.local.prompt import Conversation
 
 WEATHER = ToolSpec(
     "get_weather",
@@ -81,7 +81,7 @@ def test_conversation_renders_tools_and_tool_turns_as_text() -> None:
         ),
         tools=(WEATHER,),
     )
-    messages = local._Conversation.of(request).keep_last(0)
+    messages = Conversation.of(request).keep_last(0)
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     system = messages[0]["content"]
     assert system.startswith("Be brief.")
@@ -102,7 +102,7 @@ def test_dropping_old_turns_keeps_the_system_prompt_and_starts_with_a_user_turn(
             ChatMessage.user("five"),
         ),
     )
-    conversation = local._Conversation.of(request)
+    conversation = Conversation.of(request)
     assert [m["content"] for m in conversation.keep_last(1)] == [SYSTEM.content, "three", "four", "five"]
     assert [m["content"] for m in conversation.keep_last(4)] == [SYSTEM.content, "five"]
 
@@ -119,7 +119,7 @@ def test_dropping_old_turns_never_opens_with_an_orphaned_tool_result() -> None:
             ChatMessage.user("Thanks!"),
         ),
     )
-    conversation = local._Conversation.of(request)
+    conversation = Conversation.of(request)
     assert [m["content"] for m in conversation.keep_last(1)] == ["Thanks!"]
     assert [m["content"] for m in conversation.keep_last(0)][-1] == "Thanks!"
 
@@ -140,7 +140,7 @@ def test_a_file_that_is_not_gguf_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_bundled_model_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local, "bundled_model_path", lambda: None)
+    monkeypatch.setattr(files, "bundled_model_path", lambda: None)
     with pytest.raises(ProviderUnavailable) as caught:
         resolve_model_path(DEFAULT_MODEL, LocalProviderConfig())
     assert "scripts/install-local-llm.sh" in str(caught.value)
@@ -279,7 +279,7 @@ async def test_the_model_is_loaded_once_per_process() -> None:
     assert one is two
     assert one.llama is two.llama
     assert load_model(one.path, one.n_ctx) is one
-    bundled = local.bundled_model_path()
+    bundled = files.bundled_model_path()
     assert bundled is not None
     by_path = await LocalProvider(LocalProviderConfig(model=str(bundled))).model()
     assert by_path is one

@@ -16,8 +16,8 @@ from axocoatl.core.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from axocoatl.core.messages import ChatMessage, ToolCall
-from axocoatl.providers.base import ChatRequest, Done, TextDelta, ToolSpec, complete, estimate_prompt_tokens
+from axocoatl.core.messages import ChatMessage, ToolCall, ToolSpec
+from axocoatl.providers.base import ChatRequest, Done, TextDelta, complete, estimate_prompt_tokens
 from axocoatl.providers.mock import MockProvider
 from axocoatl.providers.registry import build_provider
 from axocoatl.tokens.counter import default_counter

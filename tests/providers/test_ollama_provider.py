@@ -10,16 +10,8 @@ import pytest
 
 from axocoatl.config.schema import OllamaProviderConfig
 from axocoatl.core.errors import ModelNotFound, ProviderResponseError, ProviderUnavailable
-from axocoatl.core.messages import ChatMessage, TokenUsage, ToolCall
-from axocoatl.providers.base import (
-    ChatRequest,
-    Done,
-    ReasoningDelta,
-    TextDelta,
-    ToolSpec,
-    UsageReport,
-    complete,
-)
+from axocoatl.core.messages import ChatMessage, TokenUsage, ToolCall, ToolSpec
+from axocoatl.providers.base import ChatRequest, Done, ReasoningDelta, TextDelta, UsageReport, complete
 from axocoatl.providers.ollama import OllamaProvider
 
 WEATHER = ToolSpec("get_weather", "Weather", {"type": "object", "properties": {"city": {"type": "string"}}})

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from axocoatl.config.schema import RemoteProviderConfig
 from axocoatl.core.errors import AuthenticationFailed, ProviderResponseError, UsageError
-from axocoatl.core.messages import ChatMessage, TokenUsage, ToolCall
+from axocoatl.core.messages import ChatMessage, TokenUsage, ToolCall, ToolSpec
 from axocoatl.providers.base import (
     ChatRequest,
     Done,
@@ -20,7 +20,6 @@ from axocoatl.providers.base import (
     ReasoningDelta,
     StreamEvent,
     TextDelta,
-    ToolSpec,
     UsageReport,
     complete,
 )

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from axocoatl.providers.base import Done, ResponseAccumulator, StreamEvent, TextDelta, ToolCallDelta, ToolSpec
+from axocoatl.core.messages import ToolSpec
+from axocoatl.providers.base import Done, ResponseAccumulator, StreamEvent, TextDelta, ToolCallDelta
 from axocoatl.providers.text_tools import TextToolFilter, recover_tool_calls
 
 WEATHER = ToolSpec(

@@ -14,10 +14,11 @@ from pydantic import SecretStr
 from axocoatl.config.schema import AuthConfig, ServerConfig
 from axocoatl.core import events as ev
 from axocoatl.core.errors import UsageError
-from axocoatl.core.events import RuntimeEvent
+from axocoatl.core.events import CallFinished, RuntimeEvent, TextChunk, ToolFinished, ToolStarted, stream_payload
+from axocoatl.core.messages import TokenUsage, ToolCall, ToolCallRecord
 from axocoatl.runtime.daemon import DaemonInfo, read_daemon_info, remove_daemon_info, write_daemon_info
 from axocoatl.server.auth import Credentials, check_exposure, is_loopback
-from axocoatl.server.frames import frames_for
+from axocoatl.server.frames import chat_frame, frames_for
 from axocoatl.server.middleware import FixedWindowLimiter, RateLimitSettings
 from axocoatl.server.stream import ClientStream, StreamHub, Subscription
 
@@ -108,6 +109,50 @@ def test_frames_for_lattice_and_stream_events() -> None:
         RuntimeEvent(ev.TOOL_CALL_FINISHED, 1.0, payload={"id": "c", "name": "echo", "result": "{}"}, **where)
     )
     assert tool[0]["phase"] == "result" and tool[0]["call_id"] == "c" and tool[0]["is_error"] is False
+
+
+def test_stream_events_have_one_wire_form_everywhere() -> None:
+    """Execute's SSE, the bus, the WebSocket and chat all show a stream event as docs/api.md says."""
+    args = {"text": "hi"}
+    call = ToolCall(id="c1", name="echo", arguments=args)
+    record = ToolCallRecord(id="c1", name="echo", arguments=args, result="hi", is_error=False)
+    events = [TextChunk("hi"), ToolStarted(call), ToolFinished(record), CallFinished(TokenUsage(5, 2), "m")]
+    assert [stream_payload(event) for event in events] == [
+        ("token", {"delta": "hi"}),
+        ("tool-start", {"call_id": "c1", "name": "echo", "arguments": args}),
+        (
+            "tool-result",
+            {"call_id": "c1", "id": "c1", "name": "echo", "arguments": args, "result": "hi", "is_error": False},
+        ),
+        ("llm-call", {"input": 5, "output": 2, "model": "m"}),
+    ]
+    turn = {"agent": "a", "turn_id": "t"}
+    assert [chat_frame(event, turn) for event in events] == [
+        {"kind": "chat-token", **turn, "delta": "hi"},
+        {"kind": "chat-tool-start", **turn, "call_id": "c1", "name": "echo", "arguments": args},
+        {"kind": "chat-tool-result", **turn, "call_id": "c1", "name": "echo", "result": "hi", "is_error": False},
+        None,
+    ]
+    where = {"run_id": "r1", "workflow_id": "w", "agent_id": "a"}
+    frames = []
+    for event in events:
+        kind, payload = stream_payload(event)
+        frames += frames_for(RuntimeEvent(ev.BUS_TYPES[kind], 1.0, payload=payload, **where))
+    assert frames == [
+        {"kind": "token", **where, "delta": "hi"},
+        {"kind": "tool-call", "phase": "start", **where, "call_id": "c1", "name": "echo", "arguments": args},
+        {
+            "kind": "tool-call",
+            "phase": "result",
+            **where,
+            "call_id": "c1",
+            "name": "echo",
+            "arguments": args,
+            "result": "hi",
+            "is_error": False,
+        },
+        {"kind": "llm-call", **where, "input": 5, "output": 2, "model": "m"},
+    ]
 
 
 def test_subscription_routing() -> None:

@@ -14,13 +14,10 @@
     ├── BudgetExceeded         a token budget refused an LLM call (overflow_policy: abort)
     ├── ToolError              a tool call failed; the message goes back to the model
     │   └── ToolNotAllowed
-    ├── AgentError
-    │   ├── AgentTimeout
-    │   └── MailboxClosed      the agent was stopped on purpose
-    ├── WorkflowTimeout
-    ├── StoreError             the database failed (never leaks sqlite3 / psycopg types)
-    │   └── OwnershipLost      another process took over a run this one was driving
-    └── InternalError          a bug in axocoatl; please report it
+    ├── AgentTimeout           an agent's turn took longer than its timeout_secs
+    ├── MailboxClosed          the agent was stopped on purpose
+    └── StoreError             the database failed (never leaks sqlite3 / psycopg types)
+        └── OwnershipLost      another process took over a run this one was driving
 
 Every message says what was wrong, where, and how to fix it. Exceptions keep plain
 constructor arguments so they pickle and can be stored as a step's error text.
@@ -173,19 +170,11 @@ class ToolNotAllowed(ToolError):
     pass
 
 
-class AgentError(AxocoatlError):
+class AgentTimeout(AxocoatlError):
     pass
 
 
-class AgentTimeout(AgentError):
-    pass
-
-
-class MailboxClosed(AgentError):
-    pass
-
-
-class WorkflowTimeout(AxocoatlError):
+class MailboxClosed(AxocoatlError):
     pass
 
 
@@ -195,7 +184,3 @@ class StoreError(AxocoatlError):
 
 class OwnershipLost(StoreError):
     """A run was taken over by another process; this one must stop writing its steps."""
-
-
-class InternalError(AxocoatlError):
-    """A bug in axocoatl; please report it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from axocoatl.core.messages import TokenUsage, ToolCall, ToolCallRecord
 
@@ -52,6 +52,28 @@ class CallFinished:
 
 AgentStreamEvent = TextChunk | ToolStarted | ToolFinished | CallFinished
 StreamSink = Callable[[AgentStreamEvent], None]
+
+# An agent stream event's kind names its Server-Sent Event on execute and, prefixed with
+# "chat-", its WebSocket chat frame; BUS_TYPES gives the runtime bus event type of each kind.
+StreamKind = Literal["token", "tool-start", "tool-result", "llm-call"]
+BUS_TYPES: dict[StreamKind, str] = {
+    "token": TOKEN_DELTA,
+    "tool-start": TOOL_CALL_STARTED,
+    "tool-result": TOOL_CALL_FINISHED,
+    "llm-call": LLM_CALL_FINISHED,
+}
+
+
+def stream_payload(event: AgentStreamEvent) -> tuple[StreamKind, dict[str, Any]]:
+    """The one mapping of an agent stream event to its wire kind and JSON payload (docs/api.md)."""
+    if isinstance(event, TextChunk):
+        return "token", {"delta": event.text}
+    if isinstance(event, ToolStarted):
+        call = event.call
+        return "tool-start", {"call_id": call.id, "name": call.name, "arguments": call.arguments}
+    if isinstance(event, ToolFinished):
+        return "tool-result", {"call_id": event.record.id, **event.record.to_dict()}
+    return "llm-call", {"input": event.usage.input, "output": event.usage.output, "model": event.model}
 
 
 @dataclass(frozen=True)

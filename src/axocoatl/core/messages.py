@@ -1,4 +1,4 @@
-"""Chat messages, tool calls and token usage: the vocabulary every layer speaks."""
+"""Chat messages, tool specs and calls, token usage: the vocabulary every layer speaks."""
 
 from __future__ import annotations
 
@@ -23,6 +23,15 @@ class ToolCall:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ToolCall:
         return cls(id=str(data["id"]), name=str(data["name"]), arguments=dict(data.get("arguments") or {}))
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool offered to the model: name, description and JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
 
 
 @dataclass(frozen=True)

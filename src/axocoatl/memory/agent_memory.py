@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from axocoatl.config.schema import AgentConfig
 from axocoatl.core.errors import AxocoatlError
 from axocoatl.core.ids import Clock
-from axocoatl.core.messages import AgentInput, AgentOutput, ChatMessage, TokenUsage
+from axocoatl.core.messages import AgentInput, AgentOutput, ChatMessage, TokenUsage, ToolSpec
 from axocoatl.memory import compaction, consolidation, daily_log
 from axocoatl.memory.checkpoint import AgentState, restore
 from axocoatl.memory.core import CoreMemory, SharedBlocks
@@ -28,7 +28,7 @@ from axocoatl.memory.prompts import POST_COMPACTION_HINT, RECALL_HEADER, SUMMARY
 from axocoatl.memory.semantic import Recollection, SemanticMemory
 from axocoatl.memory.session import Compaction, Session, window_of
 from axocoatl.memory.tools import memory_tools
-from axocoatl.providers.base import Provider, ToolSpec
+from axocoatl.providers.base import Provider
 from axocoatl.store import LedgerEntry, MemoryRecord, Store, WriteBatch
 from axocoatl.tokens.budget import BudgetUsage
 from axocoatl.tokens.counter import PER_MESSAGE_OVERHEAD, PER_REQUEST_OVERHEAD, TokenCounter

@@ -9,19 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from axocoatl.core.errors import ProviderResponseError
-from axocoatl.core.messages import ChatMessage, TokenUsage, ToolCall
+from axocoatl.core.messages import ChatMessage, TokenUsage, ToolCall, ToolSpec
 from axocoatl.tokens.counter import TokenCounter, default_counter
 
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """A tool offered to the model: name, description and JSON schema of its arguments."""
-
-    name: str
-    description: str
-    parameters: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import httpx
 from axocoatl.config.schema import RemoteProviderConfig
 from axocoatl.core.errors import ProviderResponseError
 from axocoatl.core.ids import new_id
-from axocoatl.core.messages import ChatMessage, TokenUsage
+from axocoatl.core.messages import ChatMessage, TokenUsage, ToolSpec
 from axocoatl.providers.base import (
     ChatRequest,
     Done,
@@ -26,7 +26,6 @@ from axocoatl.providers.base import (
     StreamEvent,
     TextDelta,
     ToolCallDelta,
-    ToolSpec,
     UsageReport,
 )
 from axocoatl.providers.http import (

@@ -14,7 +14,7 @@ import httpx
 from axocoatl.config.schema import OllamaProviderConfig
 from axocoatl.core.errors import ProviderResponseError
 from axocoatl.core.ids import new_id
-from axocoatl.core.messages import ChatMessage, TokenUsage
+from axocoatl.core.messages import ChatMessage, TokenUsage, ToolSpec
 from axocoatl.providers.base import (
     ChatRequest,
     Done,
@@ -24,7 +24,6 @@ from axocoatl.providers.base import (
     StreamEvent,
     TextDelta,
     ToolCallDelta,
-    ToolSpec,
     UsageReport,
 )
 from axocoatl.providers.http import (

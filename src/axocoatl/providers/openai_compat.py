@@ -19,7 +19,7 @@ import httpx
 
 from axocoatl.config.schema import RemoteProviderConfig
 from axocoatl.core.errors import ProviderResponseError, UsageError
-from axocoatl.core.messages import ChatMessage, TokenUsage
+from axocoatl.core.messages import ChatMessage, TokenUsage, ToolSpec
 from axocoatl.providers.base import (
     ChatRequest,
     Done,
@@ -29,7 +29,6 @@ from axocoatl.providers.base import (
     StreamEvent,
     TextDelta,
     ToolCallDelta,
-    ToolSpec,
     UsageReport,
 )
 from axocoatl.providers.http import (

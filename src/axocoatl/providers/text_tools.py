@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from axocoatl.core.ids import new_id
-from axocoatl.core.messages import ToolCall
-from axocoatl.providers.base import StreamEvent, TextDelta, ToolCallDelta, ToolSpec
+from axocoatl.core.messages import ToolCall, ToolSpec
+from axocoatl.providers.base import StreamEvent, TextDelta, ToolCallDelta
 
 _TAGGED = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
 _FUNCTION = re.compile(r"<function=([^>\s]+)>(.*?)(?:</function>|\Z)", re.DOTALL)

@@ -19,7 +19,7 @@ from typing import Any
 from axocoatl.agents.actor import Agent, describe_error
 from axocoatl.core import events as ev
 from axocoatl.core.errors import MailboxClosed, OwnershipLost, StoreError, UsageError
-from axocoatl.core.events import AgentStreamEvent, CallFinished, RuntimeEvent, TextChunk, ToolFinished, ToolStarted
+from axocoatl.core.events import AgentStreamEvent, RuntimeEvent
 from axocoatl.core.ids import Clock
 from axocoatl.core.messages import AgentInput, AgentOutput
 from axocoatl.runtime.bus import EventBus
@@ -203,17 +203,8 @@ class RunDriver:
         base: dict[str, Any] = {"run_id": self.run.run_id, "workflow_id": self.run.workflow_id, "agent_id": agent_id}
 
         def sink(event: AgentStreamEvent) -> None:
-            now = self._clock.now()
-            if isinstance(event, TextChunk):
-                self._bus.publish(RuntimeEvent(ev.TOKEN_DELTA, now, payload={"delta": event.text}, **base))
-            elif isinstance(event, CallFinished):
-                payload = {"input": event.usage.input, "output": event.usage.output, "model": event.model}
-                self._bus.publish(RuntimeEvent(ev.LLM_CALL_FINISHED, now, payload=payload, **base))
-            elif isinstance(event, ToolStarted):
-                payload = {"call_id": event.call.id, "name": event.call.name, "arguments": event.call.arguments}
-                self._bus.publish(RuntimeEvent(ev.TOOL_CALL_STARTED, now, payload=payload, **base))
-            elif isinstance(event, ToolFinished):
-                self._bus.publish(RuntimeEvent(ev.TOOL_CALL_FINISHED, now, payload=event.record.to_dict(), **base))
+            kind, payload = ev.stream_payload(event)
+            self._bus.publish(RuntimeEvent(ev.BUS_TYPES[kind], self._clock.now(), payload=payload, **base))
 
         return sink
 

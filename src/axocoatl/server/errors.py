@@ -20,7 +20,6 @@ from axocoatl.core.errors import (
     MailboxClosed,
     ProviderError,
     UsageError,
-    WorkflowTimeout,
 )
 from axocoatl.core.ids import new_id
 
@@ -92,7 +91,7 @@ def status_for(exc: AxocoatlError) -> int:
         return 409
     if isinstance(exc, MailboxClosed):
         return 409
-    if isinstance(exc, AgentTimeout | WorkflowTimeout):
+    if isinstance(exc, AgentTimeout):
         return 504
     if isinstance(exc, ProviderError):
         return 502  # the model provider failed, not this server

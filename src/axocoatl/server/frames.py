@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from axocoatl.core import events as ev
-from axocoatl.core.events import RuntimeEvent
+from axocoatl.core.events import AgentStreamEvent, RuntimeEvent, StreamKind
 from axocoatl.core.ids import iso
 
 Frame = dict[str, Any]
@@ -18,6 +18,12 @@ _RUN_STATUS = {
 }
 # Lattice events that change one step's status.
 STEP_EVENTS = frozenset({ev.AGENT_ACTIVATED, ev.TASK_COMPLETED, ev.AGENT_FAILED, ev.STEP_SKIPPED})
+# The fields of each chat-* frame (docs/api.md); a chat turn shows no llm-call frames.
+_CHAT_FIELDS: dict[StreamKind, tuple[str, ...]] = {
+    "token": ("delta",),
+    "tool-start": ("call_id", "name", "arguments"),
+    "tool-result": ("call_id", "name", "result", "is_error"),
+}
 
 
 def _where(event: RuntimeEvent) -> Frame:
@@ -102,3 +108,12 @@ def _step_frame(event: RuntimeEvent) -> Frame:
     else:
         frame.update(status="skipped", error=p.get("reason"))
     return frame
+
+
+def chat_frame(event: AgentStreamEvent, turn: Frame) -> Frame | None:
+    """The chat-* frame a stream event of a chat turn becomes, or None if chat does not show it."""
+    kind, payload = ev.stream_payload(event)
+    fields = _CHAT_FIELDS.get(kind)
+    if fields is None:
+        return None
+    return {"kind": f"chat-{kind}", **turn, **{name: payload[name] for name in fields}}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from axocoatl.core.errors import ToolError, ToolNotAllowed
-from axocoatl.providers.base import ToolSpec
+from axocoatl.core.messages import ToolSpec
 
 ToolHandler = Callable[[dict[str, Any]], Awaitable[Any]]
 

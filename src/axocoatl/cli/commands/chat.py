@@ -85,15 +85,10 @@ class LocalChat:
         self.runtime.agent(self.agent_id)  # unknown agent: a clear error before the first prompt
 
     async def turn(self, text: str, on_event: OnEvent) -> dict[str, Any]:
-        from axocoatl.core.events import AgentStreamEvent, TextChunk, ToolFinished, ToolStarted
+        from axocoatl.core.events import AgentStreamEvent, stream_payload
 
         def sink(event: AgentStreamEvent) -> None:
-            if isinstance(event, TextChunk):
-                on_event("token", {"delta": event.text})
-            elif isinstance(event, ToolStarted):
-                on_event("tool-start", {"name": event.call.name, "arguments": event.call.arguments})
-            elif isinstance(event, ToolFinished):
-                on_event("tool-result", event.record.to_dict())
+            on_event(*stream_payload(event))  # what DaemonChat gets from the daemon's SSE
 
         output = await self.runtime.execute(self.agent_id, text, sink=sink)
         usage = output.usage

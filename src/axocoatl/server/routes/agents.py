@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from axocoatl.agents.actor import Agent
 from axocoatl.core.errors import AxocoatlError
-from axocoatl.core.events import AgentStreamEvent, CallFinished, TextChunk, ToolFinished, ToolStarted
+from axocoatl.core.events import AgentStreamEvent, stream_payload
 from axocoatl.core.ids import new_id
 from axocoatl.core.messages import AgentInput, AgentOutput
 from axocoatl.server.errors import ApiError, axocoatl_error_json, not_found, responses, status_for
@@ -119,16 +119,7 @@ def _stream(state: ServerState, agent_id: str, agent_input: AgentInput) -> Strea
     queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
 
     def sink(event: AgentStreamEvent) -> None:
-        if isinstance(event, TextChunk):
-            queue.put_nowait(("token", {"delta": event.text}))
-        elif isinstance(event, ToolStarted):
-            call = event.call
-            queue.put_nowait(("tool-start", {"call_id": call.id, "name": call.name, "arguments": call.arguments}))
-        elif isinstance(event, ToolFinished):
-            queue.put_nowait(("tool-result", {"call_id": event.record.id, **event.record.to_dict()}))
-        elif isinstance(event, CallFinished):
-            usage = {"input": event.usage.input, "output": event.usage.output, "model": event.model}
-            queue.put_nowait(("llm-call", usage))
+        queue.put_nowait(stream_payload(event))
 
     async def turn() -> None:
         try:

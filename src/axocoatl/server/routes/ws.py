@@ -16,10 +16,11 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from axocoatl.core.errors import AxocoatlError
-from axocoatl.core.events import AgentStreamEvent, TextChunk, ToolFinished, ToolStarted
+from axocoatl.core.events import AgentStreamEvent
 from axocoatl.core.ids import new_id
 from axocoatl.core.messages import AgentInput
 from axocoatl.server.errors import ApiError, not_found
+from axocoatl.server.frames import chat_frame
 from axocoatl.server.routes.agents import output_json
 from axocoatl.server.state import ServerState, state_of
 from axocoatl.server.stream import ClientStream, Selection, Subscription
@@ -249,31 +250,9 @@ class _Connection:
                 self.client.reply(frame)
 
         def sink(event: AgentStreamEvent) -> None:
-            if isinstance(event, TextChunk):
-                send({"kind": "chat-token", **base, "delta": event.text})
-            elif isinstance(event, ToolStarted):
-                call = event.call
-                send(
-                    {
-                        "kind": "chat-tool-start",
-                        **base,
-                        "call_id": call.id,
-                        "name": call.name,
-                        "arguments": call.arguments,
-                    }
-                )
-            elif isinstance(event, ToolFinished):
-                record = event.record
-                send(
-                    {
-                        "kind": "chat-tool-result",
-                        **base,
-                        "call_id": record.id,
-                        "name": record.name,
-                        "result": record.result,
-                        "is_error": record.is_error,
-                    }
-                )
+            frame = chat_frame(event, base)
+            if frame is not None:
+                send(frame)
 
         try:
             output = await self.state.execute(agent_id, agent_input, sink=sink)
