@@ -38,7 +38,10 @@ def main_options(
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     mock: bool = typer.Option(
-        False, "--mock", help="Run every agent on the deterministic mock provider (a dry run, no model needed)."
+        False,
+        "--mock",
+        help="Run every agent on the deterministic mock provider (a dry run, no model needed); "
+        "runs always happen in this process, never in a running daemon.",
     ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:

@@ -28,6 +28,10 @@ class WorkflowExecuteRequest(Strict):
     input: str = Field(..., description="The task given to the entry agents.")
 
 
+class SkillFireRequest(Strict):
+    input: str = Field("", description="Text given to the agents that react.")
+
+
 # ---------------------------------------------------------------------------------- responses
 
 
@@ -164,6 +168,16 @@ class RunStarted(BaseModel):
     run_id: str
     workflow_id: str
     status: Literal["running"]
+
+
+class SkillInfo(BaseModel):
+    id: str
+    name: str | None
+    description: str
+    emits: list[str]
+    reacts_to: list[str]
+    agents: list[str]
+    prompt: str
 
 
 class TokenRow(BaseModel):

@@ -46,24 +46,29 @@ class DaemonChat:
         self._http = client.async_client()
 
     async def turn(self, text: str, on_event: OnEvent) -> dict[str, Any]:
-        from axocoatl.cli.daemon_client import DaemonError, stream_sse
+        from axocoatl.cli.daemon_client import DaemonError, daemon_error
 
         path = f"/api/agents/{self.agent_id}/execute"
-        async for event, data in stream_sse(self._http, path, {"input": text}):
+        async for event, data in self._daemon.stream(self._http, path, {"input": text}):
             if event == "done":
                 return data
             if event == "error":
-                raise DaemonError(str(data.get("error")), hint=data.get("hint"), status=data.get("status"))
+                raise daemon_error(str(data.get("error")), hint=data.get("hint"), status=data.get("status"))
             on_event(event, data)
         raise DaemonError("the daemon ended the reply early", hint="check the daemon's log")
 
     async def reset(self) -> None:
-        from axocoatl.cli.daemon_client import DaemonError
+        import httpx
 
-        response = await self._http.post(f"/api/agents/{self.agent_id}/reset")
+        from axocoatl.cli.daemon_client import daemon_error
+
+        try:
+            response = await self._http.post(f"/api/agents/{self.agent_id}/reset")
+        except httpx.HTTPError as exc:
+            raise self._daemon.unreachable(exc) from None
         if not response.is_success:
             body = response.json()
-            raise DaemonError(str(body.get("error")), hint=body.get("hint"))
+            raise daemon_error(str(body.get("error")), hint=body.get("hint"), status=response.status_code)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -140,9 +140,13 @@ def resume_run(
     run_id: str = typer.Argument(..., help="An interrupted or failed run."),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
 ) -> None:
-    """Resume an interrupted run (or retry a failed one): completed steps never run again."""
-    from axocoatl.cli.execution import execute_run
+    """Resume an interrupted run (or retry a failed one): completed steps never run again.
 
-    g = globals_of(ctx)
-    loaded = load(ctx)
-    execute_run(g, loaded, lambda rt: rt.start_resume(run_id), order=[], as_json=as_json)
+    When a daemon owns the data dir, the daemon resumes it; with --mock it runs in this process.
+    """
+    from urllib.parse import quote
+
+    from axocoatl.cli.execution import RunRequest, execute_run
+
+    request = RunRequest(local=lambda rt: rt.start_resume(run_id), path=f"/api/runs/{quote(run_id, safe='')}/resume")
+    execute_run(ctx, request, as_json=as_json)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from axocoatl.cli.common import command_group, console, globals_of, load, print_json, read_input
+from axocoatl.cli.common import command_group, console, load, print_json, read_input
 
 app = command_group(help="List and fire skills (events that activate the agents reacting to them).")
 
@@ -37,10 +37,18 @@ def fire_skill(
     task: str = typer.Option("", "-i", "--input", help="Text given to the agents that react; - reads stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
 ) -> None:
-    """Publish a skill's events and run every agent that reacts to them, through the lattice."""
-    from axocoatl.cli.execution import execute_run
+    """Publish a skill's events and run every agent that reacts to them, through the lattice.
 
-    g = globals_of(ctx)
+    When a daemon owns the data dir, the daemon runs it; with --mock it runs in this process.
+    """
+    from urllib.parse import quote
+
+    from axocoatl.cli.execution import RunRequest, execute_run
+
     task = read_input(task)
-    loaded = load(ctx)
-    execute_run(g, loaded, lambda rt: rt.fire_skill(skill_id, task), order=[], as_json=as_json)
+    request = RunRequest(
+        local=lambda rt: rt.fire_skill(skill_id, task),
+        path=f"/api/skills/{quote(skill_id, safe='')}/fire",
+        body={"input": task},
+    )
+    execute_run(ctx, request, as_json=as_json)

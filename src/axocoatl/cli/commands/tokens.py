@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import typer
 
@@ -27,36 +28,33 @@ def _parse_since(text: str | None) -> float | None:
 @app.command("report")
 def report(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (the shape of GET /api/tokens/report)."),
     since: str | None = typer.Option(None, "--since", help="Only spend from this date on (YYYY-MM-DD, UTC)."),
     agent: str | None = typer.Option(None, "--agent", "-a", help="Only this agent."),
 ) -> None:
-    """Tokens spent per agent, from the durable ledger (survives restarts)."""
+    """Tokens spent per agent, from the durable ledger (survives restarts); asks the daemon when one runs."""
     from axocoatl.cli.commands.runs import _config, _with_store
+    from axocoatl.cli.daemon_client import DaemonClient, DaemonError
 
     g = globals_of(ctx)
     config = _config(ctx)
     since_ts = _parse_since(since)
-    rows = run(_with_store(g, config, lambda s: s.token_report(since=since_ts, agent_id=agent)), debug=g.debug)
-    data = {
-        "per_agent": [
-            {
-                "agent_id": r.agent_id,
-                "input_tokens": r.input,
-                "output_tokens": r.output,
-                "total_tokens": r.total,
-                "calls": r.calls,
-            }
-            for r in rows
-        ],
-        "total_input": sum(r.input for r in rows),
-        "total_output": sum(r.output for r in rows),
-        "total": sum(r.total for r in rows),
-    }
+    daemon = DaemonClient.discover(g.resolved_data_dir(), config if g.config_path.exists() else None)
+    data: dict[str, Any]
+    if daemon is not None:
+        try:
+            data = daemon.get("/api/tokens/report", since=since_ts, agent=agent)
+        except DaemonError as exc:
+            fail(exc, debug=g.debug)
+    else:
+        from axocoatl.tokens.report import token_report_json
+
+        rows = run(_with_store(g, config, lambda s: s.token_report(since=since_ts, agent_id=agent)), debug=g.debug)
+        data = token_report_json(rows, since=since_ts, agent=agent)
     if as_json:
         print_json(data)
         return
-    if not rows:
+    if not data["agents"]:
         console().print("no token spend recorded yet")
         return
     from rich.table import Table
@@ -70,7 +68,8 @@ def report(
         ("calls", "right"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for r in rows:
-        table.add_row(r.agent_id, str(r.input), str(r.output), str(r.total), str(r.calls))
-    table.add_row("[bold]total[/]", str(data["total_input"]), str(data["total_output"]), str(data["total"]), "")
+    for row in data["agents"]:
+        table.add_row(*(str(row[key]) for key in ("agent_id", "input", "output", "total", "calls")))
+    totals = data["totals"]
+    table.add_row("[bold]total[/]", *(str(totals[key]) for key in ("input", "output", "total", "calls")))
     console().print(table)

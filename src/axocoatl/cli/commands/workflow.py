@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from axocoatl.cli.common import command_group, console, globals_of, load, print_json, read_input
+from axocoatl.cli.common import command_group, console, load, print_json, read_input
 
 app = command_group(help="List and run workflows.")
 
@@ -47,12 +47,19 @@ def run_workflow(
     task: str = typer.Option(..., "-i", "--input", help="The task given to the entry agents; - reads stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
 ) -> None:
-    """Run a workflow, show its agents live, then print the final output."""
-    from axocoatl.cli.execution import execute_run
+    """Run a workflow, show its agents live, then print the final output.
 
-    g = globals_of(ctx)
+    When a daemon (`axocoatl dev` / `serve`) owns the data dir, the run goes to it; with
+    --mock it always runs in this process.
+    """
+    from urllib.parse import quote
+
+    from axocoatl.cli.execution import RunRequest, execute_run
+
     task = read_input(task)
-    loaded = load(ctx)
-    workflow = loaded.config.workflow(workflow_id)
-    order = list(workflow.agents) if workflow else []
-    execute_run(g, loaded, lambda rt: rt.start_workflow(workflow_id, task), order=order, as_json=as_json)
+    request = RunRequest(
+        local=lambda rt: rt.start_workflow(workflow_id, task),
+        path=f"/api/workflows/{quote(workflow_id, safe='')}/execute",
+        body={"input": task},
+    )
+    execute_run(ctx, request, as_json=as_json)

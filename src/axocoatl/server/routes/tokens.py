@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BeforeValidator, Field
 
-from axocoatl.core.ids import iso
 from axocoatl.server.errors import responses
 from axocoatl.server.models import TokenReport
 from axocoatl.server.state import state_of
+from axocoatl.tokens.report import token_report_json
 
 router = APIRouter(prefix="/api/tokens", tags=["tokens"])
 
@@ -57,13 +57,4 @@ async def token_report(
 ) -> dict[str, Any]:
     start = _timestamp(since)
     rows = await state_of(request).runtime.store.token_report(since=start, agent_id=agent)
-    agents = [
-        {"agent_id": r.agent_id, "input": r.input, "output": r.output, "total": r.total, "calls": r.calls} for r in rows
-    ]
-    totals = {
-        "input": sum(r.input for r in rows),
-        "output": sum(r.output for r in rows),
-        "total": sum(r.total for r in rows),
-        "calls": sum(r.calls for r in rows),
-    }
-    return {"since": iso(start) if start is not None else None, "agent": agent, "agents": agents, "totals": totals}
+    return token_report_json(rows, since=start, agent=agent)
