@@ -10,36 +10,19 @@ kills the `workflow run` subprocess once the wanted number of steps has committe
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
-from axocoatl.cli.main import app
+from tests.e2e.support import TASK, Project
 
 pytestmark = pytest.mark.slow
 
 CHAIN = [f"c{i}" for i in range(1, 7)]
 AGENTS = [*CHAIN, "left", "right", "join"]
 LATENCY = {"c1": 250, "c2": 150, "c3": 150, "c4": 150, "c5": 150, "c6": 150, "left": 250, "right": 300, "join": 1000}
-TASK = "Explain write-ahead logging"
-# The hashing embedder: the semantic memory is not under test here, and loading MiniLM costs
-# about a second in every subprocess.
-ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "AXOCOATL_EMBEDDER": "hashed"}
-
-
-def run_cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`python -m axocoatl ARGS`, the way a user runs it."""
-    command = [sys.executable, "-m", "axocoatl", *args]
-    return subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
 
 
 def scenario_yaml() -> str:
@@ -55,53 +38,6 @@ def scenario_yaml() -> str:
     return "\n".join(lines) + "\n"
 
 
-class Project:
-    def __init__(self, root: Path, config: str | None = None) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.config = root / "axocoatl.yaml"
-        self.config.write_text(config or scenario_yaml())
-        self.data = root / "data"
-        self.runner = CliRunner()
-
-    def args(self, *rest: str) -> list[str]:
-        return ["--config", str(self.config), "--data-dir", str(self.data), *rest]
-
-    def cli(self, *rest: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return run_cli(*self.args(*rest), cwd=self.root, timeout=timeout)
-
-    def start(self, *command: str) -> subprocess.Popen[str]:
-        command = command or ("workflow", "run", "pipeline", "-i", TASK, "--json")
-        return subprocess.Popen(
-            [sys.executable, "-m", "axocoatl", *self.args(*command)],
-            cwd=self.root,
-            env=ENV,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def peek(self, *rest: str) -> Any:
-        """`runs list|show --json` in-process: fast enough to poll between steps."""
-        if not self.data.exists():
-            return None
-        result = self.runner.invoke(app, self.args(*rest))
-        if result.exit_code != 0:
-            return None
-        return json.loads(result.stdout)
-
-    def wait_for(self, proc: subprocess.Popen[str], ready: Callable[[], Any], what: str) -> Any:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            value = ready()
-            if value:
-                return value
-            if proc.poll() is not None:
-                raise AssertionError(f"the run ended before {what}: {proc.communicate()}")
-            time.sleep(0.01)
-        raise AssertionError(f"timed out waiting for {what}")
-
-
 def completed(run: dict[str, Any]) -> list[str]:
     return [s["agent_id"] for s in run["steps"] if s["status"] == "completed"]
 
@@ -109,7 +45,7 @@ def completed(run: dict[str, Any]) -> list[str]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """An uninterrupted run of the same workflow and input."""
-    project = Project(tmp_path_factory.mktemp("reference"))
+    project = Project(tmp_path_factory.mktemp("reference"), scenario_yaml())
     result = project.cli("workflow", "run", "pipeline", "-i", TASK, "--json")
     assert result.returncode == 0, result.stderr
     run: dict[str, Any] = json.loads(result.stdout)
@@ -175,7 +111,7 @@ KILL_POINTS = [
 def test_sigkill_then_resume_completes_without_redoing_committed_steps(
     tmp_path: Path, reference: dict[str, Any], wanted: int
 ) -> None:
-    project = Project(tmp_path / "project")
+    project = Project(tmp_path / "project", scenario_yaml())
     run_id, before = kill_after(project, wanted)
     assert before["status"] == "interrupted"
     done = completed(before)
@@ -197,7 +133,7 @@ def test_sigkill_then_resume_completes_without_redoing_committed_steps(
 
 
 def test_a_resume_killed_in_turn_is_resumed_again(tmp_path: Path, reference: dict[str, Any]) -> None:
-    project = Project(tmp_path / "project")
+    project = Project(tmp_path / "project", scenario_yaml())
     run_id, first = kill_after(project, 3)
     proc = project.start("runs", "resume", run_id, "--json")
     try:
@@ -241,7 +177,7 @@ def test_a_running_run_cannot_be_resumed_from_another_process(tmp_path: Path) ->
 
 
 def test_the_scenario_validates(tmp_path: Path) -> None:
-    project = Project(tmp_path / "project")
+    project = Project(tmp_path / "project", scenario_yaml())
     result = project.cli("validate")
     assert result.returncode == 0, result.stderr
     assert textwrap.dedent(scenario_yaml()).count("provider: mock") == len(AGENTS)

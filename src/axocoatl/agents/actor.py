@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from axocoatl.memory.consolidation import ConsolidationResult
 from axocoatl.memory.session import DEFAULT_THREAD, Session
 from axocoatl.providers.base import Provider
 from axocoatl.store import LedgerEntry, SessionAppend, Store, WriteBatch
-from axocoatl.tokens.budget import BudgetUsage
+from axocoatl.tokens.budget import BudgetDecision, BudgetUsage, plan_call
 from axocoatl.tokens.counter import TokenCounter
 from axocoatl.tools.registry import AgentToolbox
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 AgentStatus = Literal["idle", "running", "failed", "stopped"]
 STOP_WAIT_SECS = 5.0  # how long stop() waits for cancelled turns to leave
+RESERVATION_GRACE_SECS = 60.0  # a budget reservation outlives its turn's timeout by this much
 
 
 class StepCommit(Protocol):
@@ -299,6 +301,10 @@ class Agent:
             spent_before=await self._spent_before(job.run_id),
             sink=job.sink,
         )
+        budget = self.config.token_budget
+        if budget is not None and (budget.per_run is not None or budget.per_day is not None):
+            setup.reserve = functools.partial(self._reserve, job.run_id)
+            setup.release = self._store.release_tokens
         memory: TurnMemory | None = None
         try:
             async with asyncio.timeout(self.config.timeout_secs):
@@ -417,6 +423,35 @@ class Agent:
         except Exception:
             total = sum(e.input + e.output for e in ledger)
             log.exception("agent %s: could not record %d tokens of spend", self.id, total)
+
+    async def _reserve(
+        self, run_id: str | None, prompt_tokens: int, wanted_reply: int, execution: int
+    ) -> tuple[BudgetDecision, int]:
+        """Decide one call against the shared budgets and reserve its tokens, in one transaction."""
+        decided: list[BudgetDecision] = []
+
+        def decide(run_used: int, day_used: int) -> int:
+            decision = plan_call(
+                self.config.token_budget,
+                agent_id=self.id,
+                prompt_tokens=prompt_tokens,
+                usage=BudgetUsage(execution=execution, run=run_used, day=day_used),
+                requested_reply=wanted_reply,
+            )
+            decided.append(decision)
+            return prompt_tokens + decision.max_reply_tokens
+
+        now = self._clock.now()
+        reservation = await self._store.reserve_tokens(
+            self.id,
+            run_id=run_id,
+            day_start=now - (now % 86400),
+            now=now,
+            # A crashed process's reservation frees itself once its turn could no longer be running.
+            expires_at=now + self.config.timeout_secs + RESERVATION_GRACE_SECS,
+            decide=decide,
+        )
+        return decided[-1], reservation
 
     async def _spent_before(self, run_id: str | None) -> BudgetUsage:
         budget = self.config.token_budget

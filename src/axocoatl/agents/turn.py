@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from axocoatl.config.schema import AgentConfig
@@ -26,7 +26,7 @@ from axocoatl.providers.base import (
     estimate_prompt_tokens,
 )
 from axocoatl.store.records import LedgerEntry
-from axocoatl.tokens.budget import BudgetUsage, plan_call
+from axocoatl.tokens.budget import BudgetDecision, BudgetUsage, plan_call
 from axocoatl.tokens.counter import TokenCounter
 from axocoatl.tools.registry import AgentToolbox
 
@@ -53,6 +53,10 @@ class TurnSetup:
     sink: StreamSink | None = None
     prior_usage: TokenUsage = field(default_factory=TokenUsage)  # spent before the turn (context summary)
     prior_calls: int = 0
+    # Shared budgets: (prompt tokens, wanted reply, spent in this execution) -> decision and the id of
+    # the reservation it made; release drops a reservation whose call failed before any spend.
+    reserve: Callable[[int, int, int], Awaitable[tuple[BudgetDecision, int]]] | None = None
+    release: Callable[[int], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -111,21 +115,32 @@ async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEnt
             metadata={"agent_id": agent.id, "options": agent.options},
         )
         prompt_tokens = estimate_prompt_tokens(request, setup.counter)
-        decision = plan_call(
-            agent.token_budget,
-            agent_id=agent.id,
-            prompt_tokens=prompt_tokens,
-            usage=BudgetUsage(
-                execution=spent.total,
-                run=setup.spent_before.run + spent.total,
-                day=setup.spent_before.day + spent.total,
-            ),
-            requested_reply=wanted_reply,
-        )
+        reservation = None
+        if setup.reserve is not None:
+            # Shared budgets (per_run, per_day): decided and reserved inside one transaction, so
+            # concurrent turns and other processes never overspend them together.
+            decision, reservation = await setup.reserve(prompt_tokens, wanted_reply, spent.total)
+        else:
+            decision = plan_call(
+                agent.token_budget,
+                agent_id=agent.id,
+                prompt_tokens=prompt_tokens,
+                usage=BudgetUsage(
+                    execution=spent.total,
+                    run=setup.spent_before.run + spent.total,
+                    day=setup.spent_before.day + spent.total,
+                ),
+                requested_reply=wanted_reply,
+            )
         if decision.warning:
             log.warning("%s (overflow_policy: warn, continuing)", decision.warning)
         request = replace(request, max_tokens=decision.max_reply_tokens)
-        response = await _call(setup, request)
+        try:
+            response = await _call(setup, request)
+        except BaseException:
+            if reservation is not None and setup.release is not None:
+                await asyncio.shield(setup.release(reservation))
+            raise
         calls += 1
         usage = _usage_of(response, prompt_tokens, setup.counter)
         spent = spent + usage
@@ -139,6 +154,7 @@ async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEnt
                 run_id=setup.run_id,
                 provider=response.provider or setup.provider.name,
                 model=response.model or model,
+                reservation=reservation,
             )
         )
         if setup.sink:

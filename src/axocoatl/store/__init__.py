@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -86,6 +87,19 @@ class Store(Protocol):
     async def list_threads(self, agent_id: str) -> list[tuple[str, int, float | None]]: ...
 
     async def usage_since(self, agent_id: str, *, since: float, run_id: str | None) -> tuple[int, int]: ...
+
+    async def reserve_tokens(
+        self,
+        agent_id: str,
+        *,
+        run_id: str | None,
+        day_start: float,
+        now: float,
+        expires_at: float,
+        decide: Callable[[int, int], int],
+    ) -> int: ...
+
+    async def release_tokens(self, reservation: int) -> None: ...
 
     async def token_report(self, *, since: float | None = None, agent_id: str | None = None) -> list[UsageRow]: ...
 

@@ -173,4 +173,18 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE steps ADD COLUMN context TEXT;
         """,
     ),
+    (
+        4,
+        "token reservations: shared budgets checked inside a transaction",
+        """
+        CREATE TABLE token_reservations (
+            id          INTEGER PRIMARY KEY,
+            agent_id    TEXT NOT NULL,
+            run_id      TEXT,
+            tokens      INTEGER NOT NULL,
+            expires_at  REAL NOT NULL
+        );
+        CREATE INDEX reservations_by_agent ON token_reservations(agent_id, expires_at);
+        """,
+    ),
 ]

@@ -95,6 +95,7 @@ class LedgerEntry:
     run_id: str | None = None
     provider: str = ""
     model: str = ""
+    reservation: int | None = None  # the budget reservation this spend replaces (released with it)
 
 
 @dataclass(frozen=True)

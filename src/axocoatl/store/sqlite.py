@@ -20,6 +20,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -141,8 +142,10 @@ class SQLiteStore:
                 self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
                 self._setup(self._db)
             return
-        _check_database_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _mapped_errors(self.path, "creating it"):
+            self._create_atomically()
+        _check_database_file(self.path)
         with _mapped_errors(self.path, "opening it"):
             self._conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
@@ -161,6 +164,28 @@ class SQLiteStore:
                 # Close the connection's thread, or the process hangs at exit after the error.
                 await self.close()
                 raise
+
+    def _create_atomically(self) -> None:
+        """A new database appears whole: built under a temporary name, then linked into place.
+
+        Several processes starting at once on a fresh data dir never see a half-made file, so a
+        0-byte file at the path is always damage (see _check_database_file), never a race.
+        """
+        if self.path.exists():
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.new")
+        try:
+            db = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                self._setup(db)
+            finally:
+                db.close()
+            with contextlib.suppress(FileExistsError):  # another process linked its own first: use that one
+                os.link(tmp, self.path)
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
 
     async def close(self) -> None:
         for task in (self._flusher, self._checkpoint):
@@ -515,6 +540,59 @@ class SQLiteStore:
 
         return await self._inline(read)
 
+    async def reserve_tokens(
+        self,
+        agent_id: str,
+        *,
+        run_id: str | None,
+        day_start: float,
+        now: float,
+        expires_at: float,
+        decide: Callable[[int, int], int],
+    ) -> int:
+        """Reserve tokens against an agent's shared budgets, atomically across processes.
+
+        Inside one write transaction: the agent's spend in ``run_id`` and since ``day_start``
+        (ledger rows plus unexpired reservations) goes to ``decide(run_used, day_used)``, which
+        returns how many tokens to reserve (or raises, e.g. BudgetExceeded: nothing is reserved).
+        Returns the reservation id; a ledger row naming it releases it in its own transaction.
+        """
+
+        def reserve(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM token_reservations WHERE expires_at < ?", (now,))
+                day = db.execute(
+                    "SELECT (SELECT COALESCE(SUM(input + output), 0) FROM token_ledger WHERE agent_id = ? AND ts >= ?)"
+                    " + (SELECT COALESCE(SUM(tokens), 0) FROM token_reservations WHERE agent_id = ?)",
+                    (agent_id, day_start, agent_id),
+                ).fetchone()[0]
+                run = 0
+                if run_id is not None:
+                    run = db.execute(
+                        "SELECT (SELECT COALESCE(SUM(input + output), 0) FROM token_ledger "
+                        "WHERE run_id = ? AND agent_id = ?) + (SELECT COALESCE(SUM(tokens), 0) "
+                        "FROM token_reservations WHERE run_id = ? AND agent_id = ?)",
+                        (run_id, agent_id, run_id, agent_id),
+                    ).fetchone()[0]
+                tokens = decide(int(run), int(day))
+                cur = db.execute(
+                    "INSERT INTO token_reservations (agent_id, run_id, tokens, expires_at) VALUES (?, ?, ?, ?)",
+                    (agent_id, run_id, tokens, expires_at),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                _rollback(db)
+                raise
+            return int(cur.lastrowid or 0)
+
+        # Not fsynced on its own: a reservation lost to a power cut frees its tokens, nothing more.
+        return await self._inline(reserve)
+
+    async def release_tokens(self, reservation: int) -> None:
+        """Drop a reservation whose call made no spend (it failed before the provider answered)."""
+        await self._inline(lambda db: db.execute("DELETE FROM token_reservations WHERE id = ?", (reservation,)))
+
     async def token_report(self, *, since: float | None = None, agent_id: str | None = None) -> list[UsageRow]:
         def read(db: sqlite3.Connection) -> list[UsageRow]:
             clause, params = _where(("ts >= ?", since), ("agent_id = ?", agent_id))
@@ -684,6 +762,9 @@ def _apply(db: sqlite3.Connection, batch: WriteBatch) -> None:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(e.agent_id, e.run_id, e.kind, e.provider, e.model, e.input, e.output, e.ts) for e in batch.ledger],
         )
+        released = [(e.reservation,) for e in batch.ledger if e.reservation is not None]
+        if released:
+            db.executemany("DELETE FROM token_reservations WHERE id = ?", released)
     if batch.events:
         db.executemany(
             "INSERT INTO events (event_id, type, produced_by, run_id, agent_id, payload, ts) "
