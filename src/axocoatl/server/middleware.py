@@ -4,7 +4,6 @@ request logging, a per-client fixed-window rate limit, and the request body size
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -16,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from axocoatl.server.errors import error_body
+from axocoatl.server.text import json_bytes
 
 access_log = logging.getLogger("axocoatl.server.access")
 
@@ -37,11 +37,34 @@ class RedactSecrets(logging.Filter):
 async def send_json_error(
     send: Send, status: int, error: str, hint: str | None, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    body = json.dumps(error_body(error, hint)).encode()
+    body = json_bytes(error_body(error, hint))
     all_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     all_headers.extend(headers or [])
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def reject(
+    scope: Scope,
+    send: Send,
+    status: int,
+    error: str,
+    hint: str | None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer an HTTP request, or refuse a WebSocket handshake, with a JSON error body."""
+    if scope["type"] == "http":
+        await send_json_error(send, status, error, hint, headers)
+        return
+    # WebSocket: answer the handshake with a real HTTP status when the server supports it.
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = json_bytes(error_body(error, hint))
+        all_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        all_headers.extend(headers or [])
+        await send({"type": "websocket.http.response.start", "status": status, "headers": all_headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008, "reason": error[:120]})
 
 
 class AccessLogMiddleware:
