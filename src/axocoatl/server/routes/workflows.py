@@ -30,7 +30,7 @@ async def list_workflows(request: Request) -> list[dict[str, Any]]:
     description="Returns `{run_id, status}` at once (202). With `?wait=true` the request waits for the run "
     "to end and returns the run JSON (200, as GET /api/runs/{id}); a client that gives up does not stop the run.",
     responses={
-        **responses(400, 404, 413, 422, 503),
+        **responses(400, 404, 413, 415, 422, 503),
         200: {"model": RunInfo, "description": "The finished run (?wait=true)"},
     },
 )
