@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -255,3 +256,17 @@ def test_refusing_daemon_start_with_bad_browser_settings(tmp_path: Path) -> None
     )
     assert "axocoatl.yaml:3: server.allowed_hosts[0]: 'http://daemon.example/' is not a host name" in result
     assert "axocoatl.yaml:4: server.cors_origins: '*' without server.auth keys" in result
+
+
+def test_two_host_headers_are_refused(daemon: Daemon) -> None:
+    # Which one would the routes see? A raw request, since HTTP clients will not send two.
+    request = (
+        f"GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1:{daemon.port}\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status = int(answer.split(b" ", 2)[1])
+    assert status in (400, 421), answer[:300]

@@ -70,14 +70,16 @@ class BrowserGuardMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        raw_host: bytes | None = None
+        hosts: list[bytes] = []
         raw_origin: bytes | None = None
         for name, value in scope.get("headers", []):
             if name == b"host":
-                raw_host = value
-            elif name == b"origin":
+                hosts.append(value)
+            elif name == b"origin" and raw_origin is None:
                 raw_origin = value
-        host = parse_host(raw_host.decode("latin-1")) if raw_host is not None else None
+        raw_host = hosts[0] if hosts else None
+        # Two Host headers: which one would the routes see? Refuse rather than guess.
+        host = parse_host(raw_host.decode("latin-1")) if raw_host is not None and len(hosts) == 1 else None
         if host is None or not self.hosts().allows(host):
             shown = "no Host header" if raw_host is None else f"Host {raw_host.decode('latin-1')[:100]!r}"
             await reject(

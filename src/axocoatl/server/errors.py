@@ -195,7 +195,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         hints = {
-            404: "no route; see /openapi.json (or /docs) for the API",
+            404: "no such route; see /openapi.json (or /docs) for the API",
             405: "this route does not accept that method; see /openapi.json",
             413: "send a smaller body (server.max_body_bytes in axocoatl.yaml sets the limit)",
         }

@@ -37,11 +37,7 @@ class RedactSecrets(logging.Filter):
 async def send_json_error(
     send: Send, status: int, error: str, hint: str | None, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    body = json_bytes(error_body(error, hint))
-    all_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    all_headers.extend(headers or [])
-    await send({"type": "http.response.start", "status": status, "headers": all_headers})
-    await send({"type": "http.response.body", "body": body})
+    await reject({"type": "http"}, send, status, error, hint, headers)
 
 
 async def reject(
@@ -54,17 +50,17 @@ async def reject(
 ) -> None:
     """Answer an HTTP request, or refuse a WebSocket handshake, with a JSON error body."""
     if scope["type"] == "http":
-        await send_json_error(send, status, error, hint, headers)
-        return
-    # WebSocket: answer the handshake with a real HTTP status when the server supports it.
-    if "websocket.http.response" in scope.get("extensions", {}):
-        body = json_bytes(error_body(error, hint))
-        all_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        all_headers.extend(headers or [])
-        await send({"type": "websocket.http.response.start", "status": status, "headers": all_headers})
-        await send({"type": "websocket.http.response.body", "body": body})
+        prefix = "http"
+    elif "websocket.http.response" in scope.get("extensions", {}):
+        prefix = "websocket.http"  # a real HTTP status for the handshake
     else:
         await send({"type": "websocket.close", "code": 1008, "reason": error[:120]})
+        return
+    body = json_bytes(error_body(error, hint))
+    all_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    all_headers.extend(headers or [])
+    await send({"type": f"{prefix}.response.start", "status": status, "headers": all_headers})
+    await send({"type": f"{prefix}.response.body", "body": body})
 
 
 class AccessLogMiddleware:
@@ -147,10 +143,7 @@ class RateLimitMiddleware:
         retry_after = str(max(1, math.ceil(wait)))
         error = f"too many requests: more than {settings.max_requests} in {settings.window_secs:g} s"
         hint = f"retry after {retry_after} s (server.rate_limit in axocoatl.yaml sets the limit)"
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1013, "reason": "too many requests"})
-            return
-        await send_json_error(send, 429, error, hint, [(b"retry-after", retry_after.encode())])
+        await reject(scope, send, 429, error, hint, [(b"retry-after", retry_after.encode())])
 
 
 class BodyTooLarge(StarletteHTTPException):
