@@ -351,8 +351,8 @@ class ServerConfig(Section):
     )
     allowed_hosts: list[Annotated[str, AfterValidator(_allowed_host)]] = Field(
         default_factory=list,
-        description="Host header names accepted besides the bind address, localhost, 127.0.0.1 and [::1] "
-        "(others get 421); '*' accepts any.",
+        description="Host header names accepted besides localhost, 127.0.0.1, [::1] and the bind address "
+        "(unless a wildcard); others get 421. An entry with a port accepts only that port; '*' accepts any.",
     )
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body (413 above).")
