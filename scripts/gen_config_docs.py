@@ -30,7 +30,18 @@ def _models(annotation: object) -> list[type[BaseModel]]:
     return found
 
 
+def _strip_annotated(annotation: object) -> object:
+    # Annotated[str, AfterValidator(...)] documents as str (the validator's repr has an address).
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _strip_annotated(typing.get_args(annotation)[0])
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is list and args:
+        return list[_strip_annotated(args[0])]
+    return annotation
+
+
 def _type_name(annotation: object) -> str:
+    annotation = _strip_annotated(annotation)
     text = repr(annotation) if not isinstance(annotation, type) else annotation.__name__
     for noise in ("typing.", "pydantic.types.", "axocoatl.config.schema.", "Annotated[", "NoneType"):
         text = text.replace(noise, "None" if noise == "NoneType" else "")

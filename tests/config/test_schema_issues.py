@@ -28,7 +28,9 @@ def test_unknown_key_without_close_match_lists_valid_keys() -> None:
         """
     )
     assert issue.path == "server.zzz"
-    assert issue.hint == ("valid keys: 'host', 'port', 'auth', 'cors_origins', 'rate_limit', 'max_body_bytes'")
+    assert issue.hint == (
+        "valid keys: 'host', 'port', 'auth', 'cors_origins', 'allowed_hosts', 'rate_limit', 'max_body_bytes'"
+    )
 
 
 def test_unknown_top_level_section() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -51,8 +52,11 @@ workflows:
 class Daemon:
     """`axocoatl serve` (or dev) in a subprocess."""
 
-    def __init__(self, directory: Path, *, mode: str = "serve", args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, directory: Path, *, mode: str = "serve", args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> None:
         self.directory = directory
+        self.env = env or {}
         self.data_dir = directory / "data"
         self.mode = mode
         self.args = args
@@ -61,7 +65,7 @@ class Daemon:
         self.url = ""
 
     def start(self, timeout: float = 30.0, *, wait: bool = True) -> Daemon:
-        env = {**os.environ, "NO_COLOR": "1", "AXOCOATL_LOG": "info"}
+        env = {**os.environ, "NO_COLOR": "1", "AXOCOATL_LOG": "info", **self.env}
         env.pop("AXOCOATL_API_KEY", None)
         with self.log_path.open("w") as log:  # the child keeps its own copy of the descriptor
             self.proc = self._popen(env, log)
@@ -114,9 +118,20 @@ class Daemon:
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 30.0), **kwargs)
 
-    def ws(self, *, token: str | None = None, headers: dict[str, str] | None = None) -> ClientConnection:
-        url = self.url.replace("http://", "ws://") + "/ws" + (f"?token={token}" if token else "")
-        return connect(url, additional_headers=headers, open_timeout=10, max_size=None)
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def ws(
+        self, *, token: str | None = None, headers: dict[str, str] | None = None, host: str | None = None
+    ) -> ClientConnection:
+        """A WebSocket client; ``host`` sends that Host header (the TCP connection still goes to this daemon)."""
+        query = f"?token={token}" if token else ""
+        if host is None:
+            url = self.url.replace("http://", "ws://") + "/ws" + query
+            return connect(url, additional_headers=headers, open_timeout=10, max_size=None)
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        return connect(f"ws://{host}/ws{query}", sock=sock, additional_headers=headers, open_timeout=10, max_size=None)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         assert self.proc is not None
@@ -173,3 +188,19 @@ def wait_run(
             return response.json()
         time.sleep(0.05)
     raise AssertionError(f"run {run_id} did not reach {statuses}: {client.get(f'/api/runs/{run_id}').text}")
+
+
+def serve_refusal(directory: Path, yaml_text: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """`axocoatl serve` on a config it must refuse: exit code 2, nothing listening; returns stderr."""
+    write_project(directory, yaml_text)
+    result = subprocess.run(
+        [sys.executable, "-m", "axocoatl", "--data-dir", str(directory / "data"), "serve", *args],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})},
+    )
+    assert result.returncode == 2, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert not (directory / "data" / "daemon.json").exists()
+    return result.stderr

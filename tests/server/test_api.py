@@ -136,10 +136,17 @@ def test_validation_errors_name_the_field(daemon: Daemon) -> None:
     with daemon.client() as client:
         body = assert_error(client.post("/api/agents/assistant/execute", json={"inptu": "x"}), 422)
         assert_error(client.post("/api/agents/assistant/execute", json={"input": "x", "stateless": 1}), 422)
-        assert_error(client.post("/api/agents/assistant/execute", content=b"{not json"), 422)
+        malformed = assert_error(
+            client.post(
+                "/api/agents/assistant/execute", content=b"{not json", headers={"content-type": "application/json"}
+            ),
+            400,
+            contains="not valid JSON",
+        )
         assert_error(client.get("/api/events/recent", params={"limit": 201}), 422, contains="limit")
         assert_error(client.get("/api/tokens/report", params={"since": "yesterday"}), 422, contains="since")
     assert body["field"] in ("body.input", "body.inptu")
+    assert malformed["field"] == "body" and "position 1" in str(malformed["error"])
 
 
 def test_unknown_route_and_method_are_json(daemon: Daemon) -> None:

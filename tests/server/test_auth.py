@@ -137,11 +137,15 @@ def test_rate_limit_429_with_retry_after(tmp_path: Path) -> None:
         statuses = [client.get("/api/agents").status_code for _ in range(6)]
         limited = client.get("/api/agents")
         health = client.get("/health")
+        with pytest.raises(InvalidStatus) as refused:
+            daemon.ws().close()
     assert statuses == [200] * 5 + [429]
     assert limited.status_code == 429
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert "too many requests" in limited.json()["error"]
     assert health.status_code == 200  # health checks are never limited
+    assert refused.value.response.status_code == 429  # a WebSocket handshake is counted too
+    assert "retry-after" in refused.value.response.headers
 
 
 def test_non_loopback_without_keys_refuses_to_start(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -9,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
+from axocoatl.config.hosts import HostPort, Origin, parse_host, parse_origin
+from axocoatl.config.loader import parse_config_text
 from axocoatl.config.schema import AuthConfig, ServerConfig
 from axocoatl.core import events as ev
 from axocoatl.core.errors import UsageError
@@ -18,9 +22,11 @@ from axocoatl.core.events import CallFinished, RuntimeEvent, TextChunk, ToolFini
 from axocoatl.core.messages import TokenUsage, ToolCall, ToolCallRecord
 from axocoatl.runtime.daemon import DaemonInfo, read_daemon_info, remove_daemon_info, write_daemon_info
 from axocoatl.server.auth import Credentials, check_exposure, is_loopback
+from axocoatl.server.browser import HostPolicy, page_csp
 from axocoatl.server.frames import chat_frame, frames_for
 from axocoatl.server.middleware import FixedWindowLimiter, RateLimitSettings
 from axocoatl.server.stream import ClientStream, StreamHub, Subscription
+from axocoatl.server.text import INVALID_TEXT_HINT, Problem, find_problem, json_text, unicode_problem
 
 
 @pytest.mark.parametrize(
@@ -218,3 +224,133 @@ def test_daemon_info_round_trip_and_stale_detection(tmp_path: Path) -> None:
 )
 def test_daemon_url_for_wildcard_binds(host: str, url: str) -> None:
     assert DaemonInfo(pid=1, host=host, port=1, started_at=0).url == url
+
+
+# ---------------------------------------------------------------- the doors: credentials, hosts, text
+
+
+@pytest.mark.parametrize("secret", ["", "   ", "\t\n"])
+def test_exposure_is_judged_on_usable_credentials(secret: str) -> None:
+    # A config built in code skips the schema's checks; the exposure rule must still fail closed.
+    auth = AuthConfig.model_construct(api_keys=[SecretStr(secret)], bearer_tokens=[SecretStr(secret)])
+    server = ServerConfig.model_construct(host="0.0.0.0", port=8080, auth=auth)
+    assert not Credentials.from_config(auth).enabled
+    with pytest.raises(UsageError, match=r"refusing to listen on 0\.0\.0\.0:8080 without authentication"):
+        check_exposure(server)
+
+
+def test_blank_secrets_are_schema_errors() -> None:
+    with pytest.raises(ValidationError) as info:
+        AuthConfig(api_keys=[SecretStr("ok"), SecretStr(" ")], bearer_tokens=[SecretStr("")])
+    assert [e["loc"] for e in info.value.errors()] == [("api_keys", 1), ("bearer_tokens", 0)]
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("localhost", HostPort("localhost")),
+        ("LocalHost.:8080", HostPort("localhost", 8080)),
+        ("127.0.0.1:1", HostPort("127.0.0.1", 1)),
+        ("[::1]:8080", HostPort("::1", 8080)),
+        ("[0:0::1]", HostPort("::1")),
+        ("::1", HostPort("::1")),
+        ("under_score.internal", HostPort("under_score.internal")),
+        ("", None),
+        (" localhost", None),
+        ("localhost:", None),
+        ("localhost:0", None),
+        ("localhost:65536", None),
+        ("localhost:80;x", None),
+        ("local host", None),
+        ("http://localhost", None),
+        ("localhost/path", None),
+        ("user@localhost", None),
+        ("[::1", None),
+        ("[::1]x", None),
+        ("[nonsense]", None),
+        ("-bad.example", None),
+        ("a" * 64 + ".example", None),
+    ],
+)
+def test_parse_host(text: str, parsed: HostPort | None) -> None:
+    assert parse_host(text) == parsed
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("http://localhost:3000", Origin("http", "localhost", 3000)),
+        ("https://App.Example", Origin("https", "app.example", 443)),
+        ("HTTP://app.example:80", Origin("http", "app.example", 80)),
+        ("http://[::1]:8080", Origin("http", "::1", 8080)),
+        ("null", None),
+        ("http://app.example/", None),
+        ("http://app.example/path", None),
+        ("ftp://app.example", None),
+        ("http://user@app.example", None),
+        ("app.example", None),
+        ("http://", None),
+    ],
+)
+def test_parse_origin(text: str, parsed: Origin | None) -> None:
+    assert parse_origin(text) == parsed
+
+
+def test_host_policy_defaults_and_entries() -> None:
+    wildcard = HostPolicy.from_config(ServerConfig(host="0.0.0.0", auth=AuthConfig(api_keys=[SecretStr("k")])))
+    assert wildcard.allows(HostPort("localhost", 1)) and wildcard.allows(HostPort("::1"))
+    assert not wildcard.allows(HostPort("0.0.0.0"))  # a wildcard bind is not a name clients use
+    bound = HostPolicy.from_config(
+        ServerConfig(
+            host="192.168.1.5",
+            allowed_hosts=["d.example", "p.example:8443"],
+            auth=AuthConfig(api_keys=[SecretStr("k")]),
+        )
+    )
+    assert bound.allows(HostPort("192.168.1.5", 8080)) and bound.allows(HostPort("d.example", 1))
+    assert bound.allows(HostPort("p.example", 8443)) and not bound.allows(HostPort("p.example", 443))
+    assert not bound.allows(HostPort("p.example")) and not bound.allows(HostPort("e.example"))
+    assert HostPolicy.from_config(ServerConfig(allowed_hosts=["*"])).allows(HostPort("anything.example"))
+
+
+def test_server_section_normalises_hosts_and_origins() -> None:
+    config = parse_config_text(
+        "server:\n  allowed_hosts: ['Daemon.Example.', '[::1]:8080', '::1']\n"
+        "  cors_origins: ['HTTP://App.Example:80', 'https://x.example:8443']\n",
+        env={},
+    ).config
+    assert config.server.allowed_hosts == ["daemon.example", "[::1]:8080", "[::1]"]
+    assert config.server.cors_origins == ["http://app.example", "https://x.example:8443"]
+
+
+def test_unicode_problems_and_safe_json() -> None:
+    assert unicode_problem("plain") is None and unicode_problem("😀 ü") is None
+    assert unicode_problem("a\ud800") == "not valid Unicode text: a lone surrogate \\ud800 at position 1"
+    text = json_text({"error": "bad \udc80 key"})
+    assert text.encode("utf-8") and json.loads(text) == {"error": "bad \udc80 key"}
+    assert json_text({"ok": "ü"}) == '{"ok": "ü"}'  # UTF-8 as is when it can be
+
+
+def test_find_problem_walks_any_depth_without_recursion() -> None:
+    deep: list[object] = []
+    node = deep
+    for _ in range(100_000):
+        child: list[object] = []
+        node.append(child)
+        node = child
+    problem = find_problem({"cmd": "x", "data": deep})
+    assert problem is not None and problem.message == "nested deeper than 32 levels"
+    assert problem.field == "data" + "[0]" * 31
+    assert find_problem({"a": [{"b": "ok"}, {"c": "x\ud800"}]}) == Problem(
+        "a[1].c", "not valid Unicode text: a lone surrogate \\ud800 at position 1", INVALID_TEXT_HINT
+    )
+    assert find_problem({"cmd": "ping", "ref": [1, {"k": None}]}) is None
+
+
+def test_page_csp_hashes_inline_code_only() -> None:
+    html = "<style>b{}</style><script>go()</script><script src='x.js'></script>"
+    csp = page_csp(html, scripts=["https://cdn.example"])
+    digest = base64.b64encode(hashlib.sha256(b"go()").digest()).decode()
+    assert f"script-src https://cdn.example 'sha256-{digest}';" in csp
+    assert "style-src 'sha256-" in csp and "frame-ancestors 'none'" in csp
+    assert "script-src 'none'" in page_csp("<p>static</p>")

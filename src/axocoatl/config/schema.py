@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from axocoatl.config.hosts import parse_host, parse_origin
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 
@@ -269,25 +281,110 @@ class MCPServerConfig(Section):
 # ----------------------------------------------------------------------------------------- server
 
 
+class ConfigValueError(ValueError):
+    """A validator's error that knows the fix: the loader shows ``hint`` under the message."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _usable_secret(value: SecretStr) -> SecretStr:
+    # Runs on the interpolated value: `${AXO_KEY}` with AXO_KEY unset arrives here as "".
+    # Never put the secret itself in a message.
+    text = value.get_secret_value()
+    if not text.strip():
+        raise ConfigValueError(
+            "is empty: an empty key authenticates nobody, so it must not count as auth",
+            "put the key here (or `${VAR}` with VAR set), or remove the entry",
+        )
+    if text != text.strip():
+        raise ConfigValueError(
+            "starts or ends with whitespace, which HTTP clients strip before sending it",
+            "remove the spaces or line breaks around the key",
+        )
+    if not all(" " <= ch <= "~" for ch in text):
+        raise ConfigValueError(
+            "contains a character an HTTP header cannot carry (a control character or non-ASCII)",
+            "use printable ASCII only, for example a key from `openssl rand -hex 32`",
+        )
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_usable_secret)]
+
+
+def _allowed_host(value: str) -> str:
+    if value == "*":
+        return value
+    parsed = parse_host(value.strip())
+    if parsed is None:
+        raise ConfigValueError(
+            f"{value!r} is not a host name",
+            "write a name or address as clients send it in the Host header, e.g. daemon.example.com, "
+            "daemon.example.com:8443 or 192.168.1.5 (no scheme, no path)",
+        )
+    return parsed.show()
+
+
+def _cors_origin(value: str) -> str:
+    if value == "*":
+        return value
+    parsed = parse_origin(value.strip())
+    if parsed is None:
+        raise ConfigValueError(
+            f"{value!r} is not an origin",
+            "an origin is scheme://host[:port] with no path or trailing slash, e.g. http://localhost:3000",
+        )
+    return parsed.show()
+
+
 class AuthConfig(Section):
-    api_keys: list[SecretStr] = Field(default_factory=list)
-    bearer_tokens: list[SecretStr] = Field(default_factory=list)
-    allow_unauthenticated: bool = False
+    api_keys: list[Secret] = Field(default_factory=list, description="Accepted in the x-api-key header.")
+    bearer_tokens: list[Secret] = Field(default_factory=list, description="Accepted as Authorization: Bearer <token>.")
+    allow_unauthenticated: bool = Field(
+        False, description="Serve beyond loopback without keys (only when a proxy in front authenticates)."
+    )
 
 
 class RateLimitConfig(Section):
     enabled: bool = False
-    max_requests: int = Field(100, gt=0)
-    window_secs: float = Field(60.0, gt=0)
+    max_requests: int = Field(100, gt=0, description="Requests per client IP per window.")
+    window_secs: float = Field(
+        60.0, gt=0, le=86_400, allow_inf_nan=False, description="Window length in seconds (at most a day)."
+    )
 
 
 class ServerConfig(Section):
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="Bind address; anything but loopback needs server.auth keys.")
     port: int = Field(8080, ge=0, le=65535)
     auth: AuthConfig = Field(default_factory=AuthConfig)
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: list[Annotated[str, AfterValidator(_cors_origin)]] = Field(
+        default_factory=list,
+        description="Browser origins (scheme://host[:port]) allowed to call the API and open /ws; "
+        "empty: same-origin only.",
+    )
+    allowed_hosts: list[Annotated[str, AfterValidator(_allowed_host)]] = Field(
+        default_factory=list,
+        description="Host header names accepted besides localhost, 127.0.0.1, [::1] and the bind address "
+        "(unless a wildcard); others get 421. An entry with a port accepts only that port; '*' accepts any.",
+    )
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
-    max_body_bytes: int = Field(1_048_576, gt=0)
+    max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body (413 above).")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _wildcard_origin_needs_auth(cls, origins: list[str], info: ValidationInfo) -> list[str]:
+        auth = info.data.get("auth")
+        open_to_all = isinstance(auth, AuthConfig) and not (
+            auth.api_keys or auth.bearer_tokens or auth.allow_unauthenticated
+        )
+        if "*" in origins and open_to_all:
+            raise ConfigValueError(
+                "'*' without server.auth keys lets every website you visit run your agents",
+                "list the origins that may call the daemon, or add server.auth.api_keys",
+            )
+        return origins
 
 
 class SandboxConfig(Section):

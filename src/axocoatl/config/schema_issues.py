@@ -22,6 +22,7 @@ _EXPECTED = {
     "int_from_float": "a whole number",
     "float_type": "a number",
     "float_parsing": "a number",
+    "finite_number": "a finite number",
     "bool_type": "true or false",
     "bool_parsing": "true or false",
     "string_type": "text",
@@ -35,6 +36,7 @@ _EXPECTED = {
 _TYPE_HINTS = {
     "a whole number": "write a whole number such as 8080, without quotes or units",
     "a number": "write a number such as 0.5",
+    "a finite number": "write a number such as 60 (not .inf or .nan)",
     "true or false": "write true or false",
     "a list": "write one item per line as '- item', or inline as [a, b]",
     "a mapping of key: value pairs": "indent 'key: value' lines under this key",
@@ -130,7 +132,8 @@ def _explain(details: ErrorDetails, root: type[BaseModel]) -> tuple[str, str | N
     if kind == "union_tag_not_found":
         return f"missing key {ctx.get('discriminator', 'type')}", "say which kind this is, for example type: schedule"
     if kind in ("value_error", "assertion_error"):
-        return str(ctx.get("error", details["msg"])), None
+        error = ctx.get("error", details["msg"])
+        return str(error), getattr(error, "hint", None)  # a ConfigValueError knows its fix
     return details["msg"], None
 
 

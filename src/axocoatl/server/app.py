@@ -1,8 +1,9 @@
 """The FastAPI application: routes, error bodies and the middleware stack.
 
-Request path through the middleware, outermost first: CORS (allow-list; none when
-empty) → access log → rate limit → auth → body size limit → routes. Rate limiting comes
-before auth so guessing keys is limited too.
+Request path through the middleware, outermost first: security headers → CORS (allow-list;
+none when empty) → access log → Host/Origin checks → rate limit → auth → body size limit →
+routes. Rate limiting comes before auth so guessing keys is limited too; the Host check
+comes first of all so a DNS-rebinding page learns nothing, not even whether auth is on.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from axocoatl import __version__
 from axocoatl.config.schema import ServerConfig
 from axocoatl.server.auth import PUBLIC_PATHS, AuthMiddleware
+from axocoatl.server.browser import BrowserGuardMiddleware, SecurityHeadersMiddleware
 from axocoatl.server.errors import install_error_handlers
 from axocoatl.server.middleware import AccessLogMiddleware, BodyLimitMiddleware, RateLimitMiddleware
-from axocoatl.server.routes import agents, dashboard, events, health, mcp, runs, skills, tokens, workflows, ws
+from axocoatl.server.routes import agents, events, health, mcp, pages, runs, skills, tokens, workflows, ws
 from axocoatl.server.state import ServerState
 
 DESCRIPTION = """The HTTP and WebSocket API of an axocoatl daemon (`axocoatl dev` / `axocoatl serve`).
@@ -31,17 +33,20 @@ def create_app(state: ServerState, server: ServerConfig) -> FastAPI:
         title="axocoatl",
         version=__version__,
         description=DESCRIPTION,
+        docs_url=None,  # served by routes/pages.py, with a Content-Security-Policy
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.axocoatl = state
     install_error_handlers(app)
-    for module in (health, agents, workflows, runs, skills, tokens, mcp, events, ws, dashboard):
+    for module in (health, agents, workflows, runs, skills, tokens, mcp, events, ws, pages):
         app.include_router(module.router)
 
     # add_middleware wraps: the last added runs first.
     app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: state.settings.max_body_bytes)
     app.add_middleware(AuthMiddleware, credentials=lambda: state.settings.credentials)
     app.add_middleware(RateLimitMiddleware, settings=lambda: state.settings.rate_limit, exempt=PUBLIC_PATHS)
+    app.add_middleware(BrowserGuardMiddleware, hosts=lambda: state.settings.hosts, cors_origins=server.cors_origins)
     app.add_middleware(AccessLogMiddleware)
     if server.cors_origins:
         app.add_middleware(
@@ -51,4 +56,5 @@ def create_app(state: ServerState, server: ServerConfig) -> FastAPI:
             allow_headers=["content-type", "authorization", "x-api-key"],
             max_age=600,
         )
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from axocoatl.config.schema import AuthConfig, ServerConfig
 from axocoatl.core.errors import UsageError
-from axocoatl.server.errors import error_body
+from axocoatl.server.middleware import reject
 
 PUBLIC_PATHS = frozenset({"/health", "/health/live", "/health/ready"})
 # Paths a browser opens directly, where a query token is the only way to authenticate.
@@ -35,11 +36,14 @@ def is_loopback(host: str) -> bool:
 
 
 def check_exposure(server: ServerConfig) -> None:
-    """Refuse to listen beyond loopback without credentials unless explicitly allowed."""
+    """Refuse to listen beyond loopback without credentials unless explicitly allowed.
+
+    Judged on the credentials the server will actually check (``Credentials.from_config``),
+    never on the config's lists: an entry that cannot authenticate anyone must not count.
+    """
     if is_loopback(server.host):
         return
-    auth = server.auth
-    if auth.api_keys or auth.bearer_tokens or auth.allow_unauthenticated:
+    if Credentials.from_config(server.auth).enabled or server.auth.allow_unauthenticated:
         return
     raise UsageError(
         f"refusing to listen on {server.host}:{server.port} without authentication: "
@@ -58,10 +62,13 @@ class Credentials:
 
     @classmethod
     def from_config(cls, auth: AuthConfig) -> Credentials:
-        return cls(
-            tuple(k.get_secret_value().encode() for k in auth.api_keys if k.get_secret_value()),
-            tuple(t.get_secret_value().encode() for t in auth.bearer_tokens if t.get_secret_value()),
-        )
+        # The schema refuses blank secrets; a config built in code bypasses it, so blank
+        # ones are still left out here, and check_exposure judges what is left.
+        def usable(secrets: list[SecretStr]) -> tuple[bytes, ...]:
+            values = (s.get_secret_value() for s in secrets)
+            return tuple(v.encode() for v in values if v.strip())
+
+        return cls(usable(auth.api_keys), usable(auth.bearer_tokens))
 
     @property
     def enabled(self) -> bool:
@@ -121,22 +128,5 @@ class AuthMiddleware:
         hint = "send the key in the x-api-key header or as Authorization: Bearer <token>"
         if path in QUERY_TOKEN_PATHS:
             hint += " (browsers: add ?token=<key> to the URL)"
-        await _reject(scope, receive, send, message, hint)
-
-
-async def _reject(scope: Scope, receive: Receive, send: Send, message: str, hint: str) -> None:
-    import json
-
-    body = json.dumps(error_body(message, hint)).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if scope["type"] == "http":
-        headers.append((b"www-authenticate", b'Bearer realm="axocoatl"'))
-        await send({"type": "http.response.start", "status": 401, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-        return
-    # WebSocket: answer the handshake with a real 401 when the server supports it.
-    if "websocket.http.response" in scope.get("extensions", {}):
-        await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
-        await send({"type": "websocket.http.response.body", "body": body})
-    else:
-        await send({"type": "websocket.close", "code": 1008, "reason": message})
+        challenge = [(b"www-authenticate", b'Bearer realm="axocoatl"')] if scope["type"] == "http" else []
+        await reject(scope, send, 401, message, hint, challenge)

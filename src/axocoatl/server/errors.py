@@ -22,6 +22,7 @@ from axocoatl.core.errors import (
     UsageError,
 )
 from axocoatl.core.ids import new_id
+from axocoatl.server.text import INVALID_TEXT_HINT, json_bytes
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,13 @@ def error_body(error: str, hint: str | None = None, field: str | None = None) ->
     return body
 
 
+class SafeJSONResponse(JSONResponse):
+    """A JSONResponse that never fails to encode (an error may quote text a client sent)."""
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
+
+
 def error_response(
     status: int,
     error: str,
@@ -69,7 +77,8 @@ def error_response(
     field: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_body(error, hint, field), status_code=status, headers=dict(headers) if headers else None)
+    body = error_body(error, hint, field)
+    return SafeJSONResponse(body, status_code=status, headers=dict(headers) if headers else None)
 
 
 def not_found(kind: str, name: str, known: list[str], list_hint: str) -> ApiError:
@@ -112,6 +121,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "Unknown agent, workflow or run",
         409: "Conflict with the current state",
         413: "Request body too large",
+        415: "The body is not JSON",
         422: "Invalid request",
         429: "Too many requests",
         502: "The model provider failed",
@@ -121,8 +131,39 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": text.get(code, "Error")} for code in codes}
 
 
+_SCHEMA_HINT = "see /openapi.json for the expected request"
+
+
 def _field_of(loc: Sequence[Any]) -> str:
     return ".".join(str(part) for part in loc)
+
+
+def _unparsable_body(cause: ValueError | RecursionError) -> JSONResponse:
+    # FastAPI's "There was an error parsing the body", with the reason the parser gave.
+    if isinstance(cause, UnicodeDecodeError):
+        error = f"the request body is not valid UTF-8 ({cause.reason} at byte {cause.start})"
+        return error_response(400, error, "send the JSON body encoded as UTF-8", field="body")
+    # A ValueError is e.g. an integer with more digits than Python converts; the part of its
+    # message after ";" is advice for programmers, not for the client.
+    reason = "nested too deeply" if isinstance(cause, RecursionError) else str(cause).split(";")[0]
+    error = f"the request body is not valid JSON: {reason}"
+    return error_response(400, error, 'send a JSON object such as {"input": "..."}', field="body")
+
+
+def _malformed_json(problem: Mapping[str, Any], document: Any) -> JSONResponse:
+    """400 for a body that is not JSON at all (422 is for JSON that does not fit the schema)."""
+    loc = problem.get("loc", ())
+    position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    reason = str((problem.get("ctx") or {}).get("error", "not JSON"))
+    where = ""
+    if position is not None:
+        where = f" at position {position}"
+        if isinstance(document, str):
+            line = document.count("\n", 0, position) + 1
+            column = position - (document.rfind("\n", 0, position) + 1) + 1
+            where += f" (line {line}, column {column})"
+    error = f"the request body is not valid JSON: {reason}{where}"
+    return error_response(400, error, 'send a JSON object such as {"input": "..."}', field="body")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -134,13 +175,21 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = exc.errors()
         first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            return _malformed_json(first, exc.body)
+        if tuple(first.get("loc", ())) == ("body",) and isinstance(first.get("input"), bytes):
+            # FastAPI hands over the raw bytes when the content type is not JSON.
+            content_type = request.headers.get("content-type", "")
+            error = f"the request body must be JSON, not {content_type[:100]!r}"
+            return error_response(415, error, "send the body with content-type: application/json", field="body")
         field = _field_of(first.get("loc", ()))
         message = str(first.get("msg", "invalid value"))
         others = len(problems) - 1
         error = f"invalid request: {field}: {message}" if field else f"invalid request: {message}"
         if others > 0:
             error += f" (and {others} more problem{'s' if others > 1 else ''})"
-        return error_response(422, error, "see /openapi.json for the expected request", field=field or None)
+        hint = INVALID_TEXT_HINT if first.get("type") == "invalid_unicode" else _SCHEMA_HINT
+        return error_response(422, error, hint, field=field or None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -152,6 +201,8 @@ def install_error_handlers(app: FastAPI) -> None:
         error = str(exc.detail) if exc.detail else "error"
         if exc.status_code == 404 and error == "Not Found":
             error = f"no route {request.method} {request.url.path}"
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            return _unparsable_body(exc.__cause__)
         return error_response(exc.status_code, error, hints.get(exc.status_code), headers=exc.headers)
 
     @app.exception_handler(AxocoatlError)

@@ -4,7 +4,6 @@ request logging, a per-client fixed-window rate limit, and the request body size
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -16,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from axocoatl.server.errors import error_body
+from axocoatl.server.text import json_bytes
 
 access_log = logging.getLogger("axocoatl.server.access")
 
@@ -37,11 +37,30 @@ class RedactSecrets(logging.Filter):
 async def send_json_error(
     send: Send, status: int, error: str, hint: str | None, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    body = json.dumps(error_body(error, hint)).encode()
+    await reject({"type": "http"}, send, status, error, hint, headers)
+
+
+async def reject(
+    scope: Scope,
+    send: Send,
+    status: int,
+    error: str,
+    hint: str | None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer an HTTP request, or refuse a WebSocket handshake, with a JSON error body."""
+    if scope["type"] == "http":
+        prefix = "http"
+    elif "websocket.http.response" in scope.get("extensions", {}):
+        prefix = "websocket.http"  # a real HTTP status for the handshake
+    else:
+        await send({"type": "websocket.close", "code": 1008, "reason": error[:120]})
+        return
+    body = json_bytes(error_body(error, hint))
     all_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     all_headers.extend(headers or [])
-    await send({"type": "http.response.start", "status": status, "headers": all_headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": f"{prefix}.response.start", "status": status, "headers": all_headers})
+    await send({"type": f"{prefix}.response.body", "body": body})
 
 
 class AccessLogMiddleware:
@@ -124,10 +143,7 @@ class RateLimitMiddleware:
         retry_after = str(max(1, math.ceil(wait)))
         error = f"too many requests: more than {settings.max_requests} in {settings.window_secs:g} s"
         hint = f"retry after {retry_after} s (server.rate_limit in axocoatl.yaml sets the limit)"
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1013, "reason": "too many requests"})
-            return
-        await send_json_error(send, 429, error, hint, [(b"retry-after", retry_after.encode())])
+        await reject(scope, send, 429, error, hint, [(b"retry-after", retry_after.encode())])
 
 
 class BodyTooLarge(StarletteHTTPException):

@@ -6,8 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from axocoatl.server.text import Text
+
 
 class Strict(BaseModel):
+    # Every string field of a request is ``Text``: valid Unicode, or a 422 naming the field.
     model_config = ConfigDict(extra="forbid")
 
 
@@ -16,16 +19,16 @@ class Strict(BaseModel):
 
 class ExecuteRequest(Strict):
     # No maxLength on texts: server.max_body_bytes bounds the whole body (413).
-    input: str = Field(..., description="The message for the agent.")
-    system_override: str | None = Field(None, description="Replace the system prompt (implies stateless).")
-    model_override: str | None = Field(
+    input: Text = Field(..., description="The message for the agent.")
+    system_override: Text | None = Field(None, description="Replace the system prompt (implies stateless).")
+    model_override: Text | None = Field(
         None, min_length=1, max_length=200, description="Use this model for this call (implies stateless)."
     )
     stateless: StrictBool = Field(False, description="Do not read or write the agent's session.")
 
 
 class WorkflowExecuteRequest(Strict):
-    input: str = Field(..., description="The task given to the entry agents.")
+    input: Text = Field(..., description="The task given to the entry agents.")
 
 
 class SkillFireRequest(Strict):

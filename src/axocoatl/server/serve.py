@@ -43,6 +43,7 @@ from axocoatl.runtime.supervision import SupervisionState, Supervisor
 from axocoatl.server.app import create_app
 from axocoatl.server.auth import check_exposure
 from axocoatl.server.middleware import RedactSecrets
+from axocoatl.server.routes.ws import MAX_FRAME_BYTES
 from axocoatl.server.state import LiveSettings, ServerState
 
 log = logging.getLogger("axocoatl.daemon")
@@ -172,6 +173,7 @@ async def run_daemon(options: DaemonOptions, loaded: LoadedConfig) -> int:
         lifespan="off",
         timeout_graceful_shutdown=max(1, int(options.grace_secs)),
         ws=_ws_protocol(),
+        ws_max_size=MAX_FRAME_BYTES,
         server_header=False,
     )
     uv = _Server(uv_config)

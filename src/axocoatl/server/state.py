@@ -20,6 +20,7 @@ from axocoatl.core.messages import AgentInput, AgentOutput
 from axocoatl.runtime.runtime import Runtime
 from axocoatl.runtime.supervision import Supervisor
 from axocoatl.server.auth import Credentials
+from axocoatl.server.browser import HostPolicy
 from axocoatl.server.middleware import RateLimitSettings
 from axocoatl.server.stream import StreamHub
 from axocoatl.server.views import agent_status_json
@@ -32,6 +33,7 @@ class LiveSettings:
     """Server settings a config reload applies at once (the socket and CORS need a restart)."""
 
     credentials: Credentials
+    hosts: HostPolicy
     rate_limit: RateLimitSettings
     max_body_bytes: int
 
@@ -40,6 +42,7 @@ class LiveSettings:
         limit = server.rate_limit
         return cls(
             credentials=Credentials.from_config(server.auth),
+            hosts=HostPolicy.from_config(server),
             rate_limit=RateLimitSettings(limit.enabled, limit.max_requests, limit.window_secs),
             max_body_bytes=server.max_body_bytes,
         )

@@ -9,7 +9,6 @@ so it can resubscribe for a fresh snapshot. The runtime never waits for a client
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any, Literal
 from axocoatl.core import events as ev
 from axocoatl.core.events import RuntimeEvent
 from axocoatl.server.frames import Frame, frames_for
+from axocoatl.server.text import json_text
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class ClientStream:
 
     def offer(self, frame: Frame | str) -> None:
         """Queue a broadcast frame; never blocks, drops when full."""
-        text = frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False, default=str)
+        text = frame if isinstance(frame, str) else json_text(frame)
         if self._buffer is not None:
             if len(self._buffer) < SUBSCRIBE_BUFFER_SIZE:
                 self._buffer.append(text)
@@ -79,7 +79,7 @@ class ClientStream:
 
     def reply(self, frame: Frame) -> None:
         """Queue a direct answer (pong, error, snapshot, chat frames): evicts the oldest frame if full."""
-        text = json.dumps(frame, ensure_ascii=False, default=str)
+        text = json_text(frame)
         while True:
             try:
                 self.queue.put_nowait(text)
@@ -177,7 +177,7 @@ class StreamHub:
                 if captured is not None or (subscription is not None and subscription.wants(frame)):
                     text = texts[index]
                     if text is None:
-                        text = texts[index] = json.dumps(frame, ensure_ascii=False, default=str)
+                        text = texts[index] = json_text(frame)
                     if captured is not None:
                         if len(captured) < SUBSCRIBE_BUFFER_SIZE:
                             captured.append((frame, text))

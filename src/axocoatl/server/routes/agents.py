@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,6 +25,7 @@ from axocoatl.server.models import (
     RestartResponse,
 )
 from axocoatl.server.state import ServerState, state_of
+from axocoatl.server.text import json_text
 from axocoatl.server.views import agent_json, agent_status_json
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ below) or `error` (`{error, hint, status}`)."""
     summary="Send a message to an agent (JSON, or SSE with Accept: text/event-stream)",
     description=_EXECUTE_DOC,
     responses={
-        **responses(400, 404, 409, 413, 422, 502, 503, 504),
+        **responses(400, 404, 409, 413, 415, 422, 502, 503, 504),
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
     },
 )
@@ -145,7 +145,7 @@ def _stream(state: ServerState, agent_id: str, agent_input: AgentInput) -> Strea
         yield ": stream open\n\n"  # flushes the headers at once
         while (item := await queue.get()) is not None:
             name, data = item
-            yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+            yield f"event: {name}\ndata: {json_text(data)}\n\n"
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -27,7 +27,7 @@ async def list_skills(request: Request) -> list[dict[str, Any]]:
     summary="Fire a skill: publish its events and run every agent that reacts to them",
     description=RUN_START_DOC
     + "\n\n409 when no agent holds a skill reacting to the events this skill emits (the config needs one).",
-    responses=run_start_responses(400, 404, 409, 413, 422, 503),
+    responses=run_start_responses(400, 404, 409, 413, 415, 422, 503),
 )
 async def fire_skill(request: Request, skill_id: str, body: SkillFireRequest | None = None, wait: bool = WAIT) -> Any:
     state = state_of(request)

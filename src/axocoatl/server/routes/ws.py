@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
+from starlette.types import Message
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from axocoatl.core.errors import AxocoatlError
@@ -24,19 +25,47 @@ from axocoatl.server.frames import chat_frame
 from axocoatl.server.routes.agents import output_json
 from axocoatl.server.state import ServerState, state_of
 from axocoatl.server.stream import ClientStream, Selection, Subscription
+from axocoatl.server.text import DEPTH_HINT, MAX_COMMAND_DEPTH, find_problem
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["websocket"])
 
 COMMANDS = ("subscribe", "unsubscribe", "ping", "run-workflow", "chat-turn", "chat-stop")
-MAX_COMMAND_BYTES = 1_048_576
+MAX_COMMAND_BYTES = 1_048_576  # larger commands get an error frame
+MAX_FRAME_BYTES = 4 * MAX_COMMAND_BYTES  # uvicorn's limit: above it the connection closes with 1009
 
 
 class BadCommand(Exception):
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, ref: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.ref = ref
+
+
+def parse_command(message: Message) -> dict[str, Any]:
+    """One received frame as a command object whose every string is valid Unicode, or BadCommand."""
+    text = message.get("text")
+    if text is None:
+        raise BadCommand("bad command: send JSON text frames, not binary ones", 'e.g. {"cmd": "ping"}')
+    if len(text) > MAX_COMMAND_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_COMMAND_BYTES:
+        raise BadCommand(f"bad command: larger than {MAX_COMMAND_BYTES} bytes", "send smaller commands")
+    try:
+        command = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadCommand(f"bad command: not JSON ({exc.msg} at position {exc.pos})") from None
+    except RecursionError:
+        raise BadCommand(f"bad command: nested deeper than {MAX_COMMAND_DEPTH} levels", DEPTH_HINT) from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise BadCommand(f"bad command: not JSON ({str(exc).split(';')[0]})") from None
+    if not isinstance(command, dict):
+        raise BadCommand('bad command: expected a JSON object such as {"cmd": "ping"}')
+    problem = find_problem(command)
+    if problem is not None:
+        field = problem.field
+        ref = None if field == "ref" or field.startswith(("ref.", "ref[")) else command.get("ref")
+        raise BadCommand(f"bad command: {field}: {problem.message}", problem.hint, ref=ref)
+    return command
 
 
 @router.websocket("/ws")
@@ -92,30 +121,27 @@ class _Connection:
                 return
             if message["type"] == "websocket.disconnect":
                 return
-            text = message.get("text")
-            if text is None:
-                self.error("bad command: send JSON text frames, not binary ones")
-                continue
-            if len(text) > MAX_COMMAND_BYTES:
-                self.error(f"bad command: larger than {MAX_COMMAND_BYTES} bytes")
-                continue
-            ref: Any = None
-            try:
-                command = json.loads(text)
-                if not isinstance(command, dict):
-                    raise BadCommand('bad command: expected a JSON object such as {"cmd": "ping"}')
-                ref = command.get("ref")
-                await self.handle(command)
-            except json.JSONDecodeError as exc:
-                self.error(f"bad command: not JSON ({exc.msg} at position {exc.pos})", ref=ref)
-            except BadCommand as exc:
-                self.error(exc.message, exc.hint, ref=ref)
-            except ApiError as exc:
-                self.error(exc.error, exc.hint, ref=ref)
-            except AxocoatlError as exc:
-                self.error(exc.message, exc.hint, ref=ref)
+            await self.dispatch(message)
             if self.websocket.client_state != WebSocketState.CONNECTED:
                 return
+
+    async def dispatch(self, message: Message) -> None:
+        """One frame from the client. Whatever goes wrong becomes an error frame; the connection stays."""
+        ref: Any = None
+        try:
+            command = parse_command(message)
+            ref = command.get("ref")
+            await self.handle(command)
+        except BadCommand as exc:
+            self.error(exc.message, exc.hint, ref=exc.ref if exc.ref is not None else ref)
+        except ApiError as exc:
+            self.error(exc.error, exc.hint, ref=ref)
+        except AxocoatlError as exc:
+            self.error(exc.message, exc.hint, ref=ref)
+        except Exception as exc:  # a bug: logged with an id, never the end of the connection
+            error_id = new_id("err")
+            log.error("internal error %s handling a WebSocket command", error_id, exc_info=exc)
+            self.error("internal server error", f"the daemon log has the details (error id {error_id})", ref=ref)
 
     def error(self, message: str, hint: str | None = None, *, ref: Any = None) -> None:
         frame: dict[str, Any] = {"kind": "error", "message": message, "hint": hint}
