@@ -107,3 +107,11 @@ async def test_aclose_closes_every_provider() -> None:
     providers = [Scripted("a", "1"), Scripted("b", "2"), Scripted("c", "3")]
     await FallbackProvider(providers[0], providers[1:]).aclose()
     assert all(p.closed for p in providers)
+
+
+async def test_the_answer_says_which_fallback_gave_it() -> None:
+    primary = Scripted("openai", "gpt-4o-mini", error=RateLimited("slow down", provider="openai"))
+    chain = FallbackProvider(primary, [Scripted("anthropic", "claude-haiku")])
+    response = await complete(chain, REQUEST)
+    assert (response.provider, response.model) == ("anthropic", "claude-haiku")
+    assert (await complete(FallbackProvider(Scripted("openai", "m"), []), REQUEST)).provider is None

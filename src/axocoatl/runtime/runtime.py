@@ -89,21 +89,26 @@ class Runtime:
     async def start(self) -> None:
         if self._started:
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):
-            self.data_dir.chmod(0o700)
+        prepare_data_dir(self.data_dir)
         await self.store.open()
-        for agent_config in self.config.agents:
-            self.agents[agent_config.id] = self._build_agent(agent_config.id)
-        for agent in self.agents.values():  # checkpoints: turns, usage, last activity (one small read each)
-            await agent.restore()
-        self._started = True
-        self._spawn(self._heartbeat(), "heartbeat")
-        if self.background and self.config.consolidation.enabled:
-            self._spawn(self.consolidation.run(), "consolidation")
-        if self.auto_resume:
-            for run in await self.interrupted_runs():
-                self._spawn(self._resume_quietly(run.run_id), f"resume:{run.run_id}")
+        try:
+            for agent_config in self.config.agents:
+                self.agents[agent_config.id] = self._build_agent(agent_config.id)
+            for agent in self.agents.values():  # checkpoints: turns, usage, last activity (one small read each)
+                await agent.restore()
+            self._started = True
+            self._spawn(self._heartbeat(), "heartbeat")
+            if self.background and self.config.consolidation.enabled:
+                self._spawn(self.consolidation.run(), "consolidation")
+            if self.auto_resume:
+                for run in await self.interrupted_runs():
+                    self._spawn(self._resume_quietly(run.run_id), f"resume:{run.run_id}")
+        except BaseException:
+            # A partial start leaves nothing running: no task, no open database, no agent.
+            self._started = True
+            await self.aclose()
+            self.agents.clear()
+            raise
 
     async def aclose(self) -> None:
         """Stop background work and agents, then close providers and the store."""
@@ -349,6 +354,26 @@ class Runtime:
     def _require_started(self) -> None:
         if not self._started:
             raise UsageError("the runtime is not started", hint="use `async with Runtime(...) as rt:`")
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create the data dir (private to this user), or say clearly why it cannot be used."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise UsageError(
+            f"the data dir {data_dir} is a file, not a directory",
+            hint="point --data-dir (or AXOCOATL_DATA_DIR) at a directory; it is created if missing",
+        )
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in data_dir.parents if p.exists() and not p.is_dir()), None)
+        where = f": {blocker} is a file" if blocker is not None else f": {exc.strerror}"
+        raise UsageError(
+            f"cannot create the data dir {data_dir}{where}",
+            hint="point --data-dir (or AXOCOATL_DATA_DIR) at a directory this user can write",
+        ) from None
+    with contextlib.suppress(OSError):
+        data_dir.chmod(0o700)
 
 
 async def unknown_run(store: Store, run_id: str) -> UsageError:
