@@ -8,10 +8,11 @@ from collections.abc import Iterable, Sequence
 from pydantic import ValidationError
 
 from axocoatl.config.schema import AgentConfig, AxocoatlConfig, MockOptions, WorkflowConfig
-from axocoatl.config.schema_issues import did_you_mean, schema_issues
+from axocoatl.config.schema_issues import schema_issues
 from axocoatl.config.source import ConfigSource
 from axocoatl.core.errors import ConfigIssue
 from axocoatl.core.graph import find_cycle
+from axocoatl.core.suggest import did_you_mean
 
 __all__ = ["KNOWN_PROVIDERS", "validate_config"]
 

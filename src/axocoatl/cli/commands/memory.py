@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
@@ -26,14 +25,12 @@ def _agent(ctx: typer.Context, agent_id: str) -> tuple[AxocoatlConfig, AgentConf
     config = load(ctx).config
     agent = config.agent(agent_id)
     if agent is None:
+        from axocoatl.core.suggest import did_you_mean
+
         known = [a.id for a in config.agents]
-        close = difflib.get_close_matches(agent_id, known, n=1)
-        if close:
-            hint = f"did you mean '{close[0]}'?"
-        elif known:
-            hint = f"known agents: {', '.join(known)}"
-        else:
-            hint = "no agents are configured; see `axocoatl agents list`"
+        hint = did_you_mean(
+            agent_id, known, noun="agent", known=True, none="no agents are configured (add them under `agents:`)"
+        )
         fail(UsageError(f"unknown agent '{agent_id}'", hint=hint), debug=globals_of(ctx).debug)
     return config, agent
 
