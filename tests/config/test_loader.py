@@ -105,9 +105,10 @@ def test_multiple_documents_are_rejected() -> None:
     assert issue.hint == "an axocoatl.yaml holds one document; remove the extra '---'"
 
 
-def test_unsupported_tag_is_rejected() -> None:
+def test_unsupported_tag_is_rejected_at_its_field() -> None:
     [issue] = errors("server: !!python/object:os.system {}\n")
-    assert issue.path == "(yaml)" and issue.line == 1
+    assert (issue.path, issue.line) == ("server", 1)
+    assert issue.message == "YAML tag !!python/object:os.system is not supported"
 
 
 def test_duplicate_keys_are_errors() -> None:

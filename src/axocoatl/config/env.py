@@ -151,6 +151,14 @@ def interpolate(text: str, env: Mapping[str, str]) -> Interpolated:
             return token
         name, operator, argument = parsed.groups()
         value = env.get(name)
+        if value and not _is_unicode(value):
+            result.errors.append(
+                (
+                    f"environment variable {name} is not UTF-8 text",
+                    f"set {name} to UTF-8 text: its value holds bytes that are not UTF-8",
+                )
+            )
+            return ""
         if value:
             return value
         if operator == ":-":
@@ -165,6 +173,15 @@ def interpolate(text: str, env: Mapping[str, str]) -> Interpolated:
 
     result.value = _REFERENCE.sub(replace, text)
     return result
+
+
+def _is_unicode(text: str) -> bool:
+    # The OS hands Python undecodable bytes as lone surrogates; such text cannot be stored or printed.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def variable_hint(name: str) -> str:

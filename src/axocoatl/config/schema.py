@@ -18,7 +18,9 @@ DEFAULT_PER_CALL = 8192
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # allow_inf_nan: no number in a config means anything as .inf or .nan (a timeout, a threshold, a
+    # temperature, a latency); every float field refuses them.
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------------------------------- agents
@@ -140,7 +142,8 @@ class AgentConfig(Section):
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     timeout_secs: float = Field(300.0, gt=0, description="Most seconds one execution of this agent may take.")
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Provider-specific options (see the mock and local provider docs)."
+        default_factory=dict,
+        description="Options of the mock provider (see docs/mock-provider.md); no other provider reads them.",
     )
 
     @property
