@@ -208,7 +208,7 @@ def test_config_json_schema() -> None:
 @pytest.mark.parametrize(("key", "kind"), [("yes", "true/false"), ("1", "a number"), ("~", "null")])
 def test_keys_that_yaml_reads_as_non_text(key: str, kind: str) -> None:
     [issue] = errors(f"agents:\n  - id: a\n    options:\n      {key}: x\n")
-    assert issue.line == 4
+    assert (issue.path, issue.line) == ("agents[a].options", 4)
     assert issue.message == f"the key '{key}' is not text: YAML reads it as {kind}"
     assert issue.hint == f"quote it: '{key}'"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,14 @@ class LoadedConfig:
     config: AxocoatlConfig
     path: Path
     warnings: list[ConfigIssue]
+    source: ConfigSource = field(default_factory=lambda: ConfigSource(None), repr=False, compare=False)
+
+    def issue(
+        self, loc: Sequence[object], message: str, *, hint: str | None = None, severity: str = "error"
+    ) -> ConfigIssue:
+        """An issue at ``loc`` (e.g. ``("agents", 0, "model")``) named and placed as the loader names its own,
+        for checks that need more than the config layer (the CLI checks that local model files exist)."""
+        return self.source.issue(loc, message, hint=hint, severity=severity)
 
 
 def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> LoadedConfig:
@@ -79,7 +87,7 @@ def parse_config_text(text: str, *, file: str = "<string>", env: Mapping[str, st
     issues.extend(validate_config(config, source))
     warnings.extend(i for i in issues if i.severity != "error")
     _raise_errors(issues, file, interpolation.unset_paths)
-    return LoadedConfig(config=config, path=Path(file), warnings=warnings)
+    return LoadedConfig(config=config, path=Path(file), warnings=warnings, source=source)
 
 
 # Fields whose removal would make the semantic checks report things that are not wrong

@@ -90,7 +90,7 @@ def read_yaml(text: str, *, file: str) -> tuple[ConfigSource, list[ConfigIssue]]
     if unencodable is not None:
         return ConfigSource(None, {}, file), [unencodable]
     loader = _Loader(text)
-    builder = _Builder(loader, file)
+    builder = _Builder(loader)
     try:
         node = loader.get_single_node()
         data = None if node is None else builder.build(node, ())
@@ -103,12 +103,11 @@ def read_yaml(text: str, *, file: str) -> tuple[ConfigSource, list[ConfigIssue]]
         return ConfigSource(None, {}, file), [issue]
     finally:
         loader.dispose()
-    issues = builder.issues
     # Named once the data exists, so the paths can use ids like agents[writer].
-    for loc, line, message, hint in builder.problems:
-        issues.append(
-            ConfigIssue(path=field_path(loc, data, AxocoatlConfig), message=message, hint=hint, file=file, line=line)
-        )
+    issues = [
+        ConfigIssue(path=field_path(loc, data, AxocoatlConfig), message=message, hint=hint, file=file, line=line)
+        for loc, line, message, hint in builder.problems
+    ]
     for loc, first, line in builder.duplicates:
         issues.append(
             ConfigIssue(
@@ -130,11 +129,9 @@ class _Builder:
     not exist) is recorded as a problem and kept as its text, so every such value is reported at once.
     """
 
-    def __init__(self, loader: Any, file: str) -> None:
+    def __init__(self, loader: Any) -> None:
         self.loader = loader
-        self.file = file
         self.lines: dict[Loc, int] = {}
-        self.issues: list[ConfigIssue] = []
         self.problems: list[tuple[Loc, int, str, str]] = []  # (loc, line, message, hint), named later
         self.duplicates: list[tuple[Loc, int, int]] = []  # (loc, first line, repeated line)
         self._open: set[int] = set()  # collection nodes being built: a repeat means a recursive alias
@@ -210,7 +207,7 @@ class _Builder:
         self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys in place
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = self._key(key_node)
+            key = self._key(key_node, loc)
             if key is None:
                 continue
             child = (*loc, key)
@@ -218,7 +215,7 @@ class _Builder:
             result[key] = self.build(value_node, child)
         return result
 
-    def _key(self, node: yaml.Node) -> str | None:
+    def _key(self, node: yaml.Node, loc: Loc) -> str | None:
         if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG:
             return str(node.value)
         if isinstance(node, yaml.ScalarNode):
@@ -229,9 +226,7 @@ class _Builder:
         else:
             message = "a key must be plain text, not a list or mapping"
             hint = "use 'name: value'; a '?' or '[' at the start of a key makes it complex"
-        self.issues.append(
-            ConfigIssue(path=_YAML_PATH, message=message, hint=hint, file=self.file, line=node.start_mark.line + 1)
-        )
+        self._problem(node, loc, message, hint)  # named by the mapping that holds the key
         return None
 
     def _plain_tag(self, node: yaml.Node, loc: Loc, expected: str) -> None:
