@@ -59,6 +59,7 @@ def report(
     if not rows:
         console().print("no token spend recorded yet")
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
@@ -71,6 +72,6 @@ def report(
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for r in rows:
-        table.add_row(r.agent_id, str(r.input), str(r.output), str(r.total), str(r.calls))
+        table.add_row(escape(r.agent_id), str(r.input), str(r.output), str(r.total), str(r.calls))
     table.add_row("[bold]total[/]", str(data["total_input"]), str(data["total_output"]), str(data["total"]), "")
     console().print(table)
