@@ -218,3 +218,16 @@ def test_alias_expansion_is_capped() -> None:
     levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 20) + "]" for i in range(1, 6)]
     [issue] = errors("\n".join(levels) + "\n")
     assert "expands to more than" in issue.message
+
+
+def test_a_config_or_env_file_that_never_ends_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config("/dev/zero", env={})
+    [issue] = caught.value.issues
+    assert issue.message == "/dev/zero is not a config file: the file is larger than 8 MiB"
+    config = tmp_path / "axocoatl.yaml"
+    config.write_text("agents: []\n")
+    (tmp_path / ".env").symlink_to("/dev/zero")
+    [warning] = load_config(config, env={}).warnings
+    assert warning.message == f"cannot read {tmp_path / '.env'}: the file is larger than 8 MiB"
+    assert warning.severity == "warning"

@@ -13,14 +13,19 @@ from axocoatl.core.errors import ConfigIssue
 
 __all__ = [
     "DOTENV_NAME",
+    "MAX_FILE_BYTES",
+    "FileTooLarge",
     "Interpolated",
     "build_environment",
     "interpolate",
     "parse_dotenv",
+    "read_text_file",
     "variable_hint",
 ]
 
 DOTENV_NAME = ".env"
+# A config or .env is a few KB; a path to /dev/zero or a huge log must not be read into memory.
+MAX_FILE_BYTES = 8 * 1024 * 1024
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _DOTENV_LINE = re.compile(rf"^\s*(?:export\s+)?({_NAME})\s*=\s*(.*?)\s*$", re.DOTALL)
@@ -96,14 +101,14 @@ def build_environment(
     env = dict(os.environ if base is None else base)
     dotenv = config_dir / DOTENV_NAME
     try:
-        text = dotenv.read_text(encoding="utf-8")
+        text = read_text_file(dotenv)
     except FileNotFoundError:
         return env, []
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, FileTooLarge) as exc:
         issue = ConfigIssue(
             path=DOTENV_NAME,
             message=f"cannot read {dotenv}: {exc}",
-            hint="fix the file's permissions or encoding (UTF-8), or delete it",
+            hint="make it a readable UTF-8 file of KEY=VALUE lines, or delete it",
             file=str(dotenv),
             severity="warning",
         )
@@ -112,6 +117,20 @@ def build_environment(
     for key, value in values.items():
         env.setdefault(key, value)
     return env, warnings
+
+
+class FileTooLarge(Exception):
+    def __str__(self) -> str:
+        return f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
+
+
+def read_text_file(path: Path) -> str:
+    """A UTF-8 text file of at most MAX_FILE_BYTES (FileTooLarge beyond; OSError, UnicodeDecodeError)."""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise FileTooLarge
+    return data.decode("utf-8")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from axocoatl.config.env import build_environment, interpolate, variable_hint
+from axocoatl.config.env import FileTooLarge, build_environment, interpolate, read_text_file, variable_hint
 from axocoatl.config.fieldpath import Loc, field_path
 from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.config.schema_issues import schema_issues
@@ -154,7 +154,9 @@ def _read(path: Path, name: str) -> str:
         return ConfigError([ConfigIssue(path=_FILE_PATH, message=message, hint=hint, file=name)], file=name)
 
     try:
-        return path.read_text(encoding="utf-8")
+        return read_text_file(path)
+    except FileTooLarge as exc:
+        raise fail(f"{name} is not a config file: {exc}", "check that --config points at axocoatl.yaml") from None
     except FileNotFoundError:
         raise fail(
             f"config file not found: {name}",

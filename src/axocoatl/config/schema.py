@@ -134,7 +134,9 @@ class AgentConfig(Section):
     token_budget: TokenBudgetConfig | None = None
     memory: AgentMemoryConfig = Field(default_factory=AgentMemoryConfig)
     depends_on: list[str] = Field(default_factory=list, description="Agents whose completion activates this one.")
-    role: AgentRole = "autonomous"
+    role: AgentRole = Field(
+        "autonomous", description="coordinator and worker have no effect in this version (validate warns)."
+    )
     activation_threshold: float | None = Field(
         None, gt=0, description="Signal needed to fire; each completed dependency deposits 0.5."
     )
@@ -184,7 +186,7 @@ class WorkflowConfig(Section):
     description: str | None = None
     agents: list[str] = Field(default_factory=list, description="Agents taking part in this workflow.")
     entry_point: str | None = Field(None, description="Agent that receives the input; default: agents without deps.")
-    htn_methods_file: str | None = None
+    htn_methods_file: str | None = Field(None, description="No effect in this version (validate warns).")
     timeout_secs: float = Field(1800.0, gt=0, description="Most seconds a run of this workflow may take.")
 
     @property
