@@ -154,11 +154,9 @@ def run(coro: Coroutine[Any, Any, T], *, debug: bool = False) -> T:
 def fail(exc: AxocoatlError, *, debug: bool = False) -> NoReturn:
     from rich.markup import escape
 
-    from axocoatl.cli.failures import explain
+    from axocoatl.cli.failures import describe
 
-    explained = explain(exc, _current.data_dir_path() if _current is not None else None)
-    assert explained is not None  # every AxocoatlError is explained
-    message, hint, code = explained
+    message, hint, code = describe(exc, _current.data_dir_path() if _current is not None else None)
     err_console().print(f"[bold red]Error:[/] {escape(message)}", markup=True)
     if hint:
         err_console().print(f"  [dim]hint:[/] {escape(hint)}", markup=True)
@@ -228,10 +226,7 @@ def text_problem(text: str, *, what: str, limit: int) -> UsageError | None:
     return None
 
 
-_REENCODE_HINT = (
-    "re-encode the text as UTF-8 (for example: iconv -f latin1 -t utf-8 task.txt), "
-    "or run in a UTF-8 locale (LANG=C.UTF-8)"
-)
+_REENCODE_HINT = "re-encode the text as UTF-8 (for example with: iconv -f latin1 -t utf-8)"
 
 
 def _too_long(what: str, size: str, limit: int) -> UsageError:

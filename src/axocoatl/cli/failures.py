@@ -15,7 +15,7 @@ from pathlib import Path
 
 from axocoatl.core.errors import AxocoatlError, ConfigError, StoreError, UsageError
 
-__all__ = ["data_dir_problem", "report_crash", "store_hint"]
+__all__ = ["data_dir_problem", "describe", "explain", "report_crash", "store_hint"]
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -59,12 +59,17 @@ def store_hint(exc: StoreError, data_dir: Path | None) -> str | None:
     return None
 
 
+def describe(exc: AxocoatlError, data_dir: Path | None) -> tuple[str, str | None, int]:
+    """(message, hint, exit code) of one of axocoatl's own errors."""
+    code = EXIT_USAGE if isinstance(exc, ConfigError | UsageError) else EXIT_RUNTIME
+    hint = exc.hint or (store_hint(exc, data_dir) if isinstance(exc, StoreError) else None)
+    return (str(exc) if isinstance(exc, ConfigError) else exc.message), hint, code
+
+
 def explain(exc: BaseException, data_dir: Path | None) -> tuple[str, str | None, int] | None:
     """(message, hint, exit code) for a known cause, or None for a bug."""
     if isinstance(exc, AxocoatlError):
-        code = EXIT_USAGE if isinstance(exc, ConfigError | UsageError) else EXIT_RUNTIME
-        hint = exc.hint or (store_hint(exc, data_dir) if isinstance(exc, StoreError) else None)
-        return (str(exc) if isinstance(exc, ConfigError) else exc.message), hint, code
+        return describe(exc, data_dir)
     if isinstance(exc, OSError):
         return _os_error(exc, data_dir)
     if isinstance(exc, UnicodeError):

@@ -3,6 +3,7 @@ Nothing here touches ``os.environ``; callers build a mapping and pass it down.""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Mapping
@@ -14,7 +15,6 @@ from axocoatl.core.errors import ConfigIssue
 __all__ = [
     "DOTENV_NAME",
     "MAX_FILE_BYTES",
-    "FileTooLarge",
     "Interpolated",
     "build_environment",
     "interpolate",
@@ -104,10 +104,11 @@ def build_environment(
         text = read_text_file(dotenv)
     except FileNotFoundError:
         return env, []
-    except (OSError, UnicodeDecodeError, FileTooLarge) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         issue = ConfigIssue(
             path=DOTENV_NAME,
-            message=f"cannot read {dotenv}: {exc}",
+            message=f"cannot read {dotenv}: {reason}",
             hint="make it a readable UTF-8 file of KEY=VALUE lines, or delete it",
             file=str(dotenv),
             severity="warning",
@@ -119,17 +120,12 @@ def build_environment(
     return env, warnings
 
 
-class FileTooLarge(Exception):
-    def __str__(self) -> str:
-        return f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
-
-
 def read_text_file(path: Path) -> str:
-    """A UTF-8 text file of at most MAX_FILE_BYTES (FileTooLarge beyond; OSError, UnicodeDecodeError)."""
+    """A UTF-8 text file of at most MAX_FILE_BYTES; OSError (EFBIG when larger) or UnicodeDecodeError."""
     with path.open("rb") as handle:
         data = handle.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
-        raise FileTooLarge
+        raise OSError(errno.EFBIG, f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", str(path))
     return data.decode("utf-8")
 
 

@@ -4,6 +4,7 @@ Every problem is raised together in one ConfigError; warnings travel with the lo
 from __future__ import annotations
 
 import copy
+import errno
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -12,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from axocoatl.config.env import FileTooLarge, build_environment, interpolate, read_text_file, variable_hint
+from axocoatl.config.env import build_environment, interpolate, read_text_file, variable_hint
 from axocoatl.config.fieldpath import Loc, field_path
 from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.config.schema_issues import schema_issues
@@ -155,8 +156,6 @@ def _read(path: Path, name: str) -> str:
 
     try:
         return read_text_file(path)
-    except FileTooLarge as exc:
-        raise fail(f"{name} is not a config file: {exc}", "check that --config points at axocoatl.yaml") from None
     except FileNotFoundError:
         raise fail(
             f"config file not found: {name}",
@@ -167,6 +166,10 @@ def _read(path: Path, name: str) -> str:
     except UnicodeDecodeError as exc:
         raise fail(f"{name} is not UTF-8 text ({exc.reason})", "save the file as UTF-8") from None
     except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            raise fail(
+                f"{name} is not a config file: {exc.strerror}", "check that --config points at axocoatl.yaml"
+            ) from None
         raise fail(f"cannot read {name}: {exc.strerror or exc}", "check the file's permissions") from None
 
 

@@ -98,7 +98,7 @@ def read_yaml(text: str, *, file: str) -> tuple[ConfigSource, list[ConfigIssue]]
         return ConfigSource(None, {}, file), [_reader_issue(exc, text, file)]
     except yaml.MarkedYAMLError as exc:
         return ConfigSource(None, {}, file), [_syntax_issue(exc, text, file)]
-    except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error above carries a mark
+    except yaml.YAMLError as exc:  # pragma: no cover - loading raises only the two kinds above
         issue = ConfigIssue(path=_YAML_PATH, message=f"cannot read YAML: {exc}", hint=_GENERIC_HINT, file=file)
         return ConfigSource(None, {}, file), [issue]
     finally:
@@ -300,11 +300,13 @@ def _reader_issue(exc: yaml.reader.ReaderError, text: str, file: str) -> ConfigI
     index = text.find(character)
     line, column = _position(text, index) if index >= 0 else (None, None)
     where = f" at column {column}" if column is not None else ""
+    code = ord(character)
+    kind = "control character" if code < 0x20 or 0x7F <= code < 0xA0 else "character"
     return ConfigIssue(
         path=_YAML_PATH,
-        message=f"the file contains the control character U+{ord(character):04X}{where}, which YAML does not allow",
-        hint=f'remove it, or write it as an escape inside a double-quoted string: "\\x{ord(character):02x}"'
-        if ord(character) < 0x100
+        message=f"the file contains the {kind} U+{code:04X}{where}, which YAML does not allow",
+        hint=f'remove it, or write it as an escape inside a double-quoted string: "\\x{code:02x}"'
+        if code < 0x100
         else "remove it",
         file=file,
         line=line,
