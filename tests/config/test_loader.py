@@ -105,9 +105,10 @@ def test_multiple_documents_are_rejected() -> None:
     assert issue.hint == "an axocoatl.yaml holds one document; remove the extra '---'"
 
 
-def test_unsupported_tag_is_rejected() -> None:
+def test_unsupported_tag_is_rejected_at_its_field() -> None:
     [issue] = errors("server: !!python/object:os.system {}\n")
-    assert issue.path == "(yaml)" and issue.line == 1
+    assert (issue.path, issue.line) == ("server", 1)
+    assert issue.message == "YAML tag !!python/object:os.system is not supported"
 
 
 def test_duplicate_keys_are_errors() -> None:
@@ -207,7 +208,7 @@ def test_config_json_schema() -> None:
 @pytest.mark.parametrize(("key", "kind"), [("yes", "true/false"), ("1", "a number"), ("~", "null")])
 def test_keys_that_yaml_reads_as_non_text(key: str, kind: str) -> None:
     [issue] = errors(f"agents:\n  - id: a\n    options:\n      {key}: x\n")
-    assert issue.line == 4
+    assert (issue.path, issue.line) == ("agents[a].options", 4)
     assert issue.message == f"the key '{key}' is not text: YAML reads it as {kind}"
     assert issue.hint == f"quote it: '{key}'"
 
@@ -217,3 +218,16 @@ def test_alias_expansion_is_capped() -> None:
     levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 20) + "]" for i in range(1, 6)]
     [issue] = errors("\n".join(levels) + "\n")
     assert "expands to more than" in issue.message
+
+
+def test_a_config_or_env_file_that_never_ends_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config("/dev/zero", env={})
+    [issue] = caught.value.issues
+    assert issue.message == "/dev/zero is not a config file: the file is larger than 8 MiB"
+    config = tmp_path / "axocoatl.yaml"
+    config.write_text("agents: []\n")
+    (tmp_path / ".env").symlink_to("/dev/zero")
+    [warning] = load_config(config, env={}).warnings
+    assert warning.message == f"cannot read {tmp_path / '.env'}: the file is larger than 8 MiB"
+    assert warning.severity == "warning"

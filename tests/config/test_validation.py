@@ -1,8 +1,11 @@
-"""Semantic validation: references, duplicates, cycles, reachability, roles, providers, triggers."""
+"""Semantic validation: references, duplicates, cycles, reachability, tools, providers, triggers, inert keys."""
 
 from __future__ import annotations
 
+import pytest
+
 from axocoatl.config import AxocoatlConfig, validate_config
+from axocoatl.core.errors import ConfigError
 
 from .support import FILE, at, errors, load
 
@@ -26,6 +29,8 @@ skills:
   - id: triage
     agents: [planner]
     emits: [Triaged]
+"""
+INERT = """\
 schedules:
   - id: nightly
     workflow: build
@@ -44,6 +49,20 @@ def test_valid_config_has_no_issues() -> None:
     loaded = load(GOOD)
     assert loaded.warnings == []
     assert [a.id for a in loaded.config.agents] == ["planner", "coder", "tester", "reviewer"]
+
+
+def test_sections_of_features_this_version_lacks_are_checked_and_warned_about() -> None:
+    loaded = load(GOOD + INERT)
+    assert [(w.path, w.line, w.severity) for w in loaded.warnings] == [
+        ("schedules", 20, "warning"),
+        ("proactive", 27, "warning"),
+    ]
+    schedules = loaded.warnings[0]
+    assert schedules.message == (
+        "schedules has no effect in this version: nothing runs workflows on a schedule; "
+        "start them with `axocoatl workflow run`"
+    )
+    assert schedules.hint == "remove the section; it is checked but not used yet"
 
 
 def test_validate_config_works_without_a_source() -> None:
@@ -344,11 +363,6 @@ agents:
     role: coordinator
   - id: hand
     role: worker
-  - id: loner
-    role: worker
-    depends_on: [hand]
-  - id: idle
-    role: coordinator
 workflows:
   - id: team
     agents: [boss, hand]
@@ -356,20 +370,21 @@ workflows:
 """
 
 
-def test_role_rules() -> None:
-    issues = errors(ROLES)
-    assert [(i.path, i.line) for i in issues] == [
-        ("agents[loner].role", 7),
-        ("agents[loner].depends_on", 8),
-        ("agents[idle].role", 10),
-    ]
-    assert issues[0].message == "worker 'loner' is not in any workflow whose entry_point is a coordinator"
-    assert issues[1].message == "worker 'loner' cannot have depends_on"
-    assert issues[2].message == "coordinator 'idle' is not the entry_point of any workflow"
-
-
-def test_valid_coordinator_and_worker() -> None:
-    load(ROLES.split("  - id: loner")[0] + ROLES.split("    role: coordinator\n", 2)[2])
+def test_roles_have_no_effect_and_the_workflow_is_checked_as_it_runs() -> None:
+    # Coordinators and workers are not implemented: 'hand' is an ordinary agent without
+    # depends_on, and only the entry_point receives the input, so it never runs.
+    with pytest.raises(ConfigError) as caught:
+        load(ROLES)
+    [issue] = caught.value.issues
+    assert (issue.path, issue.line) == ("workflows[team].agents[1]", 8)
+    assert issue.message == "agent 'hand' can never run in workflow 'team': it is not reachable from 'boss'"
+    loaded = load(ROLES.replace("    entry_point: boss\n", ""))
+    assert [(w.path, w.line) for w in loaded.warnings] == [("agents[boss].role", 3), ("agents[hand].role", 5)]
+    assert loaded.warnings[1].message == (
+        "role 'worker' has no effect in this version: coordinators and workers are not implemented, "
+        "so 'hand' runs like any agent (when its depends_on complete)"
+    )
+    assert loaded.warnings[1].hint == "remove role (autonomous is the default)"
 
 
 def test_unknown_provider_with_suggestion() -> None:
@@ -547,20 +562,6 @@ def test_skill_events_do_not_reach_agents_inside_a_workflow() -> None:
     assert any("responder" in issue.message for issue in found), found
 
 
-def test_all_worker_workflow_reports_the_role_problem_only() -> None:
-    issues = errors(
-        """\
-        agents:
-          - id: w
-            role: worker
-        workflows:
-          - id: crew
-            agents: [w]
-        """
-    )
-    assert [i.path for i in issues] == ["agents[w].role"]
-
-
 def test_dependency_outside_the_workflow_is_reported_for_would_be_entry_agents() -> None:
     [issue] = errors(
         """\
@@ -642,3 +643,106 @@ def test_a_missing_required_value_reports_only_the_schema_error() -> None:
         """
     )
     assert [issue.path for issue in found] == ["agents[0].id"], found
+
+
+def test_unknown_tools_are_errors_with_a_suggestion() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: a
+            provider: mock
+            tools: [ecoh, text_split, fetch_url]
+        """
+    )
+    assert [(i.path, i.line, i.message) for i in issues] == [
+        ("agents[a].tools[0]", 4, "unknown tool 'ecoh'"),
+        ("agents[a].tools[2]", 4, "unknown tool 'fetch_url'"),
+    ]
+    assert issues[0].hint == "did you mean 'echo'?"
+    assert issues[1].hint == (
+        "valid tools: 'echo', 'json_keys', 'text_split', 'recall_search', 'recall_timeframe', "
+        "'core_memory_append', 'core_memory_replace', 'core_memory_set'"
+    )
+
+
+def test_memory_tools_listed_where_the_agent_does_not_get_them_are_warned_about() -> None:
+    loaded = load(
+        """\
+        agents:
+          - id: tiny
+            provider: mock
+            tools: [recall_search, echo, echo]
+            memory: {tools: false}
+          - id: blank
+            provider: mock
+            tools: [recall_search, core_memory_set]
+            memory: {core: {blocks: []}}
+        """
+    )
+    assert [(w.path, w.message) for w in loaded.warnings] == [
+        (
+            "agents[tiny].tools[0]",
+            "tool 'recall_search' has no effect: memory tools are off for 'tiny' (memory.tools: false)",
+        ),
+        ("agents[tiny].tools[2]", "tool 'echo' is listed twice"),
+        ("agents[blank].tools[1]", "tool 'core_memory_set' has no effect: 'blank' has no core-memory blocks"),
+    ]
+    assert loaded.warnings[0].hint == "remove it, or set agents[tiny].memory.tools: true"
+
+
+def test_keys_without_effect_are_warned_about() -> None:
+    loaded = load(
+        """\
+        agents:
+          - id: a
+            provider: local
+            options: {temperature: 0.1}
+        workflows:
+          - id: w
+            agents: [a]
+            htn_methods_file: methods.yaml
+        store:
+          dsn: postgres://localhost/x
+        mcp_servers:
+          - name: fs
+            command: npx
+        sandbox: {network: none}
+        hooks:
+          - name: audit
+            type: log
+        webhooks:
+          - name: out
+            url: https://example.com/hook
+        web_search: {provider: tavily}
+        """
+    )
+    assert [(w.path, w.line) for w in loaded.warnings] == [
+        ("agents[a].options", 4),
+        ("workflows[w].htn_methods_file", 8),
+        ("store.dsn", 10),
+        ("mcp_servers", 11),
+        ("sandbox", 14),
+        ("hooks", 15),
+        ("webhooks", 18),
+        ("web_search", 21),
+    ]
+    messages = [w.message for w in loaded.warnings]
+    assert messages[0] == "options has no effect with provider 'local': only the mock provider reads options"
+    assert messages[1] == "htn_methods_file has no effect in this version: HTN planning is not implemented"
+    assert all("has no effect" in m for m in messages)
+    assert messages[3] == (
+        "mcp_servers has no effect in this version: MCP servers are not connected, so their tools are not offered "
+        "to agents"
+    )
+
+
+def test_the_postgres_store_backend_is_an_error() -> None:
+    [issue] = errors("store:\n  backend: postgres\n")
+    assert (issue.path, issue.line) == ("store.backend", 2)
+    assert issue.message == "store backend 'postgres' is not available in this version"
+    assert issue.hint == "use backend: sqlite (the default)"
+
+
+def test_default_sections_written_out_are_not_inert() -> None:
+    loaded = load("store: {synchronous: normal}\nconsolidation: {enabled: false}\nproviders: {local: {n_ctx: 2048}}\n")
+    assert loaded.warnings == []

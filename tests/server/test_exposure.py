@@ -75,8 +75,8 @@ def test_non_loopback_override_without_keys_refuses(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (".inf", "expected a finite number, got inf"),
-        (".nan", "expected a finite number, got nan"),
+        (".inf", "must be a finite number (got inf)"),
+        (".nan", "must be a finite number (got nan)"),
         ("-5", "must be greater than 0"),
         ("0", "must be greater than 0"),
         ("100000", "must be at most 86400"),

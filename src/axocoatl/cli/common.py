@@ -5,29 +5,33 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Coroutine
-from dataclasses import dataclass
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 
-from axocoatl.core.errors import AxocoatlError, ConfigError, UsageError
+from axocoatl.core.errors import AxocoatlError, ConfigIssue, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from axocoatl.config.loader import LoadedConfig
+    from axocoatl.config.schema import AxocoatlConfig
 
 T = TypeVar("T")
-
-EXIT_RUNTIME = 1
-EXIT_USAGE = 2
 
 
 def command_group(help: str) -> typer.Typer:
     """A command group. Help is plain Click text: Rich-rendered help costs ~100 ms per start."""
-    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None, callback=_name_subcommand)
+
+
+def _name_subcommand(ctx: typer.Context) -> None:
+    # So an unexpected error can say which command failed (`axocoatl workflow run`), after Click is done.
+    if ctx.invoked_subcommand:
+        globals_of(ctx).command.append(ctx.invoked_subcommand)
 
 
 @dataclass
@@ -36,14 +40,40 @@ class Globals:
     data_dir: Path | None
     debug: bool
     mock: bool = False
+    command: list[str] = field(default_factory=lambda: ["axocoatl"])  # the words of the command being run
+    loaded: LoadedConfig | None = None
 
-    def resolved_data_dir(self) -> Path:
+    def data_dir_path(self) -> Path:
+        """Where runs and memory live, as given (--data-dir, AXOCOATL_DATA_DIR, ./.axocoatl); unchecked."""
         if self.data_dir is not None:
             return self.data_dir
         env = os.environ.get("AXOCOATL_DATA_DIR")
         if env:
             return Path(env)
         return Path(".axocoatl")
+
+    def resolved_data_dir(self) -> Path:
+        """The data directory, once it is known to be usable (exit 2 naming the problem otherwise)."""
+        from axocoatl.cli.failures import data_dir_problem
+
+        path = self.data_dir_path()
+        problem = data_dir_problem(path)
+        if problem is not None:
+            fail(problem, debug=self.debug)
+        return path
+
+
+_current: Globals | None = None
+
+
+def begin(globals: Globals) -> None:
+    """Called by the root command: what main() reports against if the command fails unexpectedly."""
+    global _current
+    _current = globals
+
+
+def current() -> Globals | None:
+    return _current
 
 
 _console: Console | None = None
@@ -55,7 +85,8 @@ def console() -> Console:
     if _console is None:
         from rich.console import Console
 
-        _console = Console(highlight=False, soft_wrap=False)
+        # emoji=False: a name like "deploy :rocket:" is shown as written. User text is escaped where printed.
+        _console = Console(highlight=False, soft_wrap=False, emoji=False)
     return _console
 
 
@@ -66,7 +97,7 @@ def err_console() -> Console:
 
         # soft_wrap: an error line stays one line (`file:line: field: message`) when piped or
         # captured, instead of being hard-wrapped at 80 columns mid-message.
-        _err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+        _err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     return _err_console
 
 
@@ -83,15 +114,24 @@ def load(ctx: typer.Context) -> LoadedConfig:
     from axocoatl.config.loader import load_config
 
     g = globals_of(ctx)
+    if g.loaded is not None:  # loaded once per command: warnings print once
+        return g.loaded
     try:
         loaded = load_config(g.config_path)
     except AxocoatlError as exc:
         fail(exc, debug=g.debug)
-    for warning in loaded.warnings:
-        err_console().print(f"[yellow]warning:[/] {warning.render()}", markup=True)
+    print_warnings(loaded.warnings)
     if g.mock:
         loaded = with_mock_providers(loaded)
+    g.loaded = loaded
     return loaded
+
+
+def print_warnings(warnings: Iterable[ConfigIssue]) -> None:
+    from rich.markup import escape
+
+    for warning in warnings:
+        err_console().print(f"[yellow]warning:[/] {escape(warning.render())}", markup=True)
 
 
 def with_mock_providers(loaded: LoadedConfig) -> LoadedConfig:
@@ -118,13 +158,12 @@ def run(coro: Coroutine[Any, Any, T], *, debug: bool = False) -> T:
 def fail(exc: AxocoatlError, *, debug: bool = False) -> NoReturn:
     from rich.markup import escape
 
-    code = EXIT_USAGE if isinstance(exc, ConfigError | UsageError) else EXIT_RUNTIME
-    if isinstance(exc, ConfigError):
-        err_console().print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
-    else:
-        err_console().print(f"[bold red]Error:[/] {escape(exc.message)}", markup=True)
-        if exc.hint:
-            err_console().print(f"  [dim]hint:[/] {escape(exc.hint)}", markup=True)
+    from axocoatl.cli.failures import describe
+
+    message, hint, code = describe(exc, _current.data_dir_path() if _current is not None else None)
+    err_console().print(f"[bold red]Error:[/] {escape(message)}", markup=True)
+    if hint:
+        err_console().print(f"  [dim]hint:[/] {escape(hint)}", markup=True)
     if debug:
         import traceback
 
@@ -132,14 +171,74 @@ def fail(exc: AxocoatlError, *, debug: bool = False) -> NoReturn:
     raise typer.Exit(code)
 
 
-def read_input(text: str) -> str:
-    """``-`` means: read the input from stdin (for long tasks and pipes)."""
+def input_limit(config: AxocoatlConfig | None) -> int:
+    """The most bytes a task or message may have: the daemon's request-body limit, so a task the CLI
+    accepts is one the daemon accepts too."""
+    from axocoatl.config.schema import ServerConfig
+
+    return (config.server if config is not None else ServerConfig()).max_body_bytes
+
+
+def read_input(text: str, *, limit: int, option: str = "-i") -> str:
+    """The input given as ``option``: UTF-8 text of at most ``limit`` bytes; ``-`` reads it from stdin
+    (for long tasks and pipes). Anything else is a usage error naming the position of the problem."""
     if text != "-":
-        return text
-    data = sys.stdin.read()
-    if not data.strip():
-        fail(UsageError("-i - was given but stdin was empty", hint="pipe the task in: cat task.txt | axocoatl ..."))
-    return data
+        return check_text(text, what=option, limit=limit)
+    what = f"stdin ({option} -)"
+    pipe_hint = "pipe the task in: cat task.txt | axocoatl ..."
+    if sys.stdin is None:
+        fail(UsageError(f"{option} - was given but there is no stdin", hint=pipe_hint))
+    # Bytes, decoded here: the text layer's decoding would hide undecodable input in surrogates.
+    # One byte past the limit is enough to know the input is too long, without reading all of a huge pipe.
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a replaced stdin (an embedding program): its text is all there is
+        return check_text(sys.stdin.read(), what=what, limit=limit)
+    data: bytes = stream.read(limit + 1)
+    if len(data) > limit:
+        fail(_too_long(what, f"more than {limit:,}", limit))
+    try:
+        decoded = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problem = f"byte {exc.start + 1} (0x{data[exc.start]:02x}) is not valid UTF-8"
+        fail(UsageError(f"{what} is not UTF-8 text: {problem}", hint=_REENCODE_HINT))
+    if not decoded.strip():
+        fail(UsageError(f"{option} - was given but stdin was empty", hint=pipe_hint))
+    return decoded
+
+
+def check_text(text: str, *, what: str, limit: int) -> str:
+    """``text`` when it is valid UTF-8 of at most ``limit`` bytes; else a usage error (exit 2)."""
+    problem = text_problem(text, what=what, limit=limit)
+    if problem is not None:
+        fail(problem)
+    return text
+
+
+def text_problem(text: str, *, what: str, limit: int) -> UsageError | None:
+    """What is wrong with ``text`` as an input (not UTF-8, or over ``limit`` bytes), if anything."""
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        # The OS decodes bytes that are not UTF-8 into lone surrogates (surrogateescape): U+DCxx was byte 0xxx.
+        char = ord(text[exc.start])
+        byte = f" (the byte 0x{char - 0xDC00:02x})" if 0xDC80 <= char <= 0xDCFF else f" (U+{char:04X})"
+        return UsageError(
+            f"{what} is not UTF-8 text: character {exc.start + 1}{byte} is not valid", hint=_REENCODE_HINT
+        )
+    if size > limit:
+        return _too_long(what, f"{size:,}", limit)
+    return None
+
+
+_REENCODE_HINT = "re-encode the text as UTF-8 (for example with: iconv -f latin1 -t utf-8)"
+
+
+def _too_long(what: str, size: str, limit: int) -> UsageError:
+    return UsageError(
+        f"{what} is {size} bytes, over the input limit of {limit:,} bytes",
+        hint="shorten it, or raise server.max_body_bytes in the config (the daemon's request limit, which the CLI "
+        "applies too)",
+    )
 
 
 def print_json(data: Any) -> None:

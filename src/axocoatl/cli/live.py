@@ -103,6 +103,7 @@ class RunView:
         return None
 
     def render(self) -> RenderableType:
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -117,11 +118,11 @@ class RunView:
             icon, style = _ICONS.get(row.status, ("?", ""))
             elapsed = row.elapsed if row.elapsed is not None else (now - row.started if row.started else None)
             table.add_row(
-                agent,
-                f"[{style}]{icon} {_LABELS.get(row.status, row.status)}[/]",
+                escape(agent),
+                f"[{style}]{icon} {escape(_LABELS.get(row.status, row.status))}[/]",
                 f"{row.tokens_in}/{row.tokens_out}" if row.tokens_in or row.tokens_out else "",
                 f"{elapsed:.1f}s" if elapsed is not None else "",
-                f"[dim]{row.note}[/]" if row.note else "",
+                f"[dim]{escape(row.note)}[/]" if row.note else "",
             )
         return table
 
@@ -146,6 +147,6 @@ def print_run_summary(console: Console, run: RunRecord) -> None:
         console.print(f"[red]{escape(run.error)}[/]")
     for step in run.steps:
         if step.status == "failed":
-            console.print(f"  [red]✗ {step.agent_id}[/]: {escape(step.error or '')}")
+            console.print(f"  [red]✗ {escape(step.agent_id)}[/]: {escape(step.error or '')}")
     if run.status == "interrupted":
         console.print(f"resume it with: axocoatl runs resume {run.run_id}")

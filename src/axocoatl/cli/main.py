@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
 from axocoatl import __version__
 from axocoatl.cli.commands import agents, chat, daemon, memory, project, runs, skills, tokens, workflow
-from axocoatl.cli.common import Globals
+from axocoatl.cli.common import Globals, begin, current
 
 app = typer.Typer(
     name="axocoatl",
@@ -46,6 +47,9 @@ def main_options(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     ctx.obj = Globals(config_path=config, data_dir=data_dir, debug=debug, mock=mock)
+    if ctx.invoked_subcommand:
+        ctx.obj.command.append(ctx.invoked_subcommand)
+    begin(ctx.obj)
 
 
 app.command("validate")(project.validate)
@@ -63,7 +67,21 @@ app.add_typer(memory.app, name="memory")
 
 
 def main() -> None:
-    app()
+    """The entry point: the app, with a last line of defence for errors nothing else caught."""
+    try:
+        app()
+    except Exception as exc:
+        from axocoatl.cli.failures import report_crash
+
+        g = current()
+        sys.exit(
+            report_crash(
+                exc,
+                command=" ".join(g.command) if g is not None else "axocoatl",
+                debug=g.debug if g is not None else "--debug" in sys.argv,
+                data_dir=g.data_dir_path() if g is not None else None,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ Nothing here touches ``os.environ``; callers build a mapping and pass it down.""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Mapping
@@ -13,14 +14,18 @@ from axocoatl.core.errors import ConfigIssue
 
 __all__ = [
     "DOTENV_NAME",
+    "MAX_FILE_BYTES",
     "Interpolated",
     "build_environment",
     "interpolate",
     "parse_dotenv",
+    "read_text_file",
     "variable_hint",
 ]
 
 DOTENV_NAME = ".env"
+# A config or .env is a few KB; a path to /dev/zero or a huge log must not be read into memory.
+MAX_FILE_BYTES = 8 * 1024 * 1024
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _DOTENV_LINE = re.compile(rf"^\s*(?:export\s+)?({_NAME})\s*=\s*(.*?)\s*$", re.DOTALL)
@@ -96,14 +101,15 @@ def build_environment(
     env = dict(os.environ if base is None else base)
     dotenv = config_dir / DOTENV_NAME
     try:
-        text = dotenv.read_text(encoding="utf-8")
+        text = read_text_file(dotenv)
     except FileNotFoundError:
         return env, []
     except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         issue = ConfigIssue(
             path=DOTENV_NAME,
-            message=f"cannot read {dotenv}: {exc}",
-            hint="fix the file's permissions or encoding (UTF-8), or delete it",
+            message=f"cannot read {dotenv}: {reason}",
+            hint="make it a readable UTF-8 file of KEY=VALUE lines, or delete it",
             file=str(dotenv),
             severity="warning",
         )
@@ -112,6 +118,15 @@ def build_environment(
     for key, value in values.items():
         env.setdefault(key, value)
     return env, warnings
+
+
+def read_text_file(path: Path) -> str:
+    """A UTF-8 text file of at most MAX_FILE_BYTES; OSError (EFBIG when larger) or UnicodeDecodeError."""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", str(path))
+    return data.decode("utf-8")
 
 
 @dataclass
@@ -151,6 +166,14 @@ def interpolate(text: str, env: Mapping[str, str]) -> Interpolated:
             return token
         name, operator, argument = parsed.groups()
         value = env.get(name)
+        if value and not _is_unicode(value):
+            result.errors.append(
+                (
+                    f"environment variable {name} is not UTF-8 text",
+                    f"set {name} to UTF-8 text: its value holds bytes that are not UTF-8",
+                )
+            )
+            return ""
         if value:
             return value
         if operator == ":-":
@@ -165,6 +188,15 @@ def interpolate(text: str, env: Mapping[str, str]) -> Interpolated:
 
     result.value = _REFERENCE.sub(replace, text)
     return result
+
+
+def _is_unicode(text: str) -> bool:
+    # The OS hands Python undecodable bytes as lone surrogates; such text cannot be stored or printed.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def variable_hint(name: str) -> str:

@@ -4,15 +4,16 @@ Every problem is raised together in one ConfigError; warnings travel with the lo
 from __future__ import annotations
 
 import copy
+import errno
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from axocoatl.config.env import build_environment, interpolate, variable_hint
+from axocoatl.config.env import build_environment, interpolate, read_text_file, variable_hint
 from axocoatl.config.fieldpath import Loc, field_path
 from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.config.schema_issues import schema_issues
@@ -32,6 +33,14 @@ class LoadedConfig:
     config: AxocoatlConfig
     path: Path
     warnings: list[ConfigIssue]
+    source: ConfigSource = field(default_factory=lambda: ConfigSource(None), repr=False, compare=False)
+
+    def issue(
+        self, loc: Sequence[object], message: str, *, hint: str | None = None, severity: str = "error"
+    ) -> ConfigIssue:
+        """An issue at ``loc`` (e.g. ``("agents", 0, "model")``) named and placed as the loader names its own,
+        for checks that need more than the config layer (the CLI checks that local model files exist)."""
+        return self.source.issue(loc, message, hint=hint, severity=severity)
 
 
 def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> LoadedConfig:
@@ -79,7 +88,7 @@ def parse_config_text(text: str, *, file: str = "<string>", env: Mapping[str, st
     issues.extend(validate_config(config, source))
     warnings.extend(i for i in issues if i.severity != "error")
     _raise_errors(issues, file, interpolation.unset_paths)
-    return LoadedConfig(config=config, path=Path(file), warnings=warnings)
+    return LoadedConfig(config=config, path=Path(file), warnings=warnings, source=source)
 
 
 # Fields whose removal would make the semantic checks report things that are not wrong
@@ -146,7 +155,7 @@ def _read(path: Path, name: str) -> str:
         return ConfigError([ConfigIssue(path=_FILE_PATH, message=message, hint=hint, file=name)], file=name)
 
     try:
-        return path.read_text(encoding="utf-8")
+        return read_text_file(path)
     except FileNotFoundError:
         raise fail(
             f"config file not found: {name}",
@@ -157,6 +166,10 @@ def _read(path: Path, name: str) -> str:
     except UnicodeDecodeError as exc:
         raise fail(f"{name} is not UTF-8 text ({exc.reason})", "save the file as UTF-8") from None
     except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            raise fail(
+                f"{name} is not a config file: {exc.strerror}", "check that --config points at axocoatl.yaml"
+            ) from None
         raise fail(f"cannot read {name}: {exc.strerror or exc}", "check the file's permissions") from None
 
 

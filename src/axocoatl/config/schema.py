@@ -30,7 +30,9 @@ DEFAULT_PER_CALL = 8192
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # allow_inf_nan: no number in a config means anything as .inf or .nan (a timeout, a threshold, a
+    # temperature, a latency); every float field refuses them.
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------------------------------- agents
@@ -144,7 +146,9 @@ class AgentConfig(Section):
     token_budget: TokenBudgetConfig | None = None
     memory: AgentMemoryConfig = Field(default_factory=AgentMemoryConfig)
     depends_on: list[str] = Field(default_factory=list, description="Agents whose completion activates this one.")
-    role: AgentRole = "autonomous"
+    role: AgentRole = Field(
+        "autonomous", description="coordinator and worker have no effect in this version (validate warns)."
+    )
     activation_threshold: float | None = Field(
         None, gt=0, description="Signal needed to fire; each completed dependency deposits 0.5."
     )
@@ -161,7 +165,8 @@ class AgentConfig(Section):
         16, ge=1, le=10_000, description="Most turns of this agent at once (steps of different runs, threads)."
     )
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Provider-specific options (see the mock and local provider docs)."
+        default_factory=dict,
+        description="Options of the mock provider (see docs/mock-provider.md); no other provider reads them.",
     )
 
     @property
@@ -202,7 +207,7 @@ class WorkflowConfig(Section):
     description: str | None = None
     agents: list[str] = Field(default_factory=list, description="Agents taking part in this workflow.")
     entry_point: str | None = Field(None, description="Agent that receives the input; default: agents without deps.")
-    htn_methods_file: str | None = None
+    htn_methods_file: str | None = Field(None, description="No effect in this version (validate warns).")
     timeout_secs: float = Field(1800.0, gt=0, description="Most seconds a run of this workflow may take.")
 
     @property

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -13,8 +13,9 @@ from axocoatl.config.fieldpath import data_loc, literal_values, model_at, type_a
 from axocoatl.config.schema import ID_PATTERN, AxocoatlConfig
 from axocoatl.config.source import ConfigSource
 from axocoatl.core.errors import ConfigIssue
+from axocoatl.core.suggest import closest, did_you_mean
 
-__all__ = ["did_you_mean", "schema_issues"]
+__all__ = ["schema_issues"]
 
 _EXPECTED = {
     "int_type": "a whole number",
@@ -22,7 +23,6 @@ _EXPECTED = {
     "int_from_float": "a whole number",
     "float_type": "a number",
     "float_parsing": "a number",
-    "finite_number": "a finite number",
     "bool_type": "true or false",
     "bool_parsing": "true or false",
     "string_type": "text",
@@ -36,7 +36,6 @@ _EXPECTED = {
 _TYPE_HINTS = {
     "a whole number": "write a whole number such as 8080, without quotes or units",
     "a number": "write a number such as 0.5",
-    "a finite number": "write a number such as 60 (not .inf or .nan)",
     "true or false": "write true or false",
     "a list": "write one item per line as '- item', or inline as [a, b]",
     "a mapping of key: value pairs": "indent 'key: value' lines under this key",
@@ -59,18 +58,6 @@ _PATTERN_HINTS = {
     r"^[A-Za-z0-9_-]+$": ("is not a valid name", "use only letters, digits, '_' and '-'"),
     r"^https?://.+": ("is not an http(s) URL", "write a URL starting with http:// or https://"),
 }
-
-
-def did_you_mean(word: str, choices: Sequence[str], *, noun: str = "one") -> str:
-    """A "did you mean" hint, or the list of valid choices when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if close:
-        return f"did you mean '{close[0]}'?"
-    if not choices:
-        return f"there is no {noun} to choose from"
-    listed = ", ".join(f"'{c}'" for c in choices[:20])
-    more = f" (and {len(choices) - 20} more)" if len(choices) > 20 else ""
-    return f"valid {noun}s: {listed}{more}"
 
 
 def schema_issues(
@@ -107,6 +94,11 @@ def _explain(details: ErrorDetails, root: type[BaseModel]) -> tuple[str, str | N
     if kind in _EXPECTED:
         expected = _EXPECTED[kind]
         return f"expected {expected}, got {_describe(value)}", _type_hint(expected, value)
+    if kind == "finite_number":
+        return (
+            f"must be a finite number (got {_describe(value)})",
+            "write an ordinary number; .inf and .nan are not allowed here",
+        )
     if kind in _BOUNDS:
         bound_key, words = _BOUNDS[kind]
         bound = _describe(ctx.get(bound_key))
@@ -115,8 +107,8 @@ def _explain(details: ErrorDetails, root: type[BaseModel]) -> tuple[str, str | N
         allowed = [str(v) for v in literal_values(type_at(loc, root))]
         expected = ctx.get("expected", ", ".join(repr(v) for v in allowed))
         what = key if isinstance(key, str) else "value"
-        close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'? allowed: {expected}" if close else f"use one of: {expected}"
+        close = closest(str(value), allowed)
+        hint = f"did you mean '{close}'? allowed: {expected}" if close else f"use one of: {expected}"
         return f"{_describe(value)} is not a valid {what}", hint
     if kind == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern", ""))
@@ -151,7 +143,7 @@ def _type_hint(expected: str, value: object) -> str:
     if expected == "text":
         return (
             f"quote the value to make it text: '{value}'"
-            if isinstance(value, int | float | bool)
+            if isinstance(value, int | float | bool | date)
             else ("write the value as text")
         )
     if expected == "a list" and isinstance(value, str):

@@ -1,4 +1,5 @@
-"""Semantic checks of a schema-valid config: references, cycles, reachability, roles, providers, triggers."""
+"""Semantic checks of a schema-valid config: references, cycles, reachability, tools, providers, triggers,
+and the keys that have no effect in this version."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from collections.abc import Iterable, Sequence
 from pydantic import ValidationError
 
 from axocoatl.config.schema import AgentConfig, AxocoatlConfig, MockOptions, WorkflowConfig
-from axocoatl.config.schema_issues import did_you_mean, schema_issues
+from axocoatl.config.schema_issues import schema_issues
 from axocoatl.config.source import ConfigSource
 from axocoatl.core.errors import ConfigIssue
 from axocoatl.core.graph import find_cycle
+from axocoatl.core.suggest import did_you_mean
+from axocoatl.core.tool_names import BUILTIN_TOOLS, CORE_MEMORY_TOOLS, MEMORY_TOOLS
 
 __all__ = ["KNOWN_PROVIDERS", "validate_config"]
 
@@ -20,6 +23,16 @@ KNOWN_PROVIDERS = ("local", "mock", "ollama", "openai", "openrouter", "mistral",
 DEPOSIT = 0.5
 _EPSILON = 1e-9
 _INTERVAL = re.compile(r"^\s*(\d+)\s*[smhd]\s*$")
+# Top-level sections the schema accepts for features this version does not have yet.
+_INERT_SECTIONS = {
+    "mcp_servers": "MCP servers are not connected, so their tools are not offered to agents",
+    "sandbox": "tools do not run in a sandbox yet",
+    "hooks": "tool hooks are not run",
+    "schedules": "nothing runs workflows on a schedule; start them with `axocoatl workflow run`",
+    "proactive": "proactive agents are not triggered",
+    "webhooks": "events are not sent to webhooks; follow them over the daemon's WebSocket instead",
+    "web_search": "there is no web search tool",
+}
 
 
 def validate_config(config: AxocoatlConfig, source: ConfigSource | None = None) -> list[ConfigIssue]:
@@ -63,13 +76,14 @@ class _Checker:
         for index, agent in enumerate(c.agents):
             self.check_agent(index, agent)
         self.check_cycles()
-        self.check_roles()
         for index, workflow in enumerate(c.workflows):
             self.check_workflow(index, workflow)
         self.check_provider_fallbacks()
         self.check_triggers()
         self.check_skills()
         self.check_hooks_and_webhooks()
+        self.check_store()
+        self.check_inert_sections()
 
     # ------------------------------------------------------------------------------ helpers
 
@@ -107,6 +121,20 @@ class _Checker:
                 MockOptions.model_validate(agent.options)
             except ValidationError as exc:
                 self.issues.extend(schema_issues(exc, self.source, model=MockOptions, prefix=(*base, "options")))
+        if agent.options and agent.provider != "mock":
+            self.warn(
+                (*base, "options"),
+                f"options has no effect with provider '{agent.provider}': only the mock provider reads options",
+                "remove options, or use provider: mock (see docs/mock-provider.md)",
+            )
+        if agent.role != "autonomous":
+            self.warn(
+                (*base, "role"),
+                f"role '{agent.role}' has no effect in this version: coordinators and workers are not implemented, "
+                f"so '{agent.id}' runs like any agent (when its depends_on complete)",
+                "remove role (autonomous is the default)",
+            )
+        self.check_tools(index, agent)
         seen: set[str] = set()
         for position, dep in enumerate(agent.depends_on):
             loc = (*base, "depends_on", position)
@@ -120,6 +148,31 @@ class _Checker:
                 self.stuck.add(agent.id)
             seen.add(dep)
         self.check_threshold(index, agent, len(seen))
+
+    def check_tools(self, index: int, agent: AgentConfig) -> None:
+        known = [*BUILTIN_TOOLS, *MEMORY_TOOLS]
+        seen: set[str] = set()
+        for position, name in enumerate(agent.tools):
+            loc = ("agents", index, "tools", position)
+            if name in seen:
+                self.warn(loc, f"tool '{name}' is listed twice", "remove the duplicate entry")
+            seen.add(name)
+            if name in BUILTIN_TOOLS:
+                continue
+            if name not in MEMORY_TOOLS:
+                self.error(loc, f"unknown tool '{name}'", did_you_mean(name, known, noun="tool"))
+            elif not agent.memory.tools:
+                self.warn(
+                    loc,
+                    f"tool '{name}' has no effect: memory tools are off for '{agent.id}' (memory.tools: false)",
+                    f"remove it, or set agents[{agent.id}].memory.tools: true",
+                )
+            elif name in CORE_MEMORY_TOOLS and not agent.memory.core.blocks:
+                self.warn(
+                    loc,
+                    f"tool '{name}' has no effect: '{agent.id}' has no core-memory blocks",
+                    "remove it, or add blocks under memory.core.blocks",
+                )
 
     def check_threshold(self, index: int, agent: AgentConfig, dependencies: int) -> None:
         threshold = agent.activation_threshold
@@ -169,42 +222,17 @@ class _Checker:
             for node in ring:
                 graph.pop(node, None)
 
-    def check_roles(self) -> None:
-        coordinator_entries = {
-            w.entry_point
-            for w in self.config.workflows
-            if w.entry_point in self.agents and self.agents[w.entry_point].role == "coordinator"
-        }
-        entry_points = {w.entry_point for w in self.config.workflows}
-        for index, agent in enumerate(self.config.agents):
-            if agent.role == "worker":
-                if agent.depends_on:
-                    self.error(
-                        ("agents", index, "depends_on"),
-                        f"worker '{agent.id}' cannot have depends_on",
-                        "workers get their tasks from a coordinator; remove depends_on or change the role",
-                    )
-                in_coordinated = any(
-                    agent.id in w.agents and w.entry_point in coordinator_entries for w in self.config.workflows
-                )
-                if not in_coordinated:
-                    self.error(
-                        ("agents", index, "role"),
-                        f"worker '{agent.id}' is not in any workflow whose entry_point is a coordinator",
-                        "add it to the agents of a workflow led by a coordinator, or use role: autonomous",
-                    )
-            elif agent.role == "coordinator" and agent.id not in entry_points:
-                self.error(
-                    ("agents", index, "role"),
-                    f"coordinator '{agent.id}' is not the entry_point of any workflow",
-                    f"set entry_point: {agent.id} on the workflow it should lead, or use role: autonomous",
-                )
-
     # ---------------------------------------------------------------------------- workflows
 
     def check_workflow(self, index: int, workflow: WorkflowConfig) -> None:
         base = ("workflows", index)
         name = workflow.id
+        if workflow.htn_methods_file is not None:
+            self.warn(
+                (*base, "htn_methods_file"),
+                "htn_methods_file has no effect in this version: HTN planning is not implemented",
+                "remove it; the workflow runs its agents by their depends_on",
+            )
         if not workflow.agents:
             self.error((*base, "agents"), f"workflow '{name}' has no agents", "list its agents: agents: [a, b]")
         members: dict[str, int] = {}  # agent id -> its first position in workflow.agents
@@ -234,8 +262,7 @@ class _Checker:
     def check_workflow_reach(self, base: tuple[object, ...], workflow: WorkflowConfig, members: dict[str, int]) -> None:
         """Flag agents that could never fire in this workflow, simulating the lattice's threshold rule."""
         name = workflow.id
-        # Workers are driven by their coordinator, not by the lattice.
-        lattice = [m for m in members if self.agents[m].role != "worker"]
+        lattice = list(members)
         # Skill events (reacts_to) drive their own skill runs, not workflow runs: inside a workflow
         # only depends_on counts, exactly as runtime.plans.plan_workflow builds the run's lattice.
         if workflow.entry_point is not None:
@@ -394,3 +421,28 @@ class _Checker:
         for index, webhook in enumerate(self.config.webhooks):
             if not webhook.name.strip():
                 self.error(("webhooks", index, "name"), "the webhook name is blank", "give the webhook a name")
+
+    def check_store(self) -> None:
+        store = self.config.store
+        if store.backend != "sqlite":
+            self.error(
+                ("store", "backend"),
+                f"store backend '{store.backend}' is not available in this version",
+                "use backend: sqlite (the default)",
+            )
+        if store.dsn is not None:
+            self.warn(
+                ("store", "dsn"),
+                "store.dsn has no effect in this version: it is for the postgres backend, which is not available",
+                "remove dsn; the SQLite database lives at store.path (default: <data dir>/axocoatl.db)",
+            )
+
+    def check_inert_sections(self) -> None:
+        """Sections that parse and are checked, but that nothing in this version reads."""
+        for key, reason in _INERT_SECTIONS.items():
+            if key in self.config.model_fields_set and getattr(self.config, key):
+                self.warn(
+                    (key,),
+                    f"{key} has no effect in this version: {reason}",
+                    "remove the section; it is checked but not used yet",
+                )

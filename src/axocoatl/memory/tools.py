@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from axocoatl.core.errors import ToolError
 from axocoatl.core.ids import iso
+from axocoatl.core.tool_names import MEMORY_TOOLS
 from axocoatl.memory import daily_log
 from axocoatl.tools.registry import Tool
 
@@ -19,9 +20,7 @@ if TYPE_CHECKING:
 MAX_K = 20
 TIMEFRAME_ENTRIES = 40
 # Every agent owns these (the core-memory ones when it has blocks), whatever its `tools:` allow-list says.
-MEMORY_TOOL_NAMES = frozenset(
-    {"recall_search", "recall_timeframe", "core_memory_append", "core_memory_replace", "core_memory_set"}
-)
+MEMORY_TOOL_NAMES = frozenset(MEMORY_TOOLS)
 
 
 def memory_tools(memory: AgentMemory) -> dict[str, Tool]:

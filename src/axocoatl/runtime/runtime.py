@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from axocoatl.core.errors import UsageError
 from axocoatl.core.events import StreamSink
 from axocoatl.core.ids import Clock, SystemClock, new_run_id
 from axocoatl.core.messages import AgentInput, AgentOutput
+from axocoatl.core.suggest import closest, did_you_mean
 from axocoatl.memory.agent_memory import MemoryServices
 from axocoatl.memory.embedding import Embedder
 from axocoatl.memory.session import DEFAULT_THREAD
@@ -186,7 +186,9 @@ class Runtime:
     def agent(self, agent_id: str) -> Agent:
         agent = self.agents.get(agent_id)
         if agent is None:
-            raise UsageError(f"unknown agent '{agent_id}'", hint=_suggest(agent_id, list(self.agents), "agents list"))
+            raise UsageError(
+                f"unknown agent '{agent_id}'", hint=_suggest(agent_id, list(self.agents), "agent", "agents list")
+            )
         return agent
 
     async def execute(
@@ -250,7 +252,9 @@ class Runtime:
         workflow = self.config.workflow(workflow_id)
         if workflow is None:
             names = [w.id for w in self.config.workflows]
-            raise UsageError(f"unknown workflow '{workflow_id}'", hint=_suggest(workflow_id, names, "workflow list"))
+            raise UsageError(
+                f"unknown workflow '{workflow_id}'", hint=_suggest(workflow_id, names, "workflow", "workflow list")
+            )
         return await self._start(plan_workflow(self.config, workflow), task)
 
     async def fire_skill(self, skill_id: str, task: str = "") -> tuple[str, asyncio.Task[RunRecord]]:
@@ -258,7 +262,7 @@ class Runtime:
         skill = next((s for s in self.config.skills if s.id == skill_id), None)
         if skill is None:
             names = [s.id for s in self.config.skills]
-            raise UsageError(f"unknown skill '{skill_id}'", hint=_suggest(skill_id, names, "validate"))
+            raise UsageError(f"unknown skill '{skill_id}'", hint=_suggest(skill_id, names, "skill", "validate"))
         return await self._start(plan_skill(self.config, skill), task)
 
     async def _start(self, plan: RunPlan, task: str) -> tuple[str, asyncio.Task[RunRecord]]:
@@ -380,17 +384,12 @@ async def unknown_run(store: Store, run_id: str) -> UsageError:
     """The error for a run id the store does not know, suggesting a recent run id close to it."""
     recent = [r.run_id for r in await store.list_runs(limit=500)]
     # Run ids share a long date prefix: only a near miss (a typo, a cut-off paste) is suggested.
-    close = difflib.get_close_matches(run_id, recent, n=1, cutoff=0.85)
+    close = closest(run_id, recent, cutoff=0.85)
     hint = "list runs with `axocoatl runs list`"
     if close:
-        hint = f"did you mean '{close[0]}'? ({hint})"
+        hint = f"did you mean '{close}'? ({hint})"
     return UsageError(f"no run '{run_id}'", hint=hint)
 
 
-def _suggest(name: str, options: list[str], command: str) -> str:
-    close = difflib.get_close_matches(name, options, n=1)
-    if close:
-        return f"did you mean '{close[0]}'?"
-    if options:
-        return f"known: {', '.join(options)}"
-    return f"none are configured; see `axocoatl {command}`"
+def _suggest(name: str, options: list[str], noun: str, command: str) -> str:
+    return did_you_mean(name, options, noun=noun, known=True, none=f"none are configured; see `axocoatl {command}`")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,6 +21,7 @@ from axocoatl.core.errors import (
     UsageError,
 )
 from axocoatl.core.ids import new_id
+from axocoatl.core.suggest import closest, listing
 from axocoatl.server.text import INVALID_TEXT_HINT, json_bytes
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,11 @@ def error_response(
 
 def not_found(kind: str, name: str, known: list[str], list_hint: str) -> ApiError:
     """A 404 for an unknown agent/workflow/run, with a did-you-mean hint."""
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    close = closest(name, known)
     if close:
-        hint = f"did you mean '{close[0]}'? ({list_hint})"
+        hint = f"did you mean '{close}'? ({list_hint})"
     elif known:
-        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
-        hint = f"known {kind}s: {shown}"
+        hint = f"known {kind}s: {listing(known, shown=10)}"
     else:
         hint = f"no {kind}s exist yet ({list_hint})"
     return ApiError(404, f"unknown {kind} '{name}'", hint)

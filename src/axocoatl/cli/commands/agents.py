@@ -37,6 +37,7 @@ def list_agents(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
     if not rows:
         console().print("no agents configured (add them under `agents:` in the config)")
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
@@ -45,10 +46,10 @@ def list_agents(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
     for a in config.agents:
         budget = a.token_budget
         table.add_row(
-            a.id,
-            f"{a.provider}/{a.model or 'default'}",
-            ", ".join(a.depends_on),
-            ", ".join(a.tools),
+            escape(a.id),
+            escape(f"{a.provider}/{a.model or 'default'}"),
+            escape(", ".join(a.depends_on)),
+            escape(", ".join(a.tools)),
             f"{budget.per_execution} ({budget.overflow_policy})" if budget else "unlimited",
         )
     console().print(table)
@@ -79,7 +80,7 @@ def status(
     if client is None:
         # Fall back to what the config says, so the command is still useful offline.
         if config is None:
-            err_console().print(f"{NO_DAEMON}, and there is no config at {g.config_path}")
+            err_console().print(f"{NO_DAEMON}, and there is no config at {g.config_path}", markup=False)
             raise typer.Exit(1)
         ids = [a.id for a in config.agents]
         if agent_id is not None and agent_id not in ids:
@@ -94,7 +95,8 @@ def status(
             print_json(rows[0] if agent_id else rows)
         else:
             for row in rows:
-                console().print(f"{row['agent_id']}  offline  {row['provider']}/{row['model'] or 'default'}")
+                line = f"{row['agent_id']}  offline  {row['provider']}/{row['model'] or 'default'}"
+                console().print(line, markup=False)
         return
     try:
         ids = [agent_id] if agent_id else [a["id"] for a in client.get("/api/agents")]
@@ -104,6 +106,7 @@ def status(
     if as_json:
         print_json(statuses[0] if agent_id else statuses)
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
@@ -113,7 +116,8 @@ def status(
         sup = s.get("supervision") or {}
         restarts = str(sup.get("restarts", 0)) + (" (gave up)" if sup.get("gave_up") else "")
         why = s.get("last_error") or sup.get("last_reason") or ""
-        table.add_row(s["agent_id"], s["status"], str(s["turns"]), str(s["usage"]["total"]), restarts, why)
+        cells = (s["agent_id"], s["status"], str(s["turns"]), str(s["usage"]["total"]), restarts, str(why))
+        table.add_row(*map(escape, cells))
     console().print(table)
 
 
@@ -131,4 +135,4 @@ def restart(ctx: typer.Context, agent_id: str = typer.Argument(..., help="The ag
         result = client.post(f"/api/agents/{agent_id}/restart")
     except DaemonError as exc:
         fail(exc, debug=g.debug)
-    console().print(f"restarted {result['agent_id']} (now {result['status']})")
+    console().print(f"restarted {result['agent_id']} (now {result['status']})", markup=False)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import typer
 
-from axocoatl.cli.common import console, err_console, fail, globals_of, load
+from axocoatl.cli.common import check_text, console, err_console, fail, globals_of, input_limit, load, text_problem
 from axocoatl.core.errors import AxocoatlError, UsageError
 
 if TYPE_CHECKING:
@@ -203,7 +203,9 @@ async def _reader(history_file: Path | None) -> Callable[[], Awaitable[str | Non
     return read_line
 
 
-async def _chat(backend: ChatBackend, agent_id: str, message: str | None, history_file: Path | None) -> int:
+async def _chat(backend: ChatBackend, agent_id: str, message: str | None, history_file: Path | None, limit: int) -> int:
+    from rich.markup import escape
+
     printer = _Printer(agent_id, color=sys.stdout.isatty())
     total = 0
 
@@ -214,9 +216,9 @@ async def _chat(backend: ChatBackend, agent_id: str, message: str | None, histor
             result = await backend.turn(text, printer.on_event)
         except AxocoatlError as exc:
             printer.newline()
-            err_console().print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            err_console().print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
             if exc.hint:
-                err_console().print(f"  [dim]hint:[/] {exc.hint}", markup=True, highlight=False)
+                err_console().print(f"  [dim]hint:[/] {escape(exc.hint)}", markup=True, highlight=False)
             return False
         usage = result.get("usage") or {}
         total += int(usage.get("total", 0))
@@ -226,7 +228,7 @@ async def _chat(backend: ChatBackend, agent_id: str, message: str | None, histor
     if message is not None:
         return 0 if await one_turn(message) else 1
 
-    console().print(f"[dim]chatting with {agent_id} via {backend.where}. {HELP}[/]", markup=True)
+    console().print(f"[dim]chatting with {escape(agent_id)} via {escape(backend.where)}. {HELP}[/]", markup=True)
     read = await _reader(history_file)
     while True:
         line = await read()
@@ -235,6 +237,10 @@ async def _chat(backend: ChatBackend, agent_id: str, message: str | None, histor
             break
         text = line.strip()
         if not text:
+            continue
+        problem = text_problem(text, what="the message", limit=limit)
+        if problem is not None:
+            err_console().print(f"[bold red]error:[/] {escape(problem.message)}", markup=True)
             continue
         if text in EXIT_COMMANDS:
             break
@@ -245,13 +251,13 @@ async def _chat(backend: ChatBackend, agent_id: str, message: str | None, histor
             try:
                 await backend.reset()
             except AxocoatlError as exc:
-                err_console().print(f"[bold red]error:[/] {exc.message}", markup=True)
+                err_console().print(f"[bold red]error:[/] {escape(exc.message)}", markup=True)
                 continue
             total = 0
             console().print("[dim]new conversation (the previous one stays in the store)[/]", markup=True)
             continue
         if text.startswith("/"):
-            console().print(f"unknown command {text.split()[0]}; {HELP}")
+            console().print(f"unknown command {text.split()[0]}; {HELP}", markup=False)
             continue
         await one_turn(text)
     console().print(f"[dim]bye ({total} tokens this chat)[/]", markup=True)
@@ -267,6 +273,9 @@ def chat(
     """Chat with an agent: streams its reply and tool calls; /reset, /exit."""
     g = globals_of(ctx)
     config: AxocoatlConfig | None = load(ctx).config if g.config_path.exists() else None
+    limit = input_limit(config)
+    if message is not None:
+        message = check_text(message, what="-m", limit=limit)
     data_dir = g.resolved_data_dir()
     from axocoatl.cli.daemon_client import DaemonClient
 
@@ -291,7 +300,7 @@ def chat(
                 await local_chat.aclose()
                 raise
         try:
-            return await _chat(backend, agent, message, data_dir / "chat_history")
+            return await _chat(backend, agent, message, data_dir / "chat_history", limit)
         finally:
             await backend.aclose()
 

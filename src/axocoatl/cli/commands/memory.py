@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
@@ -10,7 +9,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from axocoatl.cli.common import Globals, command_group, console, fail, globals_of, load, print_json, run
+from axocoatl.cli.common import (
+    Globals,
+    check_text,
+    command_group,
+    console,
+    fail,
+    globals_of,
+    input_limit,
+    load,
+    print_json,
+    run,
+)
 from axocoatl.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -26,14 +36,12 @@ def _agent(ctx: typer.Context, agent_id: str) -> tuple[AxocoatlConfig, AgentConf
     config = load(ctx).config
     agent = config.agent(agent_id)
     if agent is None:
+        from axocoatl.core.suggest import did_you_mean
+
         known = [a.id for a in config.agents]
-        close = difflib.get_close_matches(agent_id, known, n=1)
-        if close:
-            hint = f"did you mean '{close[0]}'?"
-        elif known:
-            hint = f"known agents: {', '.join(known)}"
-        else:
-            hint = "no agents are configured; see `axocoatl agents list`"
+        hint = did_you_mean(
+            agent_id, known, noun="agent", known=True, none="no agents are configured (add them under `agents:`)"
+        )
         fail(UsageError(f"unknown agent '{agent_id}'", hint=hint), debug=globals_of(ctx).debug)
     return config, agent
 
@@ -89,7 +97,7 @@ def blocks(
         print_json(data)
         return
     if not data:
-        console().print(f"agent '{agent_id}' has no core-memory blocks (memory.core.blocks is empty)")
+        console().print(f"agent '{agent_id}' has no core-memory blocks (memory.core.blocks is empty)", markup=False)
         return
     from rich.markup import escape
 
@@ -97,8 +105,9 @@ def blocks(
     for block in data:
         limit = f"{block['chars']}/{block['limit']} chars" if block["limit"] else f"{block['chars']} chars"
         shared = " · shared" if block["shared"] else ""
-        out.print(f"[bold]{block['label']}[/] ({limit}{shared})")
-        out.print(escape(block["value"]) if block["value"] else f"[dim](empty — {block['description'] or ''})[/]")
+        out.print(f"[bold]{escape(block['label'])}[/] ({limit}{shared})")
+        empty = f"[dim](empty — {escape(block['description'] or '')})[/]"
+        out.print(escape(block["value"]) if block["value"] else empty)
         out.print()
 
 
@@ -113,6 +122,7 @@ def search(
     """Search an agent's semantic memory by meaning (the same search recall_search does)."""
     g = globals_of(ctx)
     config, _ = _agent(ctx, agent_id)
+    query = check_text(query, what="QUERY", limit=input_limit(config))
 
     async def find(store: SQLiteStore) -> list[dict[str, Any]]:
         from axocoatl.core.ids import SystemClock
@@ -129,7 +139,7 @@ def search(
         print_json({"agent_id": agent_id, "query": query, "count": len(results), "results": results})
         return
     if not results:
-        console().print(f"no memories found for agent '{agent_id}'")
+        console().print(f"no memories found for agent '{agent_id}'", markup=False)
         return
     from rich.markup import escape
 
@@ -168,7 +178,7 @@ def daily_log(
         )
         return
     if not entries:
-        console().print(f"no activity logged for agent '{agent_id}' on {day}")
+        console().print(f"no activity logged for agent '{agent_id}' on {day}", markup=False)
         return
     from rich.markup import escape
 
@@ -178,7 +188,7 @@ def daily_log(
     if total > len(entries):
         out.print(f"[dim]showing the last {len(entries)} of {total} entries (use --limit)[/]")
     for entry in entries:
-        out.print(f"[bold]{_iso(entry.ts)}[/] [cyan]{entry.entry_type}[/]")
+        out.print(f"[bold]{_iso(entry.ts)}[/] [cyan]{escape(entry.entry_type)}[/]")
         out.print(escape(preview(entry, 2000)))
         out.print()
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from axocoatl.cli.common import command_group, console, err_console, fail, globals_of, print_json
+from axocoatl.cli.common import command_group, console, fail, globals_of, print_json, print_warnings
+
+if TYPE_CHECKING:
+    from axocoatl.config.loader import LoadedConfig
+    from axocoatl.core.errors import ConfigIssue
 
 config_app = command_group(help="Config utilities.")
 
@@ -16,8 +21,10 @@ def validate(
     path: Path | None = typer.Argument(None, help="Config file (default: --config, ./axocoatl.yaml)."),
 ) -> None:
     """Check a config file and report every problem at once."""
+    from rich.markup import escape
+
     from axocoatl.config.loader import load_config
-    from axocoatl.core.errors import AxocoatlError
+    from axocoatl.core.errors import AxocoatlError, ConfigError
 
     g = globals_of(ctx)
     target = path or g.config_path
@@ -25,11 +32,14 @@ def validate(
         loaded = load_config(target)
     except AxocoatlError as exc:
         fail(exc, debug=g.debug)
+    found = local_model_issues(loaded)
+    print_warnings([*loaded.warnings, *(i for i in found if i.severity != "error")])
+    errors = [i for i in found if i.severity == "error"]
+    if errors:
+        fail(ConfigError(errors, file=str(target)), debug=g.debug)
     config = loaded.config
-    for warning in loaded.warnings:
-        err_console().print(f"[yellow]warning:[/] {warning.render()}", markup=True)
     out = console()
-    out.print(f"[green]✓[/] {target} is valid")
+    out.print(f"[green]✓[/] {escape(str(target))} is valid")
     for a in config.agents:
         budget = f"{a.token_budget.per_execution} tokens/exec" if a.token_budget else "unlimited"
         deps = f" ← {', '.join(a.depends_on)}" if a.depends_on else ""
@@ -40,11 +50,46 @@ def validate(
     )
 
 
+def local_model_issues(loaded: LoadedConfig) -> list[ConfigIssue]:
+    """Agents on the local provider whose model file does not resolve, found the way the provider finds it.
+
+    Here rather than in the config layer, which must not import providers. A missing file is an error;
+    the bundled default model not being installed is a warning (the config is right, the machine lacks it).
+    Each model is reported once, where the first agent using it names it.
+    """
+    from axocoatl.core.errors import ModelNotFound, ProviderError
+    from axocoatl.providers.local import resolve_model_path
+
+    config = loaded.config
+    found: dict[str, ConfigIssue] = {}
+    for index, agent in enumerate(config.agents):
+        name = agent.model or config.providers.local.model or ""
+        if agent.provider != "local" or name in found:
+            continue
+        if agent.model:
+            loc: tuple[object, ...] = ("agents", index, "model")
+        elif config.providers.local.model:
+            loc = ("providers", "local", "model")
+        else:
+            loc = ("agents", index, "provider")
+        try:
+            resolve_model_path(name, config.providers.local)
+        except ModelNotFound as exc:
+            found[name] = loaded.issue(loc, exc.message, hint=exc.hint)
+        except ProviderError as exc:  # the bundled model is not installed
+            found[name] = loaded.issue(loc, exc.message, hint=exc.hint, severity="warning")
+        except OSError as exc:
+            found[name] = loaded.issue(loc, f"cannot read the local model file: {exc.strerror or exc}")
+    return list(found.values())
+
+
 def init(
     name: str = typer.Argument(..., help="Directory to create for the new project."),
     provider: str = typer.Option("local", "--provider", "-p", help="Provider of the starter agents: local or mock."),
 ) -> None:
     """Create a new project that runs offline."""
+    from rich.markup import escape
+
     from axocoatl.config.templates import scaffold_project
     from axocoatl.core.errors import AxocoatlError
 
@@ -54,11 +99,11 @@ def init(
     except AxocoatlError as exc:
         fail(exc)
     out = console()
-    out.print(f"[green]✓[/] created {target}/")
+    out.print(f"[green]✓[/] created {escape(str(target))}/")
     for file in written:
-        out.print(f"  {file}")
+        out.print(f"  {file}", markup=False)
     out.print("\nnext steps:")
-    out.print(f"  cd {target}")
+    out.print(f"  cd {target}", markup=False)
     out.print("  axocoatl validate")
     out.print('  axocoatl workflow run research -i "What is a write-ahead log?"')
 

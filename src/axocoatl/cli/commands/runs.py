@@ -73,6 +73,7 @@ def list_runs(
     if not runs:
         console().print("no runs yet; start one with `axocoatl workflow run ID -i TEXT`")
         return
+    from rich.markup import escape
     from rich.table import Table
 
     from axocoatl.core.ids import iso
@@ -85,7 +86,12 @@ def list_runs(
         done = sum(1 for s in r.steps if s.status == "completed")
         style = {"completed": "green", "failed": "red", "interrupted": "yellow"}.get(r.status, "cyan")
         table.add_row(
-            r.run_id, r.workflow_id, f"[{style}]{r.status}[/]", iso(r.started_at) or "", took, f"{done}/{len(r.steps)}"
+            escape(r.run_id),
+            escape(r.workflow_id),
+            f"[{style}]{escape(r.status)}[/]",
+            iso(r.started_at) or "",
+            took,
+            f"{done}/{len(r.steps)}",
         )
     console().print(table)
 
@@ -122,10 +128,11 @@ def show_run(
     from axocoatl.cli.live import print_run_summary
 
     out = console()
-    out.print(f"[bold]{record.run_id}[/] · workflow {record.workflow_id} · input: {escape(record.input[:200])}")
+    head = f"[bold]{escape(record.run_id)}[/] · workflow {escape(record.workflow_id)}"
+    out.print(f"{head} · input: {escape(record.input[:200])}")
     for step in sorted(record.steps, key=lambda s: s.position):
         tokens = f"{step.tokens_in}/{step.tokens_out} tokens"
-        out.print(f"\n[bold]{step.agent_id}[/] — {step.status}, attempts {step.attempts}, {tokens}")
+        out.print(f"\n[bold]{escape(step.agent_id)}[/] — {escape(step.status)}, attempts {step.attempts}, {tokens}")
         if step.output:
             out.print(escape(step.output[:2000]))
         if step.error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from axocoatl.cli.common import command_group, console, load, print_json, read_input
+from axocoatl.cli.common import command_group, console, globals_of, input_limit, load, print_json, read_input
 
 app = command_group(help="List and fire skills (events that activate the agents reacting to them).")
 
@@ -20,13 +20,14 @@ def list_skills(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
     if not rows:
         console().print("no skills configured (add them under `skills:` in the config)")
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
     for column in ("id", "held by", "emits", "reacts to"):
         table.add_column(column)
     for s in config.skills:
-        table.add_row(s.id, ", ".join(s.agents), ", ".join(s.emits), ", ".join(s.reacts_to))
+        table.add_row(*map(escape, (s.id, ", ".join(s.agents), ", ".join(s.emits), ", ".join(s.reacts_to))))
     console().print(table)
 
 
@@ -45,7 +46,8 @@ def fire_skill(
 
     from axocoatl.cli.execution import RunRequest, execute_run
 
-    task = read_input(task)
+    loaded = load(ctx) if globals_of(ctx).config_path.exists() else None
+    task = read_input(task, limit=input_limit(loaded.config if loaded else None))
     request = RunRequest(
         local=lambda rt: rt.fire_skill(skill_id, task),
         path=f"/api/skills/{quote(skill_id, safe='')}/fire",

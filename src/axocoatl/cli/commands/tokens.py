@@ -57,6 +57,7 @@ def report(
     if not data["agents"]:
         console().print("no token spend recorded yet")
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
@@ -69,7 +70,7 @@ def report(
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in data["agents"]:
-        table.add_row(*(str(row[key]) for key in ("agent_id", "input", "output", "total", "calls")))
+        table.add_row(escape(str(row["agent_id"])), *(str(row[key]) for key in ("input", "output", "total", "calls")))
     totals = data["totals"]
     table.add_row("[bold]total[/]", *(str(totals[key]) for key in ("input", "output", "total", "calls")))
     console().print(table)

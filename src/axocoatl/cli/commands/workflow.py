@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from axocoatl.cli.common import command_group, console, load, print_json, read_input
+from axocoatl.cli.common import command_group, console, globals_of, input_limit, load, print_json, read_input
 
 app = command_group(help="List and run workflows.")
 
@@ -30,13 +30,15 @@ def list_workflows(ctx: typer.Context, as_json: bool = typer.Option(False, "--js
     if not rows:
         console().print("no workflows configured (add one under `workflows:` in the config)")
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
     for column in ("id", "name", "agents", "entry"):
         table.add_column(column)
     for w in config.workflows:
-        table.add_row(w.id, w.display_name, " → ".join(w.agents), w.entry_point or "(agents without deps)")
+        cells = (w.id, w.display_name, " → ".join(w.agents), w.entry_point or "(agents without deps)")
+        table.add_row(*map(escape, cells))
     console().print(table)
 
 
@@ -56,7 +58,8 @@ def run_workflow(
 
     from axocoatl.cli.execution import RunRequest, execute_run
 
-    task = read_input(task)
+    loaded = load(ctx) if globals_of(ctx).config_path.exists() else None
+    task = read_input(task, limit=input_limit(loaded.config if loaded else None))
     request = RunRequest(
         local=lambda rt: rt.start_workflow(workflow_id, task),
         path=f"/api/workflows/{quote(workflow_id, safe='')}/execute",

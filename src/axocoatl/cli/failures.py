@@ -1,0 +1,141 @@
+"""What the CLI says when something outside axocoatl's own errors goes wrong: an unusable data
+directory, an OS error (permissions, a full disk), a damaged or locked database, or a bug.
+
+Each known cause gets a message and a fix; anything else is one line naming the error and how to
+see its traceback (``--debug``). Printed without Rich: this path must work when Rich is what failed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from axocoatl.core.errors import AxocoatlError, ConfigError, StoreError, UsageError
+
+__all__ = ["data_dir_problem", "describe", "explain", "report_crash", "store_hint"]
+
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+
+_DATA_DIR_HINT = "point --data-dir (or AXOCOATL_DATA_DIR) at a directory you can write; it is created when missing"
+
+
+def data_dir_problem(path: Path) -> UsageError | None:
+    """Why ``path`` cannot be the data directory (a file in the way, no write access), if it cannot."""
+    if path.exists():
+        if not path.is_dir():
+            return UsageError(f"the data directory {path} is a file, not a directory", hint=_DATA_DIR_HINT)
+        if not os.access(path, os.W_OK | os.X_OK):
+            return UsageError(f"the data directory {path} is not writable", hint=_DATA_DIR_HINT)
+        return None
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return UsageError(f"the data directory {path} cannot be created: {parent} is a file", hint=_DATA_DIR_HINT)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return UsageError(f"the data directory {path} cannot be created in {parent}: not writable", hint=_DATA_DIR_HINT)
+    return None
+
+
+def store_hint(exc: StoreError, data_dir: Path | None) -> str | None:
+    """A fix for the database failures a user can act on, recognised by SQLite's own words."""
+    text = exc.message.lower()
+    where = f" in the data directory {data_dir}" if data_dir is not None else ""
+    if "database or disk is full" in text or "no space left" in text:
+        return "the disk is full: free some space, then run the command again"
+    if "database is locked" in text or "database is busy" in text:
+        return "another process holds the database: wait for it to finish (or stop it), then try again"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (
+            f"the database{where} is damaged or is not an axocoatl database: move the file aside to start "
+            "afresh, or restore a backup"
+        )
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return f"check that the database file and its directory{where} are writable, or {_DATA_DIR_HINT}"
+    return None
+
+
+def describe(exc: AxocoatlError, data_dir: Path | None) -> tuple[str, str | None, int]:
+    """(message, hint, exit code) of one of axocoatl's own errors."""
+    code = EXIT_USAGE if isinstance(exc, ConfigError | UsageError) else EXIT_RUNTIME
+    hint = exc.hint or (store_hint(exc, data_dir) if isinstance(exc, StoreError) else None)
+    return (str(exc) if isinstance(exc, ConfigError) else exc.message), hint, code
+
+
+def explain(exc: BaseException, data_dir: Path | None) -> tuple[str, str | None, int] | None:
+    """(message, hint, exit code) for a known cause, or None for a bug."""
+    if isinstance(exc, AxocoatlError):
+        return describe(exc, data_dir)
+    if isinstance(exc, OSError):
+        return _os_error(exc, data_dir)
+    if isinstance(exc, UnicodeError):
+        return (
+            f"text that is not valid UTF-8 reached axocoatl: {exc}",
+            "re-encode the input as UTF-8 (for example: iconv -f latin1 -t utf-8 FILE)",
+            EXIT_USAGE,
+        )
+    return None
+
+
+def _os_error(exc: OSError, data_dir: Path | None) -> tuple[str, str | None, int]:
+    name = os.fsdecode(exc.filename) if exc.filename is not None else None
+    reason = exc.strerror or str(exc)
+    inside = data_dir is not None and name is not None and _within(Path(name), data_dir)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        writing = f" while writing {name}" if name is not None else ""
+        return f"no space left on the device{writing} ({reason})", "free some disk space, then run the command again", 1
+    about = f"{name} ({reason})" if name is not None else reason
+    if isinstance(exc, PermissionError):
+        hint = _DATA_DIR_HINT if inside else "check the permissions of the file and its directory"
+        return f"permission denied: {about}", hint, EXIT_USAGE
+    if isinstance(exc, FileExistsError | NotADirectoryError | IsADirectoryError | FileNotFoundError):
+        hint = _DATA_DIR_HINT if inside else "check that the path exists and is the right kind (file or directory)"
+        return f"cannot use {about}", hint, EXIT_USAGE
+    return f"the operating system refused: {about}", "check the disk and the paths given to axocoatl", EXIT_RUNTIME
+
+
+def _within(path: Path, directory: Path) -> bool:
+    try:
+        return path.absolute().is_relative_to(directory.absolute())
+    except (OSError, ValueError):
+        return False
+
+
+def report_crash(exc: BaseException, *, command: str, debug: bool, data_dir: Path | None) -> int:
+    """Print what went wrong in at most two lines (the traceback too with ``debug``); the exit code."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    known = explain(exc, data_dir)
+    if known is None:
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        tail = "" if debug else "; run it again with --debug to see the traceback"
+        _write(f"Error: `{command}` failed unexpectedly ({detail}){tail}. This is a bug in axocoatl; please report it.")
+        return EXIT_RUNTIME
+    message, hint, code = known
+    _write(f"Error: {message}" + (f"\n  hint: {hint}" if hint else ""))
+    return code
+
+
+def _write(text: str) -> None:
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr itself is gone: the exit code is all that is left
+    _quiet_stdout()
+
+
+def _quiet_stdout() -> None:
+    # A stdout that failed (a full disk, a closed pipe) would fail again when Python flushes it at exit.
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError, AttributeError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass

@@ -1,0 +1,25 @@
+"""The tool names config validation knows are exactly the tools an agent is offered at run time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.memory.support import Recorder
+
+from axocoatl.config import parse_config_text
+from axocoatl.core.tool_names import BUILTIN_TOOLS, CORE_MEMORY_TOOLS, MEMORY_TOOLS, RECALL_TOOLS
+from axocoatl.memory.embedding import HashedEmbedder
+from axocoatl.runtime.runtime import Runtime
+
+
+async def test_every_known_tool_name_is_offered_and_nothing_else(tmp_path: Path) -> None:
+    text = f"agents:\n  - id: a\n    provider: mock\n    tools: [{', '.join(BUILTIN_TOOLS)}]\n"
+    loaded = parse_config_text(text, env={})
+    assert loaded.warnings == []
+    recorder = Recorder()
+    runtime = Runtime(loaded.config, data_dir=tmp_path, providers={"mock": recorder}, embedder=HashedEmbedder())
+    async with runtime as rt:
+        await rt.execute("a", "hello")
+    [request] = recorder.turn_requests()
+    assert sorted(t.name for t in request.tools) == sorted(BUILTIN_TOOLS + MEMORY_TOOLS)
+    assert MEMORY_TOOLS == RECALL_TOOLS + CORE_MEMORY_TOOLS
