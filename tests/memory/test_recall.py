@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -243,3 +244,38 @@ async def test_exchanges_that_fell_out_of_the_window_are_recalled(memory_runtime
     last = recorder.turn_requests()[-1]
     assert [m.content for m in last.messages[1:]] == ["Something else entirely.", "ok", "Ingrid and her bees again?"]
     assert f"- User: {FACT}" in system_text(last)
+
+
+class StuckEmbedder(OtherEmbedder):
+    """An embedder that never finishes (a huge re-embedding on a slow machine)."""
+
+    id = "stuck-v1"
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.release = threading.Event()
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.release.wait(30)
+        return super().embed(texts)
+
+
+async def test_closing_never_waits_for_embedding(memory_runtime: Callable[..., Runtime]) -> None:
+    """Exit is O(1): memories whose vectors are not computed yet keep their rows and are embedded later."""
+    async with memory_runtime(yaml()) as rt:
+        await chat(rt, FACT, "second")
+    stuck = StuckEmbedder()
+    rt = memory_runtime(yaml(), embedder=stuck)
+    await rt.start()
+    memory = rt.agent("ada").memory
+    assert memory is not None
+    await memory.semantic.load()  # finds two rows of another embedder: re-embedding starts in the background
+    try:
+        async with asyncio.timeout(10):  # a hang guard, not a timing claim: close must not wait for the embedder
+            await rt.aclose()
+    finally:
+        stuck.release.set()
+    async with memory_runtime(yaml()) as rt:
+        assert await count_rows(rt, "memories", "ada") == 2

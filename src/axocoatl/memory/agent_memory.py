@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 RECALL_LINE_CHARS = 600  # one injected memory, flattened to a line
 RECALL_FRACTION = 0.15  # injected memories take at most this share of the compaction target
+MEMORY_TEXT_CHARS = 4000  # of each side of an exchange, kept as its semantic memory
 
 
 class MemoryServices:
@@ -314,7 +315,12 @@ class AgentMemory:
         run_id: str | None,
     ) -> WriteBatch:
         """The memory writes that commit with the turn; call ``committed`` once they are durable."""
-        text = f"User: {agent_input.content}\nAssistant: {output.content}"
+        # Recall shows a few hundred characters of a memory and the embedder reads fewer: a large
+        # exchange is remembered by its beginning (the whole text lives in the step or the thread).
+        text = (
+            f"User: {daily_log.clip(agent_input.content, MEMORY_TEXT_CHARS)}\n"
+            f"Assistant: {daily_log.clip(output.content, MEMORY_TEXT_CHARS)}"
+        )
         metadata: dict[str, object] = {"run_id": run_id} if run_id else {}
         if session is not None:
             metadata.update(thread=session.thread, session_seq=session.next_seq)

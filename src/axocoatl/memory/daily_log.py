@@ -19,6 +19,9 @@ from axocoatl.store import LogEntry, LogRecord
 PREVIEW_CHARS = 500
 MAX_RANGE_DAYS = 31
 TOOL_RESULT_CHARS = 2000  # a tool_call entry keeps this much of the result; the session row keeps all of it
+# A conversation entry keeps this much of each side: the whole text lives once, in the step row
+# (a workflow step) or the thread's messages (a chat), so a large input is not stored again here.
+CONVERSATION_CHARS = 16_000
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -27,10 +30,17 @@ def day_of(ts: float) -> str:
 
 
 def conversation(agent_id: str, ts: float, user: str, assistant: str, *, run_id: str | None = None) -> LogEntry:
-    content: dict[str, Any] = {"user": user, "assistant": assistant}
+    content: dict[str, Any] = {"user": clip(user, CONVERSATION_CHARS), "assistant": clip(assistant, CONVERSATION_CHARS)}
     if run_id:
         content["run_id"] = run_id
     return LogEntry(agent_id, ts, day_of(ts), "conversation", content)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text)} chars]"
 
 
 def tool_call(agent_id: str, ts: float, record: ToolCallRecord) -> LogEntry:
