@@ -114,7 +114,7 @@ async def test_an_unusable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
     config = build_config([mock_agent("a")])
     a_file = tmp_path / "file"
     a_file.write_text("not a directory")
-    for data_dir, message in ((a_file, "is a file, not a directory"), (a_file / "sub", "is a file")):
+    for data_dir, message in ((a_file, "is a file, not a directory"), (a_file / "sub", "cannot be created")):
         with pytest.raises(UsageError, match=message) as caught:
             async with Runtime(config, data_dir=data_dir):
                 pass

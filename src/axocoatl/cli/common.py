@@ -160,7 +160,7 @@ def fail(exc: AxocoatlError, *, debug: bool = False) -> NoReturn:
 
     from axocoatl.cli.failures import describe
 
-    message, hint, code = describe(exc, _current.data_dir_path() if _current is not None else None)
+    message, hint, code = describe(exc)
     err_console().print(f"[bold red]Error:[/] {escape(message)}", markup=True)
     if hint:
         err_console().print(f"  [dim]hint:[/] {escape(hint)}", markup=True)

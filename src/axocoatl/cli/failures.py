@@ -13,63 +13,26 @@ import sys
 import traceback
 from pathlib import Path
 
-from axocoatl.core.errors import AxocoatlError, ConfigError, StoreError, UsageError
+from axocoatl.core.errors import AxocoatlError, ConfigError, UsageError
+from axocoatl.runtime.data_dir import DATA_DIR_HINT, data_dir_problem
 
-__all__ = ["data_dir_problem", "describe", "explain", "report_crash", "store_hint"]
+__all__ = ["data_dir_problem", "describe", "explain", "report_crash"]
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 
-_DATA_DIR_HINT = "point --data-dir (or AXOCOATL_DATA_DIR) at a directory you can write; it is created when missing"
 
-
-def data_dir_problem(path: Path) -> UsageError | None:
-    """Why ``path`` cannot be the data directory (a file in the way, no write access), if it cannot."""
-    if path.exists():
-        if not path.is_dir():
-            return UsageError(f"the data directory {path} is a file, not a directory", hint=_DATA_DIR_HINT)
-        if not os.access(path, os.W_OK | os.X_OK):
-            return UsageError(f"the data directory {path} is not writable", hint=_DATA_DIR_HINT)
-        return None
-    parent = path.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        return UsageError(f"the data directory {path} cannot be created: {parent} is a file", hint=_DATA_DIR_HINT)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return UsageError(f"the data directory {path} cannot be created in {parent}: not writable", hint=_DATA_DIR_HINT)
-    return None
-
-
-def store_hint(exc: StoreError, data_dir: Path | None) -> str | None:
-    """A fix for the database failures a user can act on, recognised by SQLite's own words."""
-    text = exc.message.lower()
-    where = f" in the data directory {data_dir}" if data_dir is not None else ""
-    if "database or disk is full" in text or "no space left" in text:
-        return "the disk is full: free some space, then run the command again"
-    if "database is locked" in text or "database is busy" in text:
-        return "another process holds the database: wait for it to finish (or stop it), then try again"
-    if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return (
-            f"the database{where} is damaged or is not an axocoatl database: move the file aside to start "
-            "afresh, or restore a backup"
-        )
-    if "readonly" in text or "read-only" in text or "unable to open" in text:
-        return f"check that the database file and its directory{where} are writable, or {_DATA_DIR_HINT}"
-    return None
-
-
-def describe(exc: AxocoatlError, data_dir: Path | None) -> tuple[str, str | None, int]:
+def describe(exc: AxocoatlError) -> tuple[str, str | None, int]:
     """(message, hint, exit code) of one of axocoatl's own errors."""
     code = EXIT_USAGE if isinstance(exc, ConfigError | UsageError) else EXIT_RUNTIME
-    hint = exc.hint or (store_hint(exc, data_dir) if isinstance(exc, StoreError) else None)
-    return (str(exc) if isinstance(exc, ConfigError) else exc.message), hint, code
+    # Database errors carry their own fix (store.sqlite.database_error names the file and the cause).
+    return (str(exc) if isinstance(exc, ConfigError) else exc.message), exc.hint, code
 
 
 def explain(exc: BaseException, data_dir: Path | None) -> tuple[str, str | None, int] | None:
     """(message, hint, exit code) for a known cause, or None for a bug."""
     if isinstance(exc, AxocoatlError):
-        return describe(exc, data_dir)
+        return describe(exc)
     if isinstance(exc, OSError):
         return _os_error(exc, data_dir)
     if isinstance(exc, UnicodeError):
@@ -90,10 +53,10 @@ def _os_error(exc: OSError, data_dir: Path | None) -> tuple[str, str | None, int
         return f"no space left on the device{writing} ({reason})", "free some disk space, then run the command again", 1
     about = f"{name} ({reason})" if name is not None else reason
     if isinstance(exc, PermissionError):
-        hint = _DATA_DIR_HINT if inside else "check the permissions of the file and its directory"
+        hint = DATA_DIR_HINT if inside else "check the permissions of the file and its directory"
         return f"permission denied: {about}", hint, EXIT_USAGE
     if isinstance(exc, FileExistsError | NotADirectoryError | IsADirectoryError | FileNotFoundError):
-        hint = _DATA_DIR_HINT if inside else "check that the path exists and is the right kind (file or directory)"
+        hint = DATA_DIR_HINT if inside else "check that the path exists and is the right kind (file or directory)"
         return f"cannot use {about}", hint, EXIT_USAGE
     return f"the operating system refused: {about}", "check the disk and the paths given to axocoatl", EXIT_RUNTIME
 

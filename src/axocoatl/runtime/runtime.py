@@ -27,6 +27,7 @@ from axocoatl.providers.base import ConcurrencyCapped, Provider
 from axocoatl.providers.registry import build_provider
 from axocoatl.runtime.bus import EventBus
 from axocoatl.runtime.consolidation import ConsolidationLoop
+from axocoatl.runtime.data_dir import prepare_data_dir
 from axocoatl.runtime.ownership import HEARTBEAT_INTERVAL, owner_alive, process_owner
 from axocoatl.runtime.plans import RunPlan, plan_skill, plan_workflow
 from axocoatl.runtime.transitions import RunState, new_run_record
@@ -358,26 +359,6 @@ class Runtime:
     def _require_started(self) -> None:
         if not self._started:
             raise UsageError("the runtime is not started", hint="use `async with Runtime(...) as rt:`")
-
-
-def prepare_data_dir(data_dir: Path) -> None:
-    """Create the data dir (private to this user), or say clearly why it cannot be used."""
-    if data_dir.exists() and not data_dir.is_dir():
-        raise UsageError(
-            f"the data dir {data_dir} is a file, not a directory",
-            hint="point --data-dir (or AXOCOATL_DATA_DIR) at a directory; it is created if missing",
-        )
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        blocker = next((p for p in data_dir.parents if p.exists() and not p.is_dir()), None)
-        where = f": {blocker} is a file" if blocker is not None else f": {exc.strerror}"
-        raise UsageError(
-            f"cannot create the data dir {data_dir}{where}",
-            hint="point --data-dir (or AXOCOATL_DATA_DIR) at a directory this user can write",
-        ) from None
-    with contextlib.suppress(OSError):
-        data_dir.chmod(0o700)
 
 
 async def unknown_run(store: Store, run_id: str) -> UsageError:

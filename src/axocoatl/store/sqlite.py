@@ -240,7 +240,7 @@ class SQLiteStore:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                _rollback(db)  # SQLite may have rolled back already (a full disk does)
                 raise
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
