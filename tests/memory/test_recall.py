@@ -279,3 +279,20 @@ async def test_closing_never_waits_for_embedding(memory_runtime: Callable[..., R
         stuck.release.set()
     async with memory_runtime(yaml()) as rt:
         assert await count_rows(rt, "memories", "ada") == 2
+
+
+@pytest.mark.parametrize("in_steps", [False, True])
+async def test_workflow_steps_get_passive_recall_only_when_the_agent_opts_in(
+    memory_runtime: Callable[..., Runtime], in_steps: bool
+) -> None:
+    config = yaml(recall=f"memory: {{recall: {{in_steps: {str(in_steps).lower()}}}}}").rstrip() + (
+        "\n    workflows:\n      - id: wf\n        agents: [ada]\n"
+    )
+    recorder = Recorder()
+    async with memory_runtime(config, providers={"mock": recorder}) as rt:
+        await rt.run_workflow("wf", FACT)
+        await rt.run_workflow("wf", "Where does my sister Ingrid live?")
+    first, second = (system_text(r) for r in recorder.turn_requests())
+    assert "Relevant memory" not in first
+    # Off (the default): the step's prompt is the same size run after run; on: the first run is recalled.
+    assert ("## Relevant memory from past sessions\n- User: " + FACT in second) is in_steps

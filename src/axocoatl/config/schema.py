@@ -83,7 +83,14 @@ class TokenBudgetConfig(Section):
 
 
 class RecallConfig(Section):
-    passive_inject: bool = Field(True, description="Inject the top-k relevant memories into every request.")
+    passive_inject: bool = Field(
+        True, description="Inject the top-k relevant memories into every request of a conversation thread."
+    )
+    in_steps: bool = Field(
+        False,
+        description="Also inject them into workflow steps. Off by default: a step's prompt then stays the same "
+        "size run after run (runs still learn through core memory and the recall tools).",
+    )
     top_k: int = Field(5, ge=1, le=20)
     min_score: float = Field(0.15, ge=-1.0, le=1.0)
 

@@ -187,7 +187,8 @@ class AgentMemory:
 
     async def _passive_recall(self, query: str, session: Session | None) -> list[Recollection]:
         recall = self.config.memory.recall
-        if not recall.passive_inject or len(self.semantic) == 0 or not query.strip():
+        wanted = recall.passive_inject and (session is not None or recall.in_steps)
+        if not wanted or len(self.semantic) == 0 or not query.strip():
             return []
         try:
             if session is None:
