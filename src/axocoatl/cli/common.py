@@ -76,6 +76,7 @@ def current() -> Globals | None:
     return _current
 
 
+PIPED_WIDTH = 4096
 _console: Console | None = None
 _err_console: Console | None = None
 
@@ -86,7 +87,9 @@ def console() -> Console:
         from rich.console import Console
 
         # emoji=False: a name like "deploy :rocket:" is shown as written. User text is escaped where printed.
-        _console = Console(highlight=False, soft_wrap=False, emoji=False)
+        # Piped or redirected output is never wrapped or cut to 80 columns: ids stay whole, code stays code.
+        width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH
+        _console = Console(highlight=False, soft_wrap=False, emoji=False, width=width)
     return _console
 
 

@@ -134,8 +134,11 @@ def print_run_summary(console: Console, run: RunRecord) -> None:
     total_in = sum(s.tokens_in for s in run.steps)
     total_out = sum(s.tokens_out for s in run.steps)
     elapsed = (run.finished_at - run.started_at) if run.finished_at else None
-    if run.final_output:
+    if run.final_output and console.is_terminal:
         console.print(Panel(escape(run.final_output), title="final output", title_align="left", border_style="green"))
+    elif run.final_output:
+        # Piped: the answer as it is (no box, no wrapping), so it can be saved or fed to another program.
+        console.print(run.final_output, markup=False, highlight=False)
     style = "green" if run.status == "completed" else "red"
     done = sum(1 for s in run.steps if s.status == "completed")
     took = f" in {elapsed:.1f}s" if elapsed is not None else ""

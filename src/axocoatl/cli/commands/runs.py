@@ -79,8 +79,11 @@ def list_runs(
     from axocoatl.core.ids import iso
 
     table = Table(box=None, header_style="bold")
-    for column in ("run id", "workflow", "status", "started", "took", "steps"):
-        table.add_column(column)
+    # Ids and times are never cut (they are copied and grepped); the workflow name folds on a narrow screen.
+    table.add_column("run id", no_wrap=True, min_width=max((len(r.run_id) for r in runs), default=6))
+    table.add_column("workflow", overflow="fold")
+    for column in ("status", "started", "took", "steps"):
+        table.add_column(column, no_wrap=True)
     for r in runs:
         took = f"{r.finished_at - r.started_at:.1f}s" if r.finished_at else ""
         done = sum(1 for s in r.steps if s.status == "completed")
