@@ -18,19 +18,19 @@ CHAIN = """
 agents:
   - id: a
     provider: mock
-    options: {latency_ms: 250}
+    options: {latency_ms: 350}
   - id: b
     provider: mock
     depends_on: [a]
-    options: {latency_ms: 250}
+    options: {latency_ms: 350}
   - id: c
     provider: mock
     depends_on: [b]
-    options: {latency_ms: 250}
+    options: {latency_ms: 350}
   - id: d
     provider: mock
     depends_on: [c]
-    options: {latency_ms: 250}
+    options: {latency_ms: 350}
 workflows:
   - id: chain
     agents: [a, b, c, d]
