@@ -15,7 +15,7 @@ from axocoatl.config.schema import ServerConfig
 from axocoatl.server.auth import PUBLIC_PATHS, AuthMiddleware
 from axocoatl.server.errors import install_error_handlers
 from axocoatl.server.middleware import AccessLogMiddleware, BodyLimitMiddleware, RateLimitMiddleware
-from axocoatl.server.routes import agents, dashboard, events, health, mcp, runs, skills, tokens, workflows, ws
+from axocoatl.server.routes import agents, dashboard, events, health, mcp, memory, runs, skills, tokens, workflows, ws
 from axocoatl.server.state import ServerState
 
 DESCRIPTION = """The HTTP and WebSocket API of an axocoatl daemon (`axocoatl dev` / `axocoatl serve`).
@@ -35,7 +35,7 @@ def create_app(state: ServerState, server: ServerConfig) -> FastAPI:
     )
     app.state.axocoatl = state
     install_error_handlers(app)
-    for module in (health, agents, workflows, runs, skills, tokens, mcp, events, ws, dashboard):
+    for module in (health, agents, workflows, runs, skills, tokens, memory, mcp, events, ws, dashboard):
         app.include_router(module.router)
 
     # add_middleware wraps: the last added runs first.

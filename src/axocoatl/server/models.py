@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from axocoatl.core.ids import THREAD_PATTERN
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -21,7 +23,12 @@ class ExecuteRequest(Strict):
     model_override: str | None = Field(
         None, min_length=1, max_length=200, description="Use this model for this call (implies stateless)."
     )
-    stateless: StrictBool = Field(False, description="Do not read or write the agent's session.")
+    stateless: StrictBool = Field(False, description="No conversation: do not read or write a thread.")
+    thread: str | None = Field(
+        None,
+        pattern=THREAD_PATTERN,
+        description='The conversation thread (default "main"); each thread is its own session.',
+    )
 
 
 class WorkflowExecuteRequest(Strict):
@@ -98,6 +105,7 @@ class ExecuteResponse(BaseModel):
     tool_calls: list[ToolCallInfo]
     llm_calls: int
     stateless: bool
+    thread: str | None = Field(description="The thread the turn was appended to; null when stateless.")
 
 
 class RestartResponse(BaseModel):
@@ -108,7 +116,34 @@ class RestartResponse(BaseModel):
 
 class ResetResponse(BaseModel):
     agent_id: str
+    thread: str
     reset: bool
+
+
+class ThreadInfo(BaseModel):
+    thread: str
+    messages: int = Field(description="Messages since the thread's last reset.")
+    last_active: str | None = Field(description="When its last message was written (ISO-8601 UTC).")
+
+
+class ThreadList(BaseModel):
+    agent_id: str
+    threads: list[ThreadInfo]
+
+
+class ConsolidationInfo(BaseModel):
+    agent_id: str
+    status: Literal["done", "skipped", "failed"]
+    reason: str
+    promoted: int
+    rewritten: int
+    rejected: list[str]
+    usage: Usage
+
+
+class ConsolidationReport(BaseModel):
+    agents: list[ConsolidationInfo]
+    failed: int = Field(description="How many agents' passes failed.")
 
 
 class WorkflowInfo(BaseModel):
