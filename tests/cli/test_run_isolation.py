@@ -136,3 +136,28 @@ def test_with_passive_recall_a_run_costs_at_most_its_bounded_recall_more(tmp_pat
         # And whatever the memories: the documented cap, 15 % of the compaction target
         # (85 % of the mock's 32768-token window), plus the separator before the section.
         assert tokens[4] - tokens[0] <= int(int(32768 * 0.85) * 0.15) + 1, tokens
+
+
+def test_the_support_example_answers_each_customer_from_their_ticket_alone(tmp_path: Path) -> None:
+    """examples/customer-support: the second customer's run carries nothing of the first's."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "customer-support" / "axocoatl.yaml"
+    first_customer = "I was charged twice for my March invoice."
+    second_customer = "I was charged twice for my April invoice, order 5521."
+
+    def ticket(directory: Path, text: str) -> dict[str, dict[str, Any]]:
+        record = cli_json(directory, "--config", str(example), "--mock", "workflow", "run", "ticket", "-i", text)
+        assert record["status"] == "completed", record
+        return {step["agent_id"]: step for step in record["steps"]}
+
+    desk, fresh = tmp_path / "desk", tmp_path / "fresh"
+    desk.mkdir()
+    fresh.mkdir()
+    ticket(desk, first_customer)
+    second = ticket(desk, second_customer)
+    alone = ticket(fresh, second_customer)
+    assert list(second) == ["triage", "responder", "reviewer"]
+    for agent, step in second.items():
+        # The similar earlier ticket would be recalled (and its tokens show) if recall were on.
+        assert step["tokens"] == alone[agent]["tokens"], agent
+        assert step["output"] == alone[agent]["output"]
+        assert "March" not in (step["input"] or "") + (step["output"] or "")
