@@ -186,12 +186,15 @@ def test_websocket_chat_turns_take_a_thread(daemon: Daemon) -> None:
         ws.send(json.dumps({"cmd": "chat-turn", "agent": "assistant", "content": "elsewhere"}))
         default_start, _ = recv_until(ws, "chat-start")
         default_done, _ = recv_until(ws, "chat-done")
+        ws.send(json.dumps({"cmd": "chat-turn", "agent": "assistant", "content": "null", "thread": None}))
+        null_start, _ = recv_until(ws, "chat-start")
+        recv_until(ws, "chat-done")
         ws.send(json.dumps({"cmd": "chat-turn", "agent": "assistant", "content": "x", "thread": "no spaces"}))
         bad, _ = recv_until(ws, "error")
         ws.send(json.dumps({"cmd": "chat-turn", "agent": "assistant", "content": "x", "thread": 7}))
         wrong_type, _ = recv_until(ws, "error")
     assert start["thread"] == "ws-a" and done["content"] == "turn 2: w2"
-    assert default_start["thread"] == "main"
+    assert default_start["thread"] == "main" and null_start["thread"] == "main"
     assert default_done["content"].endswith(": elsewhere")
     assert "\"thread\" 'no spaces' is not a thread name" in bad["message"]
     assert "1-128 letters" in bad["hint"]

@@ -225,8 +225,10 @@ class _Connection:
         for name, value in (("system_override", system_override), ("model_override", model_override)):
             if value is not None and not isinstance(value, str):
                 raise BadCommand(f'bad command: chat-turn "{name}" must be a string')
-        thread = command.get("thread", DEFAULT_THREAD)
-        if not isinstance(thread, str) or not is_thread_name(thread):
+        thread = command.get("thread")
+        if thread is None:
+            thread = DEFAULT_THREAD
+        elif not isinstance(thread, str) or not is_thread_name(thread):
             raise BadCommand(f'bad command: chat-turn "thread" {thread!r} is not a thread name', THREAD_HINT)
         if self.state.draining:
             raise BadCommand("the daemon is shutting down", "retry once it is back up")
