@@ -190,16 +190,17 @@ async def restart(agent_id: str, request: Request) -> dict[str, Any]:
     return {"agent_id": agent_id, "restarted": True, "status": new.statistics().status}
 
 
-ThreadQuery = Query(DEFAULT_THREAD, pattern=THREAD_PATTERN, description="The conversation thread.")
-
-
 @router.post(
     "/{agent_id}/reset",
     response_model=ResetResponse,
     summary="Start a thread afresh (its old messages stay in the store)",
     responses=responses(404, 409, 422, 503),
 )
-async def reset(agent_id: str, request: Request, thread: str = ThreadQuery) -> dict[str, Any]:
+async def reset(
+    agent_id: str,
+    request: Request,
+    thread: str = Query(DEFAULT_THREAD, pattern=THREAD_PATTERN, description="The thread to start afresh."),
+) -> dict[str, Any]:
     state = state_of(request)
     agent = find_agent(state, agent_id)
     refuse_if_draining(state)
