@@ -139,19 +139,19 @@ def test_a_thread_name_may_use_the_whole_alphabet(daemon: Daemon) -> None:
 
 def test_stateless_calls_have_no_thread(daemon: Daemon) -> None:
     with daemon.client() as client:
+        say(client, "kept", thread="beside-stateless")
         plain = say(client, "no memory", stateless=True)
         override = say(client, "terse", system_override="Be terse.")
-        both = client.post("/api/agents/assistant/execute", json={"input": "x", "stateless": True, "thread": "t"})
-        implied = client.post(
-            "/api/agents/assistant/execute", json={"input": "x", "model_override": "m", "thread": "t"}
-        )
+        named = say(client, "not on it", stateless=True, thread="beside-stateless")
+        implied = say(client, "nor this", model_override="m", thread="beside-stateless")
+        after = say(client, "next", thread="beside-stateless")
+        threads = threads_of(client, "assistant")
     assert plain["thread"] is None and plain["stateless"] is True
-    assert override["thread"] is None
-    for response, why in ((both, "stateless is true"), (implied, "an override implies stateless")):
-        assert response.status_code == 422, response.text
-        body = response.json()
-        assert body["field"] == "body.thread"
-        assert body["error"] == f"a stateless call has no thread ({why})"
+    assert override["thread"] is None and override["stateless"] is True
+    assert named["thread"] is None and implied["thread"] is None
+    # Neither stateless turn touched the thread it named.
+    assert after["output"] == "turn 2: next"
+    assert threads["beside-stateless"]["messages"] == 4
 
 
 def test_sse_turns_run_on_their_thread(daemon: Daemon) -> None:

@@ -27,7 +27,8 @@ class ExecuteRequest(Strict):
     thread: str | None = Field(
         None,
         pattern=THREAD_PATTERN,
-        description='The conversation thread (default "main"); each thread is its own session.',
+        description='The conversation thread (default "main"); each thread is its own session. '
+        "A stateless call has none.",
     )
 
 

@@ -80,7 +80,7 @@ _EXECUTE_DOC = """Send one message to an agent, on one of its conversation threa
 
 `thread` (default `main`) names the conversation: each thread is its own session, turns
 of one thread run in order, different threads at once. Any override implies `stateless`
-(no thread read or written, no tool loop); `thread` then is an error. With
+(no thread read or written, no tool loop; the answer's `thread` is null). With
 `Accept: text/event-stream` the reply streams as Server-Sent Events: `token`
 (`{delta}`), `tool-start`, `tool-result`, `llm-call`, then `done` (the JSON body
 below) or `error` (`{error, hint, status}`)."""
@@ -101,14 +101,7 @@ async def execute(agent_id: str, body: ExecuteRequest, request: Request) -> Any:
     find_agent(state, agent_id)
     refuse_if_draining(state)
     stateless = body.stateless or body.system_override is not None or body.model_override is not None
-    if stateless and body.thread is not None:
-        why = "stateless is true" if body.stateless else "an override implies stateless"
-        raise ApiError(
-            422,
-            f"a stateless call has no thread ({why})",
-            "drop `thread`, or drop `stateless` and the overrides to talk on the thread",
-            field="body.thread",
-        )
+    # A stateless call has no thread, whatever `thread` says: the answer's `thread: null` shows it.
     thread = body.thread or DEFAULT_THREAD
     agent_input = AgentInput(
         body.input,
