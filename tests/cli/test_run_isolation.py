@@ -1,4 +1,5 @@
-"""Runs are isolated, as a user sees it: the same `axocoatl workflow run`, five times in one project.
+"""Runs are isolated, as a user sees it: the same `axocoatl workflow run`, five times in one project
+(and the opt-in that shares a conversation across runs).
 
 Each step starts from a context of its own (system prompt, core blocks, recall, its input),
 so a run's prompt does not grow with the runs before it. The mock makes the request
@@ -161,3 +162,33 @@ def test_the_support_example_answers_each_customer_from_their_ticket_alone(tmp_p
         assert step["tokens"] == alone[agent]["tokens"], agent
         assert step["output"] == alone[agent]["output"]
         assert "March" not in (step["input"] or "") + (step["output"] or "")
+
+
+def test_an_agent_opts_its_steps_into_a_shared_thread(tmp_path: Path) -> None:
+    """`thread: NAME`: the agent's steps share one conversation across runs, listed like any thread."""
+    directory = project(
+        tmp_path / "p",
+        """
+        agents:
+          - id: journal
+            provider: mock
+            thread: journal-log
+            memory: {recall: {passive_inject: false}}
+            options: {reply: "entry turn {turn}: {input_head}"}
+        workflows:
+          - id: log
+            agents: [journal]
+        consolidation: {enabled: false}
+        """,
+    )
+
+    def entry(task: str) -> str:
+        record = cli_json(directory, "workflow", "run", "log", "-i", task)
+        assert record["status"] == "completed", record
+        return str(record["steps"][0]["output"])
+
+    first, second = entry("first day"), entry("second day")
+    threads = cli_json(directory, "agents", "threads", "journal")
+    assert first == "entry turn 1: first day"
+    assert second == "entry turn 2: second day"  # the second run's request carried the first's turn
+    assert [(t["thread"], t["messages"]) for t in threads["threads"]] == [("journal-log", 4)]
