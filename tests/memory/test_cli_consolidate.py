@@ -46,7 +46,8 @@ agents:
     memory: {{core: {{blocks: []}}}}
   - id: idle                       # never ran
     provider: mock
-consolidation:                     # the on-demand pass ignores both
+consolidation:                     # the on-demand pass ignores all three
+  enabled: false                   # (this switches off only the daemon's background loop)
   idle_threshold_secs: 86400
   interval_secs: 86400
 """
