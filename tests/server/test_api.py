@@ -37,6 +37,9 @@ def test_openapi_lists_every_route(daemon: Daemon) -> None:
         "/api/agents/{agent_id}/status",
         "/api/agents/{agent_id}/execute",
         "/api/agents/{agent_id}/restart",
+        "/api/agents/{agent_id}/reset",
+        "/api/agents/{agent_id}/threads",
+        "/api/memory/consolidate",
         "/api/tokens/report",
         "/api/workflows",
         "/api/workflows/{workflow_id}/execute",
@@ -277,7 +280,7 @@ def test_restart_and_reset(daemon: Daemon) -> None:
         reset = client.post("/api/agents/assistant/reset").json()
         assert_error(client.post("/api/agents/ghost/restart"), 404)
     assert restarted == {"agent_id": "assistant", "restarted": True, "status": "idle"}
-    assert reset == {"agent_id": "assistant", "reset": True}
+    assert reset == {"agent_id": "assistant", "thread": "main", "reset": True}
 
 
 def test_dashboard_page(daemon: Daemon) -> None:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from datetime import UTC, datetime
 from typing import NewType, Protocol
 
 RunId = NewType("RunId", str)
+
+# A conversation thread's name (agents[].thread, `chat --thread`, the API's `thread`).
+THREAD_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+THREAD_HINT = "a thread name is 1-128 letters, digits, '_', '.', ':' or '-' (e.g. main, customer-42)"
+_THREAD = re.compile(THREAD_PATTERN)
+
+
+def is_thread_name(name: str) -> bool:
+    return _THREAD.fullmatch(name) is not None
 
 
 class Clock(Protocol):

@@ -146,10 +146,11 @@ class AgentMemory:
     ) -> TurnMemory:
         """What memory adds to a turn. ``session`` None: a run-scoped step (no conversation history).
 
-        ``replay_context``: the context an earlier attempt of this step sent, sent again unchanged.
+        ``replay_context``: the context an earlier attempt of this run-scoped step sent, sent again
+        unchanged. A step on a thread (``thread:`` on the agent) sees the thread as it is now instead.
         """
         await self.ensure_loaded()
-        if replay_context is not None:
+        if replay_context is not None and session is None:
             return TurnMemory(history=[], context=lambda: replay_context)
         core = await self.core_memory()
         caps = provider.capabilities(agent_input.model_override or model)
@@ -412,7 +413,7 @@ class AgentMemory:
                 spent_before=spent_before,
             )
         except AxocoatlError as exc:
-            log.warning("agent %s: consolidation skipped: %s", self.agent_id, exc)
+            log.warning("agent %s: consolidation failed: %s", self.agent_id, exc)
             return consolidation.ConsolidationResult("failed", reason=str(exc))
         result = consolidation.ConsolidationResult("done", usage=usage)
         edits = consolidation.parse_edits(reply)

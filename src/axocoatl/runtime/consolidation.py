@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from axocoatl.agents.actor import Agent
 from axocoatl.config.schema import ConsolidationConfig
@@ -74,4 +74,24 @@ class ConsolidationLoop:
             if result.status != "skipped":
                 results[agent.id] = result
                 log.info("consolidated agent %s: %s", agent.id, result.to_json())
+        return results
+
+    async def run_now(self, agent_ids: Collection[str] | None = None) -> dict[str, ConsolidationResult]:
+        """One pass now for each agent (or those of ``agent_ids``), ignoring interval and idle threshold.
+
+        Unlike run_once, every agent gets a result, a skipped one with its reason
+        (`axocoatl memory consolidate`). One agent's failing pass never stops the others.
+        """
+        results: dict[str, ConsolidationResult] = {}
+        for agent in list(self._agents()):
+            if agent_ids is not None and agent.id not in agent_ids:
+                continue
+            if agent.status == "stopped":
+                results[agent.id] = ConsolidationResult("skipped", reason="the agent is stopped")
+                continue
+            try:
+                results[agent.id] = await agent.consolidate(idle_threshold_secs=0.0)
+            except Exception as exc:
+                log.exception("consolidation of agent %s failed", agent.id)
+                results[agent.id] = ConsolidationResult("failed", reason=f"{type(exc).__name__}: {exc}")
         return results

@@ -289,7 +289,9 @@ class RunState:
                 "finished_at": None,
             }
             if not keep_context:
-                step.context = None  # a new activation (a cycle, a retry of a failed step) builds its own
+                # A new activation (a cycle) builds its own context; a resume (after a crash, or the
+                # retry of a failed run) sends the one its first attempt sent.
+                step.context = None
                 fields["context"] = None
             outcome.batch.step_updates.append(StepUpdate(self.run.run_id, agent_id, fields))
             self._event(outcome, ev.AGENT_ACTIVATED, agent_id, {"agent_id": agent_id}, now)

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from axocoatl.core.ids import THREAD_PATTERN
 from axocoatl.server.text import Text
 
 
@@ -24,7 +25,13 @@ class ExecuteRequest(Strict):
     model_override: Text | None = Field(
         None, min_length=1, max_length=200, description="Use this model for this call (implies stateless)."
     )
-    stateless: StrictBool = Field(False, description="Do not read or write the agent's session.")
+    stateless: StrictBool = Field(False, description="No conversation: do not read or write a thread.")
+    thread: str | None = Field(
+        None,
+        pattern=THREAD_PATTERN,
+        description='The conversation thread (default "main"); each thread is its own session. '
+        "A stateless call has none.",
+    )
 
 
 class WorkflowExecuteRequest(Strict):
@@ -101,6 +108,7 @@ class ExecuteResponse(BaseModel):
     tool_calls: list[ToolCallInfo]
     llm_calls: int
     stateless: bool
+    thread: str | None = Field(description="The thread the turn was appended to; null when stateless.")
 
 
 class RestartResponse(BaseModel):
@@ -111,7 +119,34 @@ class RestartResponse(BaseModel):
 
 class ResetResponse(BaseModel):
     agent_id: str
+    thread: str
     reset: bool
+
+
+class ThreadInfo(BaseModel):
+    thread: str
+    messages: int = Field(description="Messages since the thread's last reset.")
+    last_active: str | None = Field(description="When its last message was written (ISO-8601 UTC).")
+
+
+class ThreadList(BaseModel):
+    agent_id: str
+    threads: list[ThreadInfo]
+
+
+class ConsolidationInfo(BaseModel):
+    agent_id: str
+    status: Literal["done", "skipped", "failed"]
+    reason: str
+    promoted: int
+    rewritten: int
+    rejected: list[str]
+    usage: Usage
+
+
+class ConsolidationReport(BaseModel):
+    agents: list[ConsolidationInfo]
+    failed: int = Field(description="How many agents' passes failed.")
 
 
 class WorkflowInfo(BaseModel):

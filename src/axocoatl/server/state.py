@@ -17,6 +17,7 @@ from axocoatl.config.schema import ServerConfig
 from axocoatl.core.errors import AxocoatlError
 from axocoatl.core.events import StreamSink
 from axocoatl.core.messages import AgentInput, AgentOutput
+from axocoatl.memory.session import DEFAULT_THREAD
 from axocoatl.runtime.runtime import Runtime
 from axocoatl.runtime.supervision import Supervisor
 from axocoatl.server.auth import Credentials
@@ -67,10 +68,12 @@ class ServerState:
         agent = self.runtime.agents.get(agent_id)
         return None if agent is None else agent_status_json(agent, self.supervisor)
 
-    async def execute(self, agent_id: str, agent_input: AgentInput, sink: StreamSink | None = None) -> AgentOutput:
+    async def execute(
+        self, agent_id: str, agent_input: AgentInput, sink: StreamSink | None = None, *, thread: str = DEFAULT_THREAD
+    ) -> AgentOutput:
         """Runtime.execute; unexpected errors are reported to supervision."""
         try:
-            return await self.runtime.execute(agent_id, agent_input, sink=sink)
+            return await self.runtime.execute(agent_id, agent_input, thread=thread, sink=sink)
         except AxocoatlError:
             raise
         except Exception as exc:

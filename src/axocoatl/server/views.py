@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from axocoatl.agents.actor import Agent
 from axocoatl.config.schema import AgentConfig, WorkflowConfig
 from axocoatl.core.ids import iso
+from axocoatl.memory.consolidation import ConsolidationResult
 from axocoatl.runtime.supervision import Supervisor
 from axocoatl.store import RunRecord
 
@@ -64,3 +66,21 @@ def run_summary_json(run: RunRecord) -> dict[str, Any]:
     data["steps_completed"] = sum(1 for s in run.steps if s.status == "completed")
     data["steps_total"] = len(run.steps)
     return data
+
+
+def threads_json(agent_id: str, threads: list[tuple[str, int, float | None]]) -> dict[str, Any]:
+    """GET /api/agents/{id}/threads and `axocoatl agents threads ID --json` (from Store.list_threads)."""
+    return {
+        "agent_id": agent_id,
+        "threads": [{"thread": name, "messages": count, "last_active": iso(ts)} for name, count, ts in threads],
+    }
+
+
+def consolidation_json(results: Mapping[str, ConsolidationResult]) -> dict[str, Any]:
+    """POST /api/memory/consolidate and `axocoatl memory consolidate --json`: one entry per agent, in order."""
+    agents = []
+    for agent_id, result in results.items():
+        body = result.to_json()
+        body["usage"] = {**result.usage.to_dict(), "total": result.usage.total}
+        agents.append({"agent_id": agent_id, **body})
+    return {"agents": agents, "failed": sum(1 for r in results.values() if r.status == "failed")}

@@ -1,4 +1,4 @@
-"""`axocoatl agents list|status|restart` (status and restart talk to the running daemon)."""
+"""`axocoatl agents list|status|restart|threads` (status, restart and threads ask the running daemon)."""
 
 from __future__ import annotations
 
@@ -136,3 +136,51 @@ def restart(ctx: typer.Context, agent_id: str = typer.Argument(..., help="The ag
     except DaemonError as exc:
         fail(exc, debug=g.debug)
     console().print(f"restarted {result['agent_id']} (now {result['status']})", markup=False)
+
+
+@app.command("threads")
+def threads(
+    ctx: typer.Context,
+    agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (the shape of GET /api/agents/{id}/threads)."),
+) -> None:
+    """List an agent's conversation threads: messages since their reset, last activity."""
+    from axocoatl.cli.daemon_client import DaemonError
+
+    g = globals_of(ctx)
+    client, _ = _daemon(ctx)
+    data: dict[str, Any]
+    if client is not None:
+        try:
+            data = client.get(f"/api/agents/{agent_id}/threads")
+        except DaemonError as exc:
+            fail(exc, debug=g.debug)
+    else:
+        data = _threads_from_store(ctx, agent_id)
+    if as_json:
+        print_json(data)
+        return
+    if not data["threads"]:
+        console().print(
+            f"agent '{agent_id}' has no threads yet (`axocoatl chat -a {agent_id}` starts one)", markup=False
+        )
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column, justify in (("thread", "left"), ("messages", "right"), ("last active", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in data["threads"]:
+        table.add_row(escape(row["thread"]), str(row["messages"]), row["last_active"] or "")
+    console().print(table)
+
+
+def _threads_from_store(ctx: typer.Context, agent_id: str) -> dict[str, Any]:
+    """No daemon: read the threads from the store (nothing is created when there is no database)."""
+    from axocoatl.cli.commands.memory import _agent, _read
+    from axocoatl.server.views import threads_json
+
+    config, _ = _agent(ctx, agent_id)
+    found = _read(globals_of(ctx), config, lambda store: store.list_threads(agent_id))
+    return threads_json(agent_id, found or [])

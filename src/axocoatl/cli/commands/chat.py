@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from axocoatl.config.schema import AxocoatlConfig
 
 EXIT_COMMANDS = ("/exit", "/quit", "exit", "quit")
-HELP = "commands: /reset (fresh conversation; the old one stays stored), /exit (or Ctrl-D), /help"
+HELP = "commands: /reset (start this thread afresh; the old messages stay stored), /exit (or Ctrl-D), /help"
+DEFAULT_THREAD = "main"  # memory.session.DEFAULT_THREAD, without importing the runtime at startup
 
 OnEvent = Callable[[str, dict[str, Any]], None]
 
@@ -39,8 +40,9 @@ class ChatBackend(Protocol):
 class DaemonChat:
     """Turns over HTTP, streamed as Server-Sent Events."""
 
-    def __init__(self, client: DaemonClient, agent_id: str) -> None:
+    def __init__(self, client: DaemonClient, agent_id: str, thread: str) -> None:
         self.agent_id = agent_id
+        self.thread = thread
         self.where = f"daemon {client.url}"
         self._daemon = client
         self._http = client.async_client()
@@ -49,7 +51,7 @@ class DaemonChat:
         from axocoatl.cli.daemon_client import DaemonError, daemon_error
 
         path = f"/api/agents/{self.agent_id}/execute"
-        async for event, data in self._daemon.stream(self._http, path, {"input": text}):
+        async for event, data in self._daemon.stream(self._http, path, {"input": text, "thread": self.thread}):
             if event == "done":
                 return data
             if event == "error":
@@ -63,7 +65,7 @@ class DaemonChat:
         from axocoatl.cli.daemon_client import daemon_error
 
         try:
-            response = await self._http.post(f"/api/agents/{self.agent_id}/reset")
+            response = await self._http.post(f"/api/agents/{self.agent_id}/reset", params={"thread": self.thread})
         except httpx.HTTPError as exc:
             raise self._daemon.unreachable(exc) from None
         if not response.is_success:
@@ -79,10 +81,11 @@ class LocalChat:
 
     where = "in-process (no daemon running)"
 
-    def __init__(self, config: AxocoatlConfig, data_dir: Path, agent_id: str) -> None:
+    def __init__(self, config: AxocoatlConfig, data_dir: Path, agent_id: str, thread: str) -> None:
         from axocoatl.runtime.runtime import Runtime
 
         self.agent_id = agent_id
+        self.thread = thread
         self.runtime = Runtime(config, data_dir=data_dir)
 
     async def start(self) -> None:
@@ -95,12 +98,12 @@ class LocalChat:
         def sink(event: AgentStreamEvent) -> None:
             on_event(*stream_payload(event))  # what DaemonChat gets from the daemon's SSE
 
-        output = await self.runtime.execute(self.agent_id, text, sink=sink)
+        output = await self.runtime.execute(self.agent_id, text, thread=self.thread, sink=sink)
         usage = output.usage
         return {"output": output.content, "usage": {**usage.to_dict(), "total": usage.total}}
 
     async def reset(self) -> None:
-        await self.runtime.agent(self.agent_id).reset_session()
+        await self.runtime.agent(self.agent_id).reset_session(self.thread)
 
     async def aclose(self) -> None:
         await self.runtime.aclose()
@@ -203,7 +206,9 @@ async def _reader(history_file: Path | None) -> Callable[[], Awaitable[str | Non
     return read_line
 
 
-async def _chat(backend: ChatBackend, agent_id: str, message: str | None, history_file: Path | None, limit: int) -> int:
+async def _chat(
+    backend: ChatBackend, agent_id: str, thread: str, message: str | None, history_file: Path | None, limit: int
+) -> int:
     from rich.markup import escape
 
     printer = _Printer(agent_id, color=sys.stdout.isatty())
@@ -228,7 +233,10 @@ async def _chat(backend: ChatBackend, agent_id: str, message: str | None, histor
     if message is not None:
         return 0 if await one_turn(message) else 1
 
-    console().print(f"[dim]chatting with {escape(agent_id)} via {escape(backend.where)}. {HELP}[/]", markup=True)
+    console().print(
+        f"[dim]chatting with {escape(agent_id)} on thread {escape(thread)} via {escape(backend.where)}. {HELP}[/]",
+        markup=True,
+    )
     read = await _reader(history_file)
     while True:
         line = await read()
@@ -254,7 +262,8 @@ async def _chat(backend: ChatBackend, agent_id: str, message: str | None, histor
                 err_console().print(f"[bold red]error:[/] {escape(exc.message)}", markup=True)
                 continue
             total = 0
-            console().print("[dim]new conversation (the previous one stays in the store)[/]", markup=True)
+            note = f"new conversation on thread {thread} (the old one stays in the store)"
+            console().print(f"[dim]{note}[/]", markup=True)
             continue
         if text.startswith("/"):
             console().print(f"unknown command {text.split()[0]}; {HELP}", markup=False)
@@ -268,10 +277,17 @@ def chat(
     ctx: typer.Context,
     agent: str = typer.Option("assistant", "--agent", "-a", help="The agent to talk to."),
     message: str | None = typer.Option(None, "--message", "-m", help="Send one message, print the reply, exit."),
+    thread: str = typer.Option(
+        DEFAULT_THREAD, "--thread", "-t", help="The conversation thread; each is its own session (e.g. customer-42)."
+    ),
     local: bool = typer.Option(False, "--local", help="Run in-process even when a daemon runs."),
 ) -> None:
-    """Chat with an agent: streams its reply and tool calls; /reset, /exit."""
+    """Chat with an agent on a thread: streams its reply and tool calls; /reset, /exit."""
     g = globals_of(ctx)
+    from axocoatl.core.ids import THREAD_HINT, is_thread_name
+
+    if not is_thread_name(thread):
+        fail(UsageError(f"--thread {thread!r} is not a thread name", hint=THREAD_HINT), debug=g.debug)
     config: AxocoatlConfig | None = load(ctx).config if g.config_path.exists() else None
     limit = input_limit(config)
     if message is not None:
@@ -285,14 +301,14 @@ def chat(
         backend: ChatBackend
         if client is not None:
             client.get(f"/api/agents/{agent}/status")  # unknown agent: fail before the first prompt
-            backend = DaemonChat(client, agent)
+            backend = DaemonChat(client, agent, thread)
         else:
             if config is None:
                 raise UsageError(
                     f"no daemon is running and there is no config at {g.config_path}",
                     hint="start one with `axocoatl dev`, or run this in a project directory (or pass --config)",
                 )
-            local_chat = LocalChat(config, data_dir, agent)
+            local_chat = LocalChat(config, data_dir, agent, thread)
             backend = local_chat
             try:
                 await local_chat.start()
@@ -300,7 +316,7 @@ def chat(
                 await local_chat.aclose()
                 raise
         try:
-            return await _chat(backend, agent, message, data_dir / "chat_history", limit)
+            return await _chat(backend, agent, thread, message, data_dir / "chat_history", limit)
         finally:
             await backend.aclose()
 

@@ -1,4 +1,8 @@
-"""`axocoatl memory blocks|search|log`: read an agent's memory from the store, without starting agents."""
+"""`axocoatl memory blocks|search|log|consolidate`.
+
+blocks, search and log read an agent's memory from the store without starting agents;
+consolidate runs a consolidation pass now, in the daemon when one owns the data dir.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ if TYPE_CHECKING:
     from axocoatl.config.schema import AgentConfig, AxocoatlConfig
     from axocoatl.store import SQLiteStore
 
-app = command_group(help="Inspect agents' memory: core blocks, semantic search, daily log.")
+app = command_group(help="Agents' memory: core blocks, semantic search, daily log, consolidation.")
 
 T = TypeVar("T")
 
@@ -191,6 +195,67 @@ def daily_log(
         out.print(f"[bold]{_iso(entry.ts)}[/] [cyan]{escape(entry.entry_type)}[/]")
         out.print(escape(preview(entry, 2000)))
         out.print()
+
+
+@app.command("consolidate")
+def consolidate(
+    ctx: typer.Context,
+    agent_id: str | None = typer.Option(None, "--agent", "-a", metavar="AGENT", help="Only this agent."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (the shape of POST /api/memory/consolidate)."),
+) -> None:
+    """Run one consolidation pass now (ignoring interval and idle threshold); in the daemon when one runs.
+
+    Exit 0 when every pass ran or had nothing to do, 1 when one failed (the others still ran).
+    """
+    from axocoatl.cli.daemon_client import DaemonClient, DaemonError
+
+    g = globals_of(ctx)
+    config = load(ctx).config if agent_id is None else _agent(ctx, agent_id)[0]
+    daemon = DaemonClient.discover(g.resolved_data_dir(), config)
+    data: dict[str, Any]
+    if daemon is not None:
+        try:
+            data = daemon.request("POST", "/api/memory/consolidate", params={"agent": agent_id} if agent_id else None)
+        except DaemonError as exc:
+            fail(exc, debug=g.debug)
+    else:
+        data = run(_consolidate_here(config, g.resolved_data_dir(), agent_id), debug=g.debug)
+    if as_json:
+        print_json(data)
+    else:
+        _print_consolidation(data)
+    raise typer.Exit(1 if data["failed"] else 0)
+
+
+async def _consolidate_here(config: AxocoatlConfig, data_dir: Path, agent_id: str | None) -> dict[str, Any]:
+    from axocoatl.runtime.runtime import Runtime
+    from axocoatl.server.views import consolidation_json
+
+    async with Runtime(config, data_dir=data_dir) as runtime:
+        results = await runtime.consolidation.run_now(None if agent_id is None else [agent_id])
+    return consolidation_json(results)
+
+
+def _print_consolidation(data: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    out = console()
+    if not data["agents"]:
+        out.print("no agents configured")
+    for entry in data["agents"]:
+        status = entry["status"]
+        if status == "done":
+            tokens = entry["usage"]["total"]
+            line = (
+                f"[bold]{entry['agent_id']}[/]: promoted {entry['promoted']}, rewritten {entry['rewritten']}, "
+                f"rejected {len(entry['rejected'])} ({tokens} tokens)"
+            )
+        else:
+            color = "red" if status == "failed" else "dim"
+            line = f"[bold]{entry['agent_id']}[/]: [{color}]{status}[/] — {escape(entry['reason'])}"
+        out.print(line)
+        for why in entry["rejected"]:
+            out.print(f"  [dim]rejected: {escape(why)}[/]")
 
 
 def _iso(ts: float) -> str | None:

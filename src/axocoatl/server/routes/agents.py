@@ -1,4 +1,4 @@
-"""/api/agents: list, status, execute (JSON or Server-Sent Events), restart, session reset."""
+"""/api/agents: list, status, execute (JSON or Server-Sent Events) on a thread, threads, restart, thread reset."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from axocoatl.agents.actor import Agent
 from axocoatl.core.errors import AxocoatlError
 from axocoatl.core.events import AgentStreamEvent, stream_payload
-from axocoatl.core.ids import new_id
+from axocoatl.core.ids import THREAD_PATTERN, new_id
 from axocoatl.core.messages import AgentInput, AgentOutput
+from axocoatl.memory.session import DEFAULT_THREAD
 from axocoatl.server.errors import ApiError, axocoatl_error_json, not_found, responses, status_for
 from axocoatl.server.models import (
     AgentInfo,
@@ -23,10 +24,11 @@ from axocoatl.server.models import (
     ExecuteResponse,
     ResetResponse,
     RestartResponse,
+    ThreadList,
 )
 from axocoatl.server.state import ServerState, state_of
 from axocoatl.server.text import json_text
-from axocoatl.server.views import agent_json, agent_status_json
+from axocoatl.server.views import agent_json, agent_status_json, threads_json
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/agents", tags=["agents"])
@@ -61,20 +63,24 @@ async def agent_status(agent_id: str, request: Request) -> dict[str, Any]:
     return agent_status_json(find_agent(state, agent_id), state.supervisor)
 
 
-def output_json(agent_id: str, output: AgentOutput, stateless: bool) -> dict[str, Any]:
+def output_json(agent_id: str, output: AgentOutput, thread: str | None) -> dict[str, Any]:
+    """The reply to one turn on ``thread`` (None: a stateless call)."""
     return {
         "agent_id": agent_id,
         "output": output.content,
         "usage": {**output.usage.to_dict(), "total": output.usage.total},
         "tool_calls": [call.to_dict() for call in output.tool_calls],
         "llm_calls": output.llm_calls,
-        "stateless": stateless,
+        "stateless": thread is None,
+        "thread": thread,
     }
 
 
-_EXECUTE_DOC = """Send one message to an agent.
+_EXECUTE_DOC = """Send one message to an agent, on one of its conversation threads.
 
-Any override implies `stateless` (no session read or write, no tool loop). With
+`thread` (default `main`) names the conversation: each thread is its own session, turns
+of one thread run in order, different threads at once. Any override implies `stateless`
+(no thread read or written, no tool loop; the answer's `thread` is null). With
 `Accept: text/event-stream` the reply streams as Server-Sent Events: `token`
 (`{delta}`), `tool-start`, `tool-result`, `llm-call`, then `done` (the JSON body
 below) or `error` (`{error, hint, status}`)."""
@@ -95,6 +101,8 @@ async def execute(agent_id: str, body: ExecuteRequest, request: Request) -> Any:
     find_agent(state, agent_id)
     refuse_if_draining(state)
     stateless = body.stateless or body.system_override is not None or body.model_override is not None
+    # A stateless call has no thread, whatever `thread` says: the answer's `thread: null` shows it.
+    thread = body.thread or DEFAULT_THREAD
     agent_input = AgentInput(
         body.input,
         system_override=body.system_override,
@@ -102,9 +110,9 @@ async def execute(agent_id: str, body: ExecuteRequest, request: Request) -> Any:
         stateless=stateless,
     )
     if "text/event-stream" in request.headers.get("accept", ""):
-        return _stream(state, agent_id, agent_input)
+        return _stream(state, agent_id, agent_input, thread)
     # Detached: a client that disconnects does not cancel a turn that will commit.
-    task = state.detach(state.execute(agent_id, agent_input), f"execute:{agent_id}")
+    task = state.detach(state.execute(agent_id, agent_input, thread=thread), f"execute:{agent_id}")
     try:
         output = await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -112,10 +120,10 @@ async def execute(agent_id: str, body: ExecuteRequest, request: Request) -> Any:
             error = f"agent '{agent_id}' was stopped before it answered"
             raise ApiError(409, error, "send the message again") from None
         raise
-    return output_json(agent_id, output, stateless)
+    return output_json(agent_id, output, None if stateless else thread)
 
 
-def _stream(state: ServerState, agent_id: str, agent_input: AgentInput) -> StreamingResponse:
+def _stream(state: ServerState, agent_id: str, agent_input: AgentInput, thread: str) -> StreamingResponse:
     queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
 
     def sink(event: AgentStreamEvent) -> None:
@@ -123,8 +131,8 @@ def _stream(state: ServerState, agent_id: str, agent_input: AgentInput) -> Strea
 
     async def turn() -> None:
         try:
-            output = await state.execute(agent_id, agent_input, sink=sink)
-            queue.put_nowait(("done", output_json(agent_id, output, agent_input.stateless)))
+            output = await state.execute(agent_id, agent_input, sink=sink, thread=thread)
+            queue.put_nowait(("done", output_json(agent_id, output, None if agent_input.stateless else thread)))
         except AxocoatlError as exc:
             queue.put_nowait(("error", {**axocoatl_error_json(exc), "status": status_for(exc)}))
         except asyncio.CancelledError:
@@ -178,12 +186,28 @@ async def restart(agent_id: str, request: Request) -> dict[str, Any]:
 @router.post(
     "/{agent_id}/reset",
     response_model=ResetResponse,
-    summary="Start a fresh conversation (the old messages stay in the store)",
-    responses=responses(404, 409, 503),
+    summary="Start a thread afresh (its old messages stay in the store)",
+    responses=responses(404, 409, 422, 503),
 )
-async def reset(agent_id: str, request: Request) -> dict[str, Any]:
+async def reset(
+    agent_id: str,
+    request: Request,
+    thread: str = Query(DEFAULT_THREAD, pattern=THREAD_PATTERN, description="The thread to start afresh."),
+) -> dict[str, Any]:
     state = state_of(request)
     agent = find_agent(state, agent_id)
     refuse_if_draining(state)
-    await agent.reset_session()
-    return {"agent_id": agent_id, "reset": True}
+    await agent.reset_session(thread)
+    return {"agent_id": agent_id, "thread": thread, "reset": True}
+
+
+@router.get(
+    "/{agent_id}/threads",
+    response_model=ThreadList,
+    summary="An agent's conversation threads: messages since their reset, last activity",
+    responses=responses(404),
+)
+async def threads(agent_id: str, request: Request) -> dict[str, Any]:
+    state = state_of(request)
+    find_agent(state, agent_id)
+    return threads_json(agent_id, await state.runtime.store.list_threads(agent_id))

@@ -18,8 +18,9 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from axocoatl.core.errors import AxocoatlError
 from axocoatl.core.events import AgentStreamEvent
-from axocoatl.core.ids import new_id
+from axocoatl.core.ids import THREAD_HINT, is_thread_name, new_id
 from axocoatl.core.messages import AgentInput
+from axocoatl.memory.session import DEFAULT_THREAD
 from axocoatl.server.errors import ApiError, not_found
 from axocoatl.server.frames import chat_frame
 from axocoatl.server.routes.agents import output_json
@@ -250,6 +251,11 @@ class _Connection:
         for name, value in (("system_override", system_override), ("model_override", model_override)):
             if value is not None and not isinstance(value, str):
                 raise BadCommand(f'bad command: chat-turn "{name}" must be a string')
+        thread = command.get("thread")
+        if thread is None:
+            thread = DEFAULT_THREAD
+        elif not isinstance(thread, str) or not is_thread_name(thread):
+            raise BadCommand(f'bad command: chat-turn "thread" {thread!r} is not a thread name', THREAD_HINT)
         if self.state.draining:
             raise BadCommand("the daemon is shutting down", "retry once it is back up")
         rt = self.state.runtime
@@ -265,10 +271,10 @@ class _Connection:
         agent_input = AgentInput(content, system_override=system_override, model_override=model_override)
         turn_id = new_id("turn")
         self.chat_forwarding = True
-        self.client.reply({"kind": "chat-start", "agent": agent_id, "turn_id": turn_id})
-        self.chat = self.state.detach(self._chat(agent_id, agent_input, turn_id), f"chat:{agent_id}")
+        self.client.reply({"kind": "chat-start", "agent": agent_id, "thread": thread, "turn_id": turn_id})
+        self.chat = self.state.detach(self._chat(agent_id, agent_input, thread, turn_id), f"chat:{agent_id}")
 
-    async def _chat(self, agent_id: str, agent_input: AgentInput, turn_id: str) -> None:
+    async def _chat(self, agent_id: str, agent_input: AgentInput, thread: str, turn_id: str) -> None:
         base = {"agent": agent_id, "turn_id": turn_id}
 
         def send(frame: dict[str, Any]) -> None:
@@ -281,7 +287,7 @@ class _Connection:
                 send(frame)
 
         try:
-            output = await self.state.execute(agent_id, agent_input, sink=sink)
+            output = await self.state.execute(agent_id, agent_input, sink=sink, thread=thread)
         except AxocoatlError as exc:
             send({"kind": "chat-error", **base, "error": exc.message, "hint": exc.hint})
         except asyncio.CancelledError:
@@ -293,7 +299,7 @@ class _Connection:
             hint = f"the daemon log has the details (error id {error_id})"
             send({"kind": "chat-error", **base, "error": "internal server error", "hint": hint})
         else:
-            body = output_json(agent_id, output, agent_input.stateless)
+            body = output_json(agent_id, output, thread)
             done = {k: body[k] for k in ("usage", "tool_calls", "llm_calls")}
             send({"kind": "chat-done", **base, "content": body["output"], **done})
         finally:
