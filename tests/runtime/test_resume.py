@@ -372,3 +372,21 @@ async def test_resume_after_an_agent_was_removed_fails_that_step_clearly(make_ru
     assert "restore it in axocoatl.yaml" in (by_id["b"].error or "")
     assert [by_id[a].status for a in "cde"] == ["skipped"] * 3
     assert by_id["a"].attempts == 1
+
+
+async def test_a_resumed_step_on_a_thread_sends_the_threads_history(
+    make_runtime: Callable[..., Runtime], make_recording: Any
+) -> None:
+    """A run-scoped step replays its first context; a step on a shared thread sees the thread as it is."""
+    config = chain_config(b={"thread": "shared"})
+    async with make_runtime(config) as rt:
+        await rt.run_workflow("wf", "earlier run")
+        run_id = await crash_after(rt, ["a"], started=["b"])
+        await orphan(rt, run_id)
+    recording = make_recording()
+    async with make_runtime(config, providers={"mock": recording}) as rt:
+        resumed = await rt.resume_run(run_id)
+    assert resumed.status == "completed"
+    (b_request,) = [r for r in recording.requests if r.metadata.get("agent_id") == "b"]
+    users = [m.content for m in b_request.messages if m.role == "user"]
+    assert len(users) == 2 and "Original task: earlier run" in users[0] and "Original task: resume me" in users[1]
