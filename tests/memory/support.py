@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import textwrap
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 from axocoatl.config.loader import parse_config_text
 from axocoatl.config.schema import AxocoatlConfig
@@ -12,6 +13,8 @@ from axocoatl.core.errors import ProviderUnavailable
 from axocoatl.providers.base import ChatRequest, ProviderCapabilities, StreamEvent
 from axocoatl.providers.mock import MockProvider
 from axocoatl.runtime.runtime import Runtime
+
+T = TypeVar("T")
 
 
 class Recorder(MockProvider):
@@ -57,15 +60,24 @@ def system_text(request: ChatRequest) -> str:
     return request.messages[0].content if request.messages and request.messages[0].role == "system" else ""
 
 
+def on_database(rt: Runtime, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn`` on a connection of its own to the runtime's database file, as another process would."""
+    db = sqlite3.connect(rt.store.path, isolation_level=None)  # type: ignore[attr-defined]
+    try:
+        return fn(db)
+    finally:
+        db.close()
+
+
 async def ledger_kinds(rt: Runtime, agent_id: str) -> list[str]:
-    def read(db: Any) -> list[str]:
+    def read(db: sqlite3.Connection) -> list[str]:
         return [r[0] for r in db.execute("SELECT kind FROM token_ledger WHERE agent_id = ? ORDER BY id", (agent_id,))]
 
-    return await rt.store._run(read)  # type: ignore[attr-defined,no-any-return]
+    return on_database(rt, read)
 
 
 async def count_rows(rt: Runtime, table: str, agent_id: str) -> int:
-    def read(db: Any) -> int:
+    def read(db: sqlite3.Connection) -> int:
         return int(db.execute(f"SELECT COUNT(*) FROM {table} WHERE agent_id = ?", (agent_id,)).fetchone()[0])
 
-    return await rt.store._run(read)  # type: ignore[attr-defined,no-any-return]
+    return on_database(rt, read)

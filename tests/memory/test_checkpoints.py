@@ -12,6 +12,8 @@ import pytest
 from axocoatl.memory.checkpoint import AgentState, restore
 from axocoatl.runtime.runtime import Runtime
 
+from .support import on_database
+
 YAML = """
 agents:
   - id: ada
@@ -63,9 +65,7 @@ async def test_a_corrupt_checkpoint_is_discarded_with_a_warning(
     async with memory_runtime(YAML) as rt:
         await rt.execute("ada", "one")
         await rt.execute("ada", "two")
-        await rt.store._run(  # type: ignore[attr-defined]
-            lambda db: db.execute("UPDATE agent_checkpoints SET state = '{not json' WHERE version = 2")
-        )
+        on_database(rt, lambda db: db.execute("UPDATE agent_checkpoints SET state = '{not json' WHERE version = 2"))
     with caplog.at_level(logging.WARNING, logger="axocoatl.memory.checkpoint"):
         async with memory_runtime(YAML) as rt:
             out = await rt.execute("ada", "three")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 from collections.abc import Callable
 
 from axocoatl.core.messages import ChatMessage
@@ -11,7 +12,7 @@ from axocoatl.memory.prompts import POST_COMPACTION_HINT, SUMMARY_HEADER
 from axocoatl.providers.base import estimate_prompt_tokens
 from axocoatl.runtime.runtime import Runtime
 
-from .support import Recorder, ledger_kinds, system_text
+from .support import Recorder, ledger_kinds, on_database, system_text
 
 WINDOW = 2000
 FACT = "Remember this: the vault combination is 31-41-59 and only Marta knows it."
@@ -44,11 +45,11 @@ async def test_a_long_conversation_is_compacted_without_losing_anything(
         kinds = await ledger_kinds(rt, "ada")
         compacted = (await rt.agent("ada").session()).compaction
 
-        def raw(db: object) -> list[str]:
-            rows = db.execute("SELECT message FROM thread_messages WHERE agent_id = 'ada' ORDER BY seq")  # type: ignore[attr-defined]
+        def raw(db: sqlite3.Connection) -> list[str]:
+            rows = db.execute("SELECT message FROM thread_messages WHERE agent_id = 'ada' ORDER BY seq")
             return [r[0] for r in rows]
 
-        stored = [ChatMessage.from_json(text) for text in await rt.store._run(raw)]  # type: ignore[attr-defined]
+        stored = [ChatMessage.from_json(text) for text in on_database(rt, raw)]
 
     summaries = recorder.purpose("summary")
     assert summaries, "the conversation never triggered a compaction"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
@@ -15,7 +16,7 @@ from axocoatl.memory.embedding import HashedEmbedder, Vectors
 from axocoatl.runtime.runtime import Runtime
 from axocoatl.store import WriteBatch
 
-from .support import Recorder, count_rows, system_text
+from .support import Recorder, count_rows, on_database, system_text
 
 FACT = "My sister Ingrid lives in Reykjavik and keeps bees."
 
@@ -191,8 +192,8 @@ async def test_vectors_are_re_embedded_when_the_embedder_changes_and_not_on_resu
     async with memory_runtime(yaml(), embedder=other) as rt:
         await chat(rt, "third")
 
-    def embedders(db: object) -> list[str]:
-        return [r[0] for r in db.execute("SELECT embedder FROM memories ORDER BY seq")]  # type: ignore[attr-defined]
+    def embedders(db: sqlite3.Connection) -> list[str]:
+        return [r[0] for r in db.execute("SELECT embedder FROM memories ORDER BY seq")]
 
     async with memory_runtime(yaml(), embedder=other) as rt:
         # Exit never waits for embedding: a row whose vector was not computed yet is embedded on
@@ -200,7 +201,7 @@ async def test_vectors_are_re_embedded_when_the_embedder_changes_and_not_on_resu
         await rt.agent("ada").memory.semantic.load()  # type: ignore[union-attr]
         await rt.agent("ada").memory.semantic.flush()  # type: ignore[union-attr]
     async with memory_runtime(yaml(), embedder=other) as rt:
-        assert await rt.store._run(embedders) == ["other-v1"] * 3  # type: ignore[attr-defined]
+        assert on_database(rt, embedders) == ["other-v1"] * 3
     calls = other.calls
 
     async with memory_runtime(yaml(), embedder=other) as rt:
@@ -216,7 +217,7 @@ async def test_a_memory_whose_vector_was_never_written_is_embedded_on_load(
         await chat(rt, FACT)
     async with memory_runtime(yaml()) as rt:
         # Simulate a crash after the turn committed but before its vector was written.
-        await rt.store._run(lambda db: db.execute("UPDATE memories SET vector = NULL, embedder = NULL"))  # type: ignore[attr-defined]
+        on_database(rt, lambda db: db.execute("UPDATE memories SET vector = NULL, embedder = NULL"))
     search = '[{name: recall_search, arguments: {query: "Ingrid bees Reykjavik"}}]'
     with caplog.at_level(logging.INFO, logger="axocoatl.memory.semantic"):
         async with memory_runtime(yaml(search)) as rt:

@@ -103,7 +103,8 @@ async def test_a_partial_start_leaves_nothing_open(make_runtime: Callable[..., R
     rt = make_runtime(build_config([mock_agent("a")]), store=store)
     with pytest.raises(StoreError, match="injected"):
         await rt.start()
-    assert store._db is None and store._conn is None  # closed
+    with pytest.raises(StoreError, match="the store is closed"):
+        await store.get_run("r")
     assert rt.agents == {}
     # The same data dir opens normally afterwards.
     async with make_runtime(build_config([mock_agent("a")])) as again:

@@ -25,7 +25,7 @@ EXIT_USAGE = 2
 def describe(exc: AxocoatlError) -> tuple[str, str | None, int]:
     """(message, hint, exit code) of one of axocoatl's own errors."""
     code = EXIT_USAGE if isinstance(exc, ConfigError | UsageError) else EXIT_RUNTIME
-    # Database errors carry their own fix (store.sqlite.database_error names the file and the cause).
+    # Database errors carry their own fix (store.sqlite.engine.database_error names the file and the cause).
     return (str(exc) if isinstance(exc, ConfigError) else exc.message), exc.hint, code
 
 

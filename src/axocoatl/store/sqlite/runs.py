@@ -1,0 +1,182 @@
+"""Runs and their steps: creating them, fencing and updating them, claiming them, reading them back."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from axocoatl.core.errors import OwnershipLost, StoreError
+from axocoatl.store.records import RunRecord, RunUpdate, StepRecord, StepUpdate
+from axocoatl.store.sqlite.sql import where
+
+_STEP_COLUMNS = (
+    "run_id, agent_id, position, status, attempts, input, output, error, tokens_in, tokens_out, "
+    "started_at, finished_at, completed_seq, context"
+)
+_RUN_COLUMNS = (
+    "run_id, workflow_id, kind, status, input, spec, final_output, error, owner, heartbeat_at, started_at, finished_at"
+)
+_STEP_FIELDS = frozenset(_STEP_COLUMNS.replace(" ", "").split(","))
+_RUN_FIELDS = frozenset(_RUN_COLUMNS.replace(" ", "").split(","))
+
+# ---------------------------------------------------------------------- writes
+
+
+def check_fences(db: sqlite3.Connection, fences: Iterable[tuple[str, str, float]]) -> None:
+    """Each (run, owner, now): the run is still ours (its heartbeat is touched), or the batch fails."""
+    for run_id, owner, now in fences:
+        fenced = db.execute(
+            "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? AND owner = ?",
+            (now, run_id, owner),
+        )
+        if fenced.rowcount != 1:
+            raise OwnershipLost(
+                f"run '{run_id}' is no longer owned by this process (another process resumed it)",
+                hint="this process stops driving it; see `axocoatl runs show RUN_ID`",
+            )
+
+
+def insert_runs(db: sqlite3.Connection, runs: Iterable[RunRecord]) -> None:
+    for run in runs:
+        db.execute(
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 12)})",
+            (
+                run.run_id,
+                run.workflow_id,
+                run.kind,
+                run.status,
+                run.input,
+                json.dumps(run.spec),
+                run.final_output,
+                run.error,
+                run.owner,
+                run.heartbeat_at,
+                run.started_at,
+                run.finished_at,
+            ),
+        )
+        db.executemany(
+            f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({','.join('?' * 14)})",
+            [
+                (
+                    s.run_id,
+                    s.agent_id,
+                    s.position,
+                    s.status,
+                    s.attempts,
+                    s.input,
+                    s.output,
+                    s.error,
+                    s.tokens_in,
+                    s.tokens_out,
+                    s.started_at,
+                    s.finished_at,
+                    s.completed_seq,
+                    s.context,
+                )
+                for s in run.steps
+            ],
+        )
+
+
+def update_steps(db: sqlite3.Connection, updates: Iterable[StepUpdate]) -> None:
+    for update in updates:
+        _update(
+            db,
+            "steps",
+            _STEP_FIELDS,
+            update.fields,
+            ("run_id", update.run_id),
+            ("agent_id", update.agent_id),
+            bump=update.bump_attempts,
+        )
+
+
+def update_runs(db: sqlite3.Connection, updates: Iterable[RunUpdate]) -> None:
+    for update in updates:
+        _update(db, "runs", _RUN_FIELDS, update.fields, ("run_id", update.run_id))
+
+
+def _update(
+    db: sqlite3.Connection,
+    table: str,
+    allowed: frozenset[str],
+    fields: dict[str, Any],
+    *keys: tuple[str, str],
+    bump: bool = False,
+) -> None:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise StoreError(f"cannot update unknown {table} column(s): {', '.join(sorted(unknown))}")
+    sets = [f"{name} = ?" for name in fields]
+    if bump:
+        sets.append("attempts = attempts + 1")
+    if not sets:
+        return
+    condition = " AND ".join(f"{k} = ?" for k, _ in keys)
+    db.execute(f"UPDATE {table} SET {', '.join(sets)} WHERE {condition}", (*fields.values(), *(v for _, v in keys)))
+
+
+def claim(
+    db: sqlite3.Connection, run_id: str, *, owner: str, expected_owner: str | None, expected_status: str, now: float
+) -> bool:
+    """Compare-and-set on owner and status; the claimed run is ``running`` (a failed one reopens)."""
+    cur = db.execute(
+        "UPDATE runs SET owner = ?, heartbeat_at = ?, status = 'running', finished_at = NULL, error = NULL "
+        "WHERE run_id = ? AND status = ? AND owner IS ?",
+        (owner, now, run_id, expected_status, expected_owner),
+    )
+    return cur.rowcount == 1
+
+
+def heartbeat(db: sqlite3.Connection, owner: str, now: float) -> None:
+    db.execute("UPDATE runs SET heartbeat_at = ? WHERE owner = ? AND status = 'running'", (now, owner))
+
+
+# ---------------------------------------------------------------------- reads
+
+
+def get_run(db: sqlite3.Connection, run_id: str) -> RunRecord | None:
+    row = db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        return None
+    run = _run_from_row(row)
+    run.steps = [
+        StepRecord(*r)
+        for r in db.execute(f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY position", (run_id,))
+    ]
+    return run
+
+
+def list_runs(db: sqlite3.Connection, *, limit: int, workflow_id: str | None, status: str | None) -> list[RunRecord]:
+    clause, params = where(("workflow_id = ?", workflow_id), ("status = ?", status))
+    sql = f"SELECT {_RUN_COLUMNS} FROM runs{clause} ORDER BY started_at DESC, run_id DESC LIMIT ?"
+    runs = [_run_from_row(r) for r in db.execute(sql, (*params, limit))]
+    by_id = {run.run_id: run for run in runs}
+    if by_id:
+        marks = ",".join("?" * len(by_id))
+        for r in db.execute(
+            f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id IN ({marks}) ORDER BY position", tuple(by_id)
+        ):
+            step = StepRecord(*r)
+            by_id[step.run_id].steps.append(step)
+    return runs
+
+
+def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        workflow_id=row[1],
+        kind=row[2],
+        status=row[3],
+        input=row[4],
+        spec=json.loads(row[5]),
+        final_output=row[6],
+        error=row[7],
+        owner=row[8],
+        heartbeat_at=row[9],
+        started_at=row[10],
+        finished_at=row[11],
+    )
