@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import sqlite3
+import subprocess
+import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+import axocoatl
 from axocoatl.config.schema import StoreConfig
 from axocoatl.core.errors import StoreError
 from axocoatl.core.messages import ChatMessage
@@ -77,9 +83,11 @@ async def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 0)", (newer,))
     s = SQLiteStore(path)
+    before = set(threading.enumerate())
     with pytest.raises(StoreError) as caught:
         await s.open()
     # The refused connection was closed (a leaked connection thread kept the CLI from exiting).
+    assert set(threading.enumerate()) == before
     with pytest.raises(StoreError, match="the store is closed"):
         await s.get_run("r")
     assert f"written by a newer axocoatl (schema version {newer})" in caught.value.message
@@ -97,6 +105,56 @@ async def test_closed_store_says_so(tmp_path: Path) -> None:
     s = SQLiteStore(tmp_path / "x.db")
     with pytest.raises(StoreError, match="the store is closed"):
         await s.get_run("r")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty (0 bytes)"),
+        (b"hello, I am a text file\n" * 4, "is not an SQLite database"),
+        (None, "is an SQLite database of another program"),
+    ],
+)
+async def test_a_failed_open_leaves_no_thread_behind(tmp_path: Path, content: bytes | None, message: str) -> None:
+    path = tmp_path / "axocoatl.db"
+    if content is None:  # a valid SQLite file: the store gets as far as starting its worker
+        other = sqlite3.connect(path)
+        other.execute("CREATE TABLE notes (body TEXT)")
+        other.close()
+    else:
+        path.write_bytes(content)
+    before = set(threading.enumerate())
+    s = SQLiteStore(path)
+    with pytest.raises(StoreError, match=re.escape(message)):
+        await s.open()
+    assert set(threading.enumerate()) == before
+    with pytest.raises(StoreError, match="the store is closed"):
+        await s.get_run("r")
+
+
+@pytest.mark.slow
+def test_a_process_that_never_closes_its_store_still_exits(tmp_path: Path) -> None:
+    script = """if True:
+        import asyncio, sys
+        from pathlib import Path
+        from axocoatl.store import SQLiteStore
+
+        async def main() -> None:
+            store = SQLiteStore(Path(sys.argv[1]))
+            await store.open()
+            print(len(await store.list_runs()))  # a read on the worker thread: it is running
+
+        asyncio.run(main())  # returns without store.close()
+    """
+    env = {**os.environ, "PYTHONPATH": str(Path(axocoatl.__file__).resolve().parents[1])}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "axocoatl.db")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,  # a hang guard: the worker thread must not keep the process alive
+    )
+    assert (result.returncode, result.stdout) == (0, "0\n"), result.stderr
 
 
 # ---------------------------------------------------------------------------------------- atomic writes

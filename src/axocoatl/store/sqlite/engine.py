@@ -3,9 +3,9 @@
 Two connections. The event loop's own connection serves the small reads of a turn
 (a run, a session, checkpoints, core blocks, spend) inline: in WAL mode a read never
 waits for a writer and costs microseconds, far less than a hop to another thread.
-A worker thread (aiosqlite's) owns the second connection and runs the long reads,
-the claims and heartbeats, and, at synchronous=FULL, the commits, so the event loop
-never waits for an fsync. Commits that arrive while one is being fsynced are grouped
+A worker thread of our own (worker.py) owns the second connection and runs the long
+reads, the claims and heartbeats, and, at synchronous=FULL, the commits, so the event
+loop never waits for an fsync. Commits that arrive while one is being fsynced are grouped
 into the next transaction (group commit), each batch inside its own savepoint: one
 fsync covers many steps and a step's batch is never split nor lost with another's
 error. At synchronous=NORMAL a commit does not fsync, so it runs inline too; WAL
@@ -25,12 +25,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-import aiosqlite
-
 from axocoatl.core.errors import StoreError
 from axocoatl.store.records import WriteBatch
 from axocoatl.store.sqlite import commits
 from axocoatl.store.sqlite.schema import BUSY_TIMEOUT_MS, check_database_file, create_atomically, setup
+from axocoatl.store.sqlite.worker import Worker, store_closed
 
 T = TypeVar("T")
 
@@ -69,10 +68,6 @@ def _mapped_errors(path: Path | str, action: str) -> Iterator[None]:
         raise database_error(path, exc, action) from exc
 
 
-def _closed() -> StoreError:
-    return StoreError("the store is closed", hint="open the Runtime before using it")
-
-
 class Engine:
     """The two connections to one database, and how work and commits are routed between them."""
 
@@ -82,7 +77,7 @@ class Engine:
         self._in_memory = str(path) == ":memory:"
         # Commits go inline when they do not fsync; at FULL they go to the worker, grouped.
         self._inline_commits = self._in_memory or self.synchronous != "FULL"
-        self._conn: aiosqlite.Connection | None = None  # the worker thread's connection
+        self._worker: Worker | None = None  # the worker thread and its connection
         self._db: sqlite3.Connection | None = None  # the event loop's connection
         self._queued: list[tuple[WriteBatch, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -102,7 +97,7 @@ class Engine:
             create_atomically(self.path, self.synchronous)
         check_database_file(self.path)
         with _mapped_errors(self.path, "opening it"):
-            self._conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._worker = Worker(sqlite3.connect(self.path, isolation_level=None, check_same_thread=False))
             try:
                 await self.run(functools.partial(setup, path=self.path, synchronous=self.synchronous))
                 db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -116,7 +111,7 @@ class Engine:
                 db.execute("PRAGMA wal_autocheckpoint=0")
                 self._db = db
             except BaseException:
-                # Close the connection's thread, or the process hangs at exit after the error.
+                # Close the worker now: its thread and connection must not outlive a failed open.
                 await self.close()
                 raise
 
@@ -129,36 +124,32 @@ class Engine:
         if self._db is not None:
             db, self._db = self._db, None
             db.close()
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await conn.close()
+        if self._worker is not None:
+            worker, self._worker = self._worker, None
+            await worker.close()
 
     # ------------------------------------------------------------------ routing
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on the worker's connection (one thread hop for the whole function)."""
-        conn = self._conn
-        if conn is None:
+        worker = self._worker
+        if worker is None:
             if self._db is not None:  # in memory: there is no worker, and nothing to wait for
                 with _mapped_errors(self.path, "talking to the database"):
                     return fn(self._db)
-            raise _closed()
-        raw = conn._conn  # the sqlite3 connection owned by aiosqlite's thread
-        # aiosqlite's _execute queues one function on its connection thread: a whole
-        # transaction costs one hop instead of one per statement.
+            raise store_closed()
         with _mapped_errors(self.path, "talking to the database"):
-            result: T = await conn._execute(fn, raw)  # type: ignore[no-untyped-call]
-        return result
+            return await worker.run(fn)
 
     async def inline(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a short ``fn`` on the event loop's connection; if another process holds a lock, on the worker."""
         db = self._db
         if db is None:
-            raise _closed()
+            raise store_closed()
         try:
             return fn(db)
         except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorcode", None) not in _BUSY_CODES or self._conn is None:
+            if getattr(exc, "sqlite_errorcode", None) not in _BUSY_CODES or self._worker is None:
                 raise database_error(self.path, exc) from exc
         except sqlite3.Error as exc:
             raise database_error(self.path, exc) from exc
@@ -173,11 +164,11 @@ class Engine:
         if self._inline_commits or not durable:
             await self.inline(lambda db: commits.write(db, batch))
             self._inline_since_checkpoint += 1
-            if self._inline_since_checkpoint >= CHECKPOINT_EVERY and self._conn is not None:
+            if self._inline_since_checkpoint >= CHECKPOINT_EVERY and self._worker is not None:
                 self._start_checkpoint()
             return
         if self._db is None:
-            raise _closed()
+            raise store_closed()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queued.append((batch, future))
         if self._flusher is None or self._flusher.done():
