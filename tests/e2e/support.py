@@ -21,10 +21,10 @@ TASK = "Explain write-ahead logging"
 ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "AXOCOATL_EMBEDDER": "hashed"}
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m axocoatl ARGS`, the way a user runs it."""
     command = [sys.executable, "-m", "axocoatl", *args]
-    return subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout, input=stdin)
 
 
 class Project:
@@ -39,8 +39,8 @@ class Project:
     def args(self, *rest: str) -> list[str]:
         return ["--config", str(self.config), "--data-dir", str(self.data), *rest]
 
-    def cli(self, *rest: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return run_cli(*self.args(*rest), cwd=self.root, timeout=timeout)
+    def cli(self, *rest: str, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run_cli(*self.args(*rest), cwd=self.root, timeout=timeout, stdin=stdin)
 
     def start(self, *command: str) -> subprocess.Popen[str]:
         command = command or ("workflow", "run", "pipeline", "-i", TASK, "--json")

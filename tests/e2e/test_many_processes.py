@@ -199,3 +199,20 @@ def test_broken_data_dirs_and_database_files_are_clear_errors(tmp_path: Path) ->
         other.execute("CREATE TABLE notes (body TEXT)")
     result = project.cli("workflow", "run", "pipeline", "-i", "x")
     assert result.returncode == 1 and "database of another program" in result.stderr, result.stderr
+
+
+def test_a_large_input_is_stored_once_and_read_back_whole(tmp_path: Path) -> None:
+    project = Project(tmp_path / "project", CHAIN.replace("latency_ms: 150", "latency_ms: 0"))
+    task = "".join(f"line {n}: a long task that the whole chain receives\n" for n in range(16_000))  # ~850 KB
+    proc = project.cli("workflow", "run", "pipeline", "-i", "-", "--json", stdin=task, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(proc.stdout)
+    # Every step's input is whole when read back.
+    assert run["input"] == task
+    assert run["steps"][0]["input"] == task
+    for step in run["steps"][1:]:
+        assert step["input"].endswith("Original task: " + task)
+    # ...but the database holds the task about once, not once per step, memory and log entry.
+    db = project.data / "axocoatl.db"
+    size = db.stat().st_size + sum(p.stat().st_size for p in db.parent.glob("axocoatl.db-*"))
+    assert size < 1.5 * len(task.encode()), size

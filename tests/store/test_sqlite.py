@@ -364,3 +364,40 @@ async def test_recent_events_oldest_first_within_the_limit(store: SQLiteStore) -
     assert [e.event_id for e in await store.recent_events(limit=3)] == ["e3", "e4", "e5"]
     assert [e.event_id for e in await store.recent_events(run_id="r1")] == ["e1", "e3", "e5"]
     assert (await store.recent_events(limit=1))[0].payload == {"i": 5}
+
+
+async def test_a_database_of_the_previous_layout_migrates_without_losing_anything(tmp_path: Path) -> None:
+    """Version 2 (one session per agent, run inputs in the run row) upgrades in place."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path, isolation_level=None) as db:
+        db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
+        for version, name, script in MIGRATIONS[:2]:
+            for statement in (s for s in script.split(";") if s.strip()):
+                db.execute(statement)
+            db.execute("INSERT INTO schema_migrations VALUES (?, ?, 0)", (version, name))
+        db.execute(
+            "INSERT INTO runs (run_id, workflow_id, status, input, spec, started_at) VALUES "
+            "('r1', 'wf', 'completed', 'the old task', '{}', 1.0)"
+        )
+        db.execute(
+            "INSERT INTO steps (run_id, agent_id, position, status, input) VALUES ('r1', 'a', 0, 'completed', 'x')"
+        )
+        for seq, text in enumerate(["old question", "old answer", "after reset"]):
+            role = "user" if seq != 1 else "assistant"
+            db.execute(
+                "INSERT INTO session_messages VALUES ('ada', ?, ?, 1.0)",
+                (seq, ChatMessage.user(text).to_json() if role == "user" else ChatMessage.assistant(text).to_json()),
+            )
+        db.execute("INSERT INTO agent_sessions VALUES ('ada', 2)")
+        summary = '{"format":1,"version":3,"turns":2,"compaction":{"summary":"S","through_seq":1,"archived_through":1}}'
+        db.execute("INSERT INTO agent_checkpoints VALUES ('ada', 3, ?, 1.0)", (summary,))
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        run = await store.get_run("r1")
+        assert run is not None and run.input == "the old task" and run.steps[0].input == "x"
+        thread = await store.load_session("ada", "main")  # the old session is thread "main", reset point kept
+        assert [m.content for m in thread.messages] == ["after reset"] and thread.next_seq == 3
+        assert (thread.state.summary, thread.state.through_seq) == ("S", 1)
+    finally:
+        await store.close()

@@ -187,4 +187,17 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX reservations_by_agent ON token_reservations(agent_id, expires_at);
         """,
     ),
+    (
+        9,
+        "a run's input is stored once, apart from the run row (its steps refer to it)",
+        """
+        CREATE TABLE run_inputs (
+            run_id  TEXT PRIMARY KEY,
+            input   TEXT NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO run_inputs (run_id, input) SELECT run_id, input FROM runs;
+        UPDATE runs SET input = '';
+        ALTER TABLE steps ADD COLUMN input_ref INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]

@@ -18,7 +18,17 @@ _STEP_COLUMNS = (
 _RUN_COLUMNS = (
     "run_id, workflow_id, kind, status, input, spec, final_output, error, owner, heartbeat_at, started_at, finished_at"
 )
+# The run row is updated on every commit of the run (its heartbeat fence): its input lives in
+# run_inputs, written once, so a large input is never rewritten (runs.input stays '').
+_RUN_SELECT = _RUN_COLUMNS.replace("input,", "(SELECT input FROM run_inputs i WHERE i.run_id = runs.run_id),", 1)
 _STEP_FIELDS = frozenset(_STEP_COLUMNS.replace(" ", "").split(","))
+# A step's input holds its run's input (whole for an entry step, as "Original task: …" after the
+# upstream outputs downstream). A large run input is stored once: in the step row it is replaced by
+# this marker (input_ref = 1) and put back on read. An input that already contains the marker's
+# text is kept verbatim (input_ref = 0), so user text is never mistaken for a reference.
+RUN_INPUT_MARK = "\x00axocoatl:run-input\x00"
+SHARED_INPUT_CHARS = 1024  # run inputs shorter than this are simply stored again
+_STEP_SELECT = f"{_STEP_COLUMNS}, input_ref"
 _RUN_FIELDS = frozenset(_RUN_COLUMNS.replace(" ", "").split(","))
 
 # ---------------------------------------------------------------------- writes
@@ -47,7 +57,7 @@ def insert_runs(db: sqlite3.Connection, runs: Iterable[RunRecord]) -> None:
                 run.workflow_id,
                 run.kind,
                 run.status,
-                run.input,
+                "",
                 json.dumps(run.spec),
                 run.final_output,
                 run.error,
@@ -57,6 +67,7 @@ def insert_runs(db: sqlite3.Connection, runs: Iterable[RunRecord]) -> None:
                 run.finished_at,
             ),
         )
+        db.execute("INSERT INTO run_inputs (run_id, input) VALUES (?, ?)", (run.run_id, run.input))
         db.executemany(
             f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({','.join('?' * 14)})",
             [
@@ -82,16 +93,35 @@ def insert_runs(db: sqlite3.Connection, runs: Iterable[RunRecord]) -> None:
 
 
 def update_steps(db: sqlite3.Connection, updates: Iterable[StepUpdate]) -> None:
+    run_inputs: dict[str, str | None] = {}
     for update in updates:
+        fields = update.fields
+        if "input" in fields:
+            fields = {**fields, **_stored_input(db, update.run_id, fields["input"], run_inputs)}
         _update(
             db,
             "steps",
-            _STEP_FIELDS,
-            update.fields,
+            _STEP_FIELDS | {"input_ref"},
+            fields,
             ("run_id", update.run_id),
             ("agent_id", update.agent_id),
             bump=update.bump_attempts,
         )
+
+
+def _stored_input(
+    db: sqlite3.Connection, run_id: str, text: str | None, cache: dict[str, str | None]
+) -> dict[str, Any]:
+    """The input and input_ref columns for a step input ``text`` (see RUN_INPUT_MARK)."""
+    if text is None or len(text) < SHARED_INPUT_CHARS or RUN_INPUT_MARK in text:
+        return {"input": text, "input_ref": 0}
+    if run_id not in cache:
+        row = db.execute("SELECT input FROM run_inputs WHERE run_id = ?", (run_id,)).fetchone()
+        cache[run_id] = row[0] if row else None
+    task = cache[run_id]
+    if task is None or len(task) < SHARED_INPUT_CHARS or task not in text:
+        return {"input": text, "input_ref": 0}
+    return {"input": text.replace(task, RUN_INPUT_MARK), "input_ref": 1}
 
 
 def update_runs(db: sqlite3.Connection, updates: Iterable[RunUpdate]) -> None:
@@ -139,30 +169,37 @@ def heartbeat(db: sqlite3.Connection, owner: str, now: float) -> None:
 
 
 def get_run(db: sqlite3.Connection, run_id: str) -> RunRecord | None:
-    row = db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    row = db.execute(f"SELECT {_RUN_SELECT} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     if row is None:
         return None
     run = _run_from_row(row)
     run.steps = [
-        StepRecord(*r)
-        for r in db.execute(f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY position", (run_id,))
+        _step_from_row(r, run.input)
+        for r in db.execute(f"SELECT {_STEP_SELECT} FROM steps WHERE run_id = ? ORDER BY position", (run_id,))
     ]
     return run
 
 
 def list_runs(db: sqlite3.Connection, *, limit: int, workflow_id: str | None, status: str | None) -> list[RunRecord]:
     clause, params = where(("workflow_id = ?", workflow_id), ("status = ?", status))
-    sql = f"SELECT {_RUN_COLUMNS} FROM runs{clause} ORDER BY started_at DESC, run_id DESC LIMIT ?"
+    sql = f"SELECT {_RUN_SELECT} FROM runs{clause} ORDER BY started_at DESC, run_id DESC LIMIT ?"
     runs = [_run_from_row(r) for r in db.execute(sql, (*params, limit))]
     by_id = {run.run_id: run for run in runs}
     if by_id:
         marks = ",".join("?" * len(by_id))
         for r in db.execute(
-            f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id IN ({marks}) ORDER BY position", tuple(by_id)
+            f"SELECT {_STEP_SELECT} FROM steps WHERE run_id IN ({marks}) ORDER BY position", tuple(by_id)
         ):
-            step = StepRecord(*r)
-            by_id[step.run_id].steps.append(step)
+            run = by_id[r[0]]
+            run.steps.append(_step_from_row(r, run.input))
     return runs
+
+
+def _step_from_row(row: tuple[Any, ...], run_input: str) -> StepRecord:
+    step = StepRecord(*row[:-1])
+    if row[-1] and step.input is not None:
+        step.input = step.input.replace(RUN_INPUT_MARK, run_input)
+    return step
 
 
 def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
