@@ -1,8 +1,9 @@
 """Runs are isolated, as a user sees it: the same `axocoatl workflow run`, five times in one project
 (and the opt-in that shares a conversation across runs).
 
-Each step starts from a context of its own (system prompt, core blocks, recall, its input),
-so a run's prompt does not grow with the runs before it. The mock makes the request
+Each step starts from a context of its own (system prompt, core blocks, its input; recall of
+earlier exchanges only when the agent opts in), so a run's prompt does not grow with the runs
+before it. The mock makes the request
 observable: `{digest}` hashes the whole request (every message, the system prompt with
 its memory context included), `{turn}` counts the user turns in it, and the reported
 input tokens are the request's, counted with the runtime's tokenizer.
@@ -25,16 +26,15 @@ pytestmark = pytest.mark.slow
 TASK = "Compare WAL mode and rollback journals in SQLite."
 OTHER_TASK = "The launch code is MARMALADE-7; remember it."
 
+# The defaults: no recall in workflow steps.
 ISOLATED = """
 agents:
   - id: researcher
     provider: mock
-    memory: {recall: {passive_inject: false}}
     options: {reply: "notes {digest} turn {turn}: {input_head}"}
   - id: writer
     provider: mock
     depends_on: [researcher]
-    memory: {recall: {passive_inject: false}}
     options: {reply: "draft {digest} turn {turn}"}
 workflows:
   - id: write
@@ -42,17 +42,17 @@ workflows:
 consolidation: {enabled: false}
 """
 
-# Passive recall on (the default), at most two memories per request.
+# Passive recall opted into for steps, at most two memories per request.
 RECALLING = """
 agents:
   - id: researcher
     provider: mock
-    memory: {recall: {top_k: 2}}
+    memory: {recall: {top_k: 2, in_steps: true}}
     options: {reply: "notes turn {turn}: {input_head}"}
   - id: writer
     provider: mock
     depends_on: [researcher]
-    memory: {recall: {top_k: 2}}
+    memory: {recall: {top_k: 2, in_steps: true}}
     options: {reply: "draft turn {turn}"}
 workflows:
   - id: write
@@ -90,7 +90,7 @@ def run(directory: Path, task: str = TASK) -> dict[str, dict[str, Any]]:
     return {step["agent_id"]: step for step in record["steps"]}
 
 
-def test_five_runs_send_the_same_request_when_passive_recall_is_off(tmp_path: Path) -> None:
+def test_five_runs_with_the_defaults_send_the_same_request(tmp_path: Path) -> None:
     directory = project(tmp_path / "p", ISOLATED)
     runs = [run(directory) for _ in range(5)]
     first = runs[0]
