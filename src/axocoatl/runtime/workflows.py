@@ -58,7 +58,9 @@ class RunDriver:
 
     # ------------------------------------------------------------------ committing
 
-    async def commit(self, transition: Callable[[float], Outcome], extra: WriteBatch | None = None) -> Outcome:
+    async def commit(
+        self, transition: Callable[[float], Outcome], extra: WriteBatch | None = None, *, durable: bool = True
+    ) -> Outcome:
         """Compute a transition, commit it (with ``extra``), keep it only if the database accepted it.
 
         Serialized per run: the next transition is computed on committed state.
@@ -71,7 +73,7 @@ class RunDriver:
             if extra is not None:
                 outcome.batch.extend(extra)
             try:
-                await self._store.write(outcome.batch)
+                await self._store.write(outcome.batch, durable=durable)
             except BaseException:
                 self.state.rollback(snap)
                 raise
@@ -239,8 +241,7 @@ class _StepCommit:
     async def started(self, context: str) -> None:
         state = self._driver.state
         # Not durable on its own: a crash may forget the attempt, but only together with its outcome.
-        outcome = state.started(self._agent_id, self._driver._clock.now(), context)
-        await self._driver._store.write(outcome.batch, durable=False)
+        await self._driver.commit(lambda now: state.started(self._agent_id, now, context), durable=False)
 
     async def succeed(self, output: AgentOutput, writes: WriteBatch) -> None:
         state = self._driver.state
