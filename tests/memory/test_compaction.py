@@ -89,6 +89,9 @@ async def test_summary_spend_counts_toward_the_turn_and_the_ledger(memory_runtim
     compacting = outputs[-1]
     assert compacting.llm_calls == 2  # the summary, then the reply
     assert compacting.usage.total > outputs[-2].usage.total
+    # The reply of the compacting turn already carries the new summary.
+    first_summary = next(i for i, r in enumerate(recorder.requests) if r.metadata.get("purpose") == "summary")
+    assert SUMMARY_HEADER in system_text(recorder.requests[first_summary + 1])
 
 
 async def test_a_failed_summary_trims_instead_and_the_turn_succeeds(memory_runtime: Callable[..., Runtime]) -> None:

@@ -158,12 +158,13 @@ class AgentMemory:
         recalled = await self._passive_recall(agent_input.content, session)
         recall_text = _render_recall(recalled, self._counter, int(target * RECALL_FRACTION))
         turn = TurnMemory(history=[], context=lambda: "", recalled=recalled)
-        state = session.compaction if session is not None else Compaction()
 
         def context() -> str:
             parts = [core.render(), recall_text]
-            if state.summary:
-                parts.append(f"{SUMMARY_HEADER}\n{state.summary}")
+            # Read at each render: a compaction during this turn replaces the thread's summary.
+            summary = session.compaction.summary if session is not None else ""
+            if summary:
+                parts.append(f"{SUMMARY_HEADER}\n{summary}")
                 if self._tools:  # the hint points at recall_search
                     parts.append(POST_COMPACTION_HINT)
             parts.append(self._hints)
@@ -172,8 +173,9 @@ class AgentMemory:
         turn.context = context
         if session is None:
             return turn
-        if state.through_seq and state.through_seq < session.first_seq:
-            session.compaction = state = Compaction()  # the thread was reset since: the summary is of another one
+        through = session.compaction.through_seq
+        if through and through < session.first_seq:
+            session.compaction = Compaction()  # the thread was reset since: the summary is of another one
         window = self._window(session)
         fixed = [agent_input.system_override or self.config.system_prompt or "", context(), agent_input.content]
         if self._request_tokens(session, window, fixed, tools, target) > target:
