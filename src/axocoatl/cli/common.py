@@ -44,13 +44,14 @@ class Globals:
     loaded: LoadedConfig | None = None
 
     def data_dir_path(self) -> Path:
-        """Where runs and memory live, as given (--data-dir, AXOCOATL_DATA_DIR, ./.axocoatl); unchecked."""
+        """Where runs and memory live: --data-dir, else $AXOCOATL_DATA_DIR, else ``.axocoatl`` beside the config
+        file (so a project's runs are the same from any working directory); unchecked."""
         if self.data_dir is not None:
             return self.data_dir
         env = os.environ.get("AXOCOATL_DATA_DIR")
         if env:
             return Path(env)
-        return Path(".axocoatl")
+        return self.config_path.parent / ".axocoatl"
 
     def resolved_data_dir(self) -> Path:
         """The data directory, once it is known to be usable (exit 2 naming the problem otherwise)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from axocoatl import __version__
-from axocoatl.cli.commands import agents, chat, daemon, memory, project, runs, skills, tokens, workflow
+from axocoatl.cli.commands import agents, chat, daemon, doctor, memory, project, runs, skills, tokens, workflow
 from axocoatl.cli.common import Globals, begin, current
 
 app = typer.Typer(
@@ -35,7 +35,10 @@ def main_options(
         Path("axocoatl.yaml"), "--config", "-c", envvar="AXOCOATL_CONFIG", help="Config file.", show_default=True
     ),
     data_dir: Path | None = typer.Option(
-        None, "--data-dir", envvar="AXOCOATL_DATA_DIR", help="Where runs and memory live [default: ./.axocoatl]."
+        None,
+        "--data-dir",
+        envvar="AXOCOATL_DATA_DIR",
+        help="Where runs and memory live [default: .axocoatl beside the config file].",
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     mock: bool = typer.Option(
@@ -54,6 +57,7 @@ def main_options(
 
 app.command("validate")(project.validate)
 app.command("init")(project.init)
+app.command("doctor")(doctor.doctor)
 app.add_typer(project.config_app, name="config")
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(agents.app, name="agents")

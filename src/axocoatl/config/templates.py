@@ -7,7 +7,7 @@ from pathlib import Path
 
 from axocoatl.core.errors import UsageError
 
-__all__ = ["SCAFFOLD_PROVIDERS", "scaffold_project"]
+__all__ = ["SCAFFOLD_PROVIDERS", "key_env_of", "scaffold_project"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,12 @@ _PRESETS: dict[str, _ProviderPreset] = {
     "gemini": _ProviderPreset("gemini-2.0-flash", "GEMINI_API_KEY"),
 }
 SCAFFOLD_PROVIDERS = tuple(_PRESETS)
+
+
+def key_env_of(provider: str) -> str | None:
+    """The environment variable a scaffolded project reads ``provider``'s API key from, if it needs one."""
+    preset = _PRESETS.get(provider)
+    return preset.key_env if preset is not None else None
 
 
 def scaffold_project(target_dir: Path, name: str, *, provider: str = "local") -> list[Path]:

@@ -19,8 +19,9 @@ config_app = command_group(help="Config utilities.")
 def validate(
     ctx: typer.Context,
     path: Path | None = typer.Argument(None, help="Config file (default: --config, ./axocoatl.yaml)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict, errors and warnings as JSON."),
 ) -> None:
-    """Check a config file and report every problem at once."""
+    """Check a config file and report every problem at once (static checks; `doctor` checks it live)."""
     from rich.markup import escape
 
     from axocoatl.config.loader import load_config
@@ -30,11 +31,22 @@ def validate(
     target = path or g.config_path
     try:
         loaded = load_config(target)
+    except ConfigError as exc:
+        if as_json:
+            _validation_json(target, exc.issues, [], None)
+        fail(exc, debug=g.debug)
     except AxocoatlError as exc:
+        if as_json:
+            from axocoatl.core.errors import ConfigIssue
+
+            _validation_json(target, [ConfigIssue("", exc.message, exc.hint, file=str(target))], [], None)
         fail(exc, debug=g.debug)
     found = local_model_issues(loaded)
-    print_warnings([*loaded.warnings, *(i for i in found if i.severity != "error")])
+    warnings = [*loaded.warnings, *(i for i in found if i.severity != "error")]
     errors = [i for i in found if i.severity == "error"]
+    if as_json:
+        _validation_json(target, errors, warnings, None if errors else loaded)
+    print_warnings(warnings)
     if errors:
         fail(ConfigError(errors, file=str(target)), debug=g.debug)
     config = loaded.config
@@ -48,6 +60,33 @@ def validate(
         f"  {len(config.agents)} agents, {len(config.workflows)} workflows, {len(config.skills)} skills, "
         f"{len(config.mcp_servers)} MCP servers, {len(config.schedules)} schedules"
     )
+
+
+def _validation_json(
+    target: Path, errors: list[ConfigIssue], warnings: list[ConfigIssue], loaded: LoadedConfig | None
+) -> None:
+    """The --json verdict on stdout; exits 2 when there are errors (as the plain form does)."""
+    from dataclasses import asdict
+
+    config = loaded.config if loaded is not None else None
+    print_json(
+        {
+            "file": str(target),
+            "valid": not errors,
+            "errors": [asdict(i) for i in errors],
+            "warnings": [asdict(i) for i in warnings],
+            "counts": None
+            if config is None
+            else {
+                "agents": len(config.agents),
+                "workflows": len(config.workflows),
+                "skills": len(config.skills),
+                "mcp_servers": len(config.mcp_servers),
+                "schedules": len(config.schedules),
+            },
+        }
+    )
+    raise typer.Exit(2 if errors else 0)
 
 
 def local_model_issues(loaded: LoadedConfig) -> list[ConfigIssue]:
