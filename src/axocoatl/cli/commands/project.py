@@ -153,3 +153,39 @@ def schema() -> None:
     from axocoatl.config.json_schema import config_json_schema
 
     print_json(config_json_schema())
+
+
+@config_app.command("show")
+def show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON instead of YAML.")) -> None:
+    """Print the effective config: defaults filled in, ${VAR}s resolved, secrets masked."""
+    import yaml
+
+    from axocoatl.cli.common import load
+
+    data = load(ctx).config.model_dump(mode="json")  # SecretStr fields dump as "**********"
+    if as_json:
+        print_json(data)
+    else:
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=2**31 - 1)
+        console().print(text, markup=False, end="")
+
+
+@config_app.command("path")
+def path_command(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON with the data dir too.")
+) -> None:
+    """Print the path of the config file in use (and, with --json, its data dir and .env)."""
+    g = globals_of(ctx)
+    config = g.config_path.absolute()
+    if as_json:
+        env_file = config.parent / ".env"
+        print_json(
+            {
+                "config": str(config),
+                "exists": config.is_file(),
+                "data_dir": str(g.data_dir_path().absolute()),
+                "env_file": str(env_file) if env_file.is_file() else None,
+            }
+        )
+    else:
+        console().print(str(config), markup=False)
