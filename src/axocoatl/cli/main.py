@@ -16,6 +16,7 @@ from axocoatl.cli.commands import (
     daemon,
     doctor,
     memory,
+    onboard,
     project,
     runs,
     skills,
@@ -116,6 +117,7 @@ def completion_command(
     typer.echo(completion_script(typer.main.get_command(app), shell))
 
 
+app.command("onboard")(onboard.onboard)
 app.command("doctor")(doctor.doctor)
 app.command("validate")(project.validate)
 app.command("init")(project.init)
