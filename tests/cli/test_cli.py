@@ -225,7 +225,7 @@ def test_init_creates_a_project_that_validates_and_runs_with_mock(
     assert result.exit_code == 0, result.output
     project = tmp_path / "my-agents"
     assert (project / "axocoatl.yaml").is_file()
-    assert "axocoatl validate" in result.stdout
+    assert "axocoatl doctor" in result.stdout
     monkeypatch.chdir(project)
     assert cli("validate", config=False).exit_code == 0
     result = cli("workflow", "run", "research", "-i", "What is a write-ahead log?", "--json", config=False)

@@ -124,9 +124,17 @@ def local_model_issues(loaded: LoadedConfig) -> list[ConfigIssue]:
 
 def init(
     name: str = typer.Argument(..., help="Directory to create for the new project."),
-    provider: str = typer.Option("local", "--provider", "-p", help="Provider of the starter agents: local or mock."),
+    provider: str = typer.Option(
+        "local",
+        "--provider",
+        "-p",
+        help="Provider of the starter agents: local, mock, ollama, openai, openrouter, mistral, anthropic or gemini.",
+    ),
+    template: str = typer.Option(
+        "research", "--template", "-t", help="research (two agents, a workflow) or assistant."
+    ),
 ) -> None:
-    """Create a new project that runs offline."""
+    """Create a new project (no questions, no key stored; `onboard` is the guided way)."""
     from rich.markup import escape
 
     from axocoatl.config.templates import scaffold_project
@@ -134,7 +142,7 @@ def init(
 
     target = Path(name)
     try:
-        written = scaffold_project(target, target.name, provider=provider)
+        written = scaffold_project(target, target.name, provider=provider, template=template)
     except AxocoatlError as exc:
         fail(exc)
     out = console()
@@ -143,8 +151,11 @@ def init(
         out.print(f"  {file}", markup=False)
     out.print("\nnext steps:")
     out.print(f"  cd {target}", markup=False)
-    out.print("  axocoatl validate")
-    out.print('  axocoatl workflow run research -i "What is a write-ahead log?"')
+    out.print("  axocoatl doctor")
+    if template == "research":
+        out.print('  axocoatl workflow run research -i "What is a write-ahead log?"')
+    else:
+        out.print("  axocoatl chat")
 
 
 @config_app.command("schema")
