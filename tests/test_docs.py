@@ -20,6 +20,21 @@ def test_config_reference_is_current() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_cli_reference_is_current_and_every_option_has_help() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gen_cli_docs.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_readme_quickstart_is_the_first_hour_flow() -> None:
+    readme = (REPO / "README.md").read_text()
+    steps = [readme.find(f"axocoatl {step}") for step in ("onboard", "doctor", "dev", "chat")]
+    assert -1 not in steps and steps == sorted(steps), steps
+    for doc in ("docs/cli.md", "docs/ARCHITECTURE.md", "docs/TROUBLESHOOTING.md"):
+        assert doc in readme and (REPO / doc).is_file()
+
+
 def test_readme_quickstart_scripts_exist_and_ci_runs_the_test_command() -> None:
     readme = (REPO / "README.md").read_text()
     assert "./scripts/quickstart.sh" in readme

@@ -225,7 +225,7 @@ def test_init_creates_a_project_that_validates_and_runs_with_mock(
     assert result.exit_code == 0, result.output
     project = tmp_path / "my-agents"
     assert (project / "axocoatl.yaml").is_file()
-    assert "axocoatl validate" in result.stdout
+    assert "axocoatl doctor" in result.stdout
     monkeypatch.chdir(project)
     assert cli("validate", config=False).exit_code == 0
     result = cli("workflow", "run", "research", "-i", "What is a write-ahead log?", "--json", config=False)
@@ -330,10 +330,10 @@ def test_live_view_without_a_terminal_prints_progress_and_output(cli: Cli) -> No
     assert "3/3 steps" in out
 
 
-def test_unknown_workflow_is_a_usage_error_with_a_suggestion(cli: Cli) -> None:
+def test_unknown_workflow_is_not_found_with_a_suggestion(cli: Cli) -> None:
     cli.write(PIPELINE)
     result = cli("workflow", "run", "reserch", "-i", "x", "--json")
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert result.stdout == ""
     assert "unknown workflow 'reserch'" in result.stderr
     assert "did you mean 'research'?" in result.stderr
@@ -370,11 +370,11 @@ def test_unknown_run_ids_are_clear_errors_with_a_suggestion(cli: Cli) -> None:
     typo = run_id[:-1] + ("0" if run_id[-1] != "0" else "1")
     for command in (["runs", "show", typo, "--json"], ["runs", "resume", typo]):
         result = cli(*command)
-        assert result.exit_code == 2, command
+        assert result.exit_code == 3, command
         assert f"no run '{typo}'" in result.stderr
         assert f"did you mean '{run_id}'?" in result.stderr
     far = cli("runs", "show", "something-else")
-    assert far.exit_code == 2
+    assert far.exit_code == 3
     assert "axocoatl runs list" in far.stderr
 
 
@@ -396,7 +396,7 @@ def test_data_dir_option_and_environment(cli: Cli, tmp_path: Path, monkeypatch: 
     assert (elsewhere / "axocoatl.db").exists()
     assert not cli.data.exists()
     run_id = json.loads(result.stdout)["run_id"]
-    assert cli("runs", "show", run_id).exit_code == 2  # --data-dir wins over the environment
+    assert cli("runs", "show", run_id).exit_code == 3  # --data-dir wins over the environment
 
 
 # ---------------------------------------------------------------------------------------- config schema

@@ -89,7 +89,7 @@ def test_names_with_brackets_and_emoji_codes_are_listed_as_written(cli: Cli) -> 
 def test_an_unknown_agent_named_like_markup_is_reported_as_written(cli: Cli) -> None:
     cli.write(MARKUP)
     result = cli("chat", "--local", "-a", "[/x]", "-m", "hi")
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "unknown agent '[/x]'" in result.stderr
 
 

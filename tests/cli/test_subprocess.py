@@ -72,7 +72,7 @@ def test_failed_run_exit_code_and_one_line_errors(tmp_path: Path, axocoatl_cli: 
 def test_a_database_from_a_newer_version_is_refused_without_hanging(tmp_path: Path, axocoatl_cli: Cli) -> None:
     run_cli = axocoatl_cli
     (tmp_path / "axocoatl.yaml").write_text("agents:\n  - id: a\n    provider: mock\n")
-    assert run_cli("runs", "list", cwd=tmp_path).returncode == 0
+    assert run_cli("chat", "-m", "hi", cwd=tmp_path).returncode == 0  # makes the database
     with sqlite3.connect(tmp_path / ".axocoatl" / "axocoatl.db") as db:
         db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 0)")
     for args in (["runs", "list"], ["agents", "list"], ["validate"]):

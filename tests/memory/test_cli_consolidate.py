@@ -126,11 +126,11 @@ def test_text_output(project: Path) -> None:
     assert "idle: skipped — no new activity since the last pass" in out
 
 
-def test_a_failing_agent_alone_exits_1_and_an_unknown_one_2(project: Path) -> None:
+def test_a_failing_agent_alone_exits_1_and_an_unknown_one_3(project: Path) -> None:
     failing, _ = cli(project, "memory", "consolidate", "-a", "flaky")
     unknown, out = cli(project, "memory", "consolidate", "-a", "adaa")
     assert failing == 1
-    assert unknown == 2 and "unknown agent 'adaa'" in out and "did you mean 'ada'?" in out
+    assert unknown == 3 and "unknown agent 'adaa'" in out and "did you mean 'ada'?" in out
 
 
 @pytest.mark.slow

@@ -85,7 +85,7 @@ def test_log_shows_the_day(project: Path) -> None:
 def test_unknown_agent_gets_a_did_you_mean(project: Path) -> None:
     for command in (["blocks", "adda"], ["search", "adda", "x"], ["log", "adda"]):
         code, out = cli(project, *command)
-        assert code == 2
+        assert code == 3  # not found
         assert "unknown agent 'adda'" in out and "did you mean 'ada'?" in out
 
 

@@ -40,17 +40,49 @@ class Globals:
     data_dir: Path | None
     debug: bool
     mock: bool = False
+    log_level: str | None = None  # --log-level, -v, -q or $AXOCOATL_LOG; None: the command's default
     command: list[str] = field(default_factory=lambda: ["axocoatl"])  # the words of the command being run
     loaded: LoadedConfig | None = None
+    _throwaway: Path | None = None
+
+    def cli_prefix(self) -> str:
+        """`axocoatl` with the options that chose this project, for commands the user is told to run next."""
+        import shlex
+
+        words = ["axocoatl"]
+        if self.config_path != Path("axocoatl.yaml"):
+            words += ["-c", str(self.config_path)]
+        if self.data_dir is not None:
+            words += ["--data-dir", str(self.data_dir)]
+        return shlex.join(words)
 
     def data_dir_path(self) -> Path:
-        """Where runs and memory live, as given (--data-dir, AXOCOATL_DATA_DIR, ./.axocoatl); unchecked."""
+        """Where runs and memory live: --data-dir, else $AXOCOATL_DATA_DIR, else ``.axocoatl`` beside the config
+        file (so a project's runs are the same from any working directory); unchecked."""
         if self.data_dir is not None:
             return self.data_dir
         env = os.environ.get("AXOCOATL_DATA_DIR")
         if env:
             return Path(env)
-        return Path(".axocoatl")
+        if self.mock:
+            return self._throwaway_dir()
+        return self.config_path.parent / ".axocoatl"
+
+    def _throwaway_dir(self) -> Path:
+        # A dry run must not write into the project's ledger, memory or run history.
+        if self._throwaway is None:
+            import atexit
+            import shutil
+            import tempfile
+
+            self._throwaway = Path(tempfile.mkdtemp(prefix="axocoatl-mock-"))
+            atexit.register(shutil.rmtree, self._throwaway, ignore_errors=True)
+            err_console().print(
+                f"[dim]--mock: a dry run in a throwaway data dir ({self._throwaway}, deleted at exit); "
+                "pass --data-dir to keep it[/]",
+                markup=True,
+            )
+        return self._throwaway
 
     def resolved_data_dir(self) -> Path:
         """The data directory, once it is known to be usable (exit 2 naming the problem otherwise)."""
@@ -64,6 +96,23 @@ class Globals:
 
 
 _current: Globals | None = None
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def setup_logging(level: str) -> None:
+    """Log records to stderr at ``level`` (debug, info, warning, error)."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # uvicorn's own loggers would print a second, differently formatted copy.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
 
 
 def begin(globals: Globals) -> None:

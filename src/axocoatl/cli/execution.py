@@ -68,11 +68,11 @@ def execute_run(ctx: typer.Context, request: RunRequest, *, as_json: bool) -> No
         err_console().print("\n[yellow]interrupted.[/]", markup=True)
         if daemon is None:
             if run_id_box:
-                err_console().print(f"resume with: axocoatl runs resume {run_id_box[0]}")
+                err_console().print(f"resume with: {g.cli_prefix()} runs resume {run_id_box[0]}", markup=False)
         elif run_id_box:
             err_console().print(
                 f"run {run_id_box[0]} keeps running in the daemon at {daemon.url}; "
-                f"follow it with: axocoatl runs show {run_id_box[0]}"
+                f"follow it with: {g.cli_prefix()} runs show {run_id_box[0]}"
             )
         else:
             err_console().print(f"the daemon at {daemon.url} may have started the run; see: axocoatl runs list")

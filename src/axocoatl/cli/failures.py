@@ -13,18 +13,27 @@ import sys
 import traceback
 from pathlib import Path
 
-from axocoatl.core.errors import AxocoatlError, ConfigError, UsageError
+from axocoatl.core.errors import AxocoatlError, ConfigError, NotFound, UsageError
 from axocoatl.runtime.data_dir import DATA_DIR_HINT, data_dir_problem
 
 __all__ = ["data_dir_problem", "describe", "explain", "report_crash"]
 
+# The exit codes of every command (docs/cli.md lists them): 0 ok, 1 a run failed or a runtime error,
+# 2 a usage or config error, 3 an unknown agent, workflow or run id; 130 interrupted (Ctrl-C).
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+
+
+def exit_code_of(exc: AxocoatlError) -> int:
+    if isinstance(exc, NotFound) or getattr(exc, "status", None) == 404:  # 404: the daemon's "not found"
+        return EXIT_NOT_FOUND
+    return EXIT_USAGE if isinstance(exc, ConfigError | UsageError) else EXIT_RUNTIME
 
 
 def describe(exc: AxocoatlError) -> tuple[str, str | None, int]:
     """(message, hint, exit code) of one of axocoatl's own errors."""
-    code = EXIT_USAGE if isinstance(exc, ConfigError | UsageError) else EXIT_RUNTIME
+    code = exit_code_of(exc)
     # Database errors carry their own fix (store.sqlite.engine.database_error names the file and the cause).
     return (str(exc) if isinstance(exc, ConfigError) else exc.message), exc.hint, code
 

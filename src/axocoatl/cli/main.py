@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from axocoatl import __version__
-from axocoatl.cli.commands import agents, chat, daemon, memory, project, runs, skills, tokens, workflow
-from axocoatl.cli.common import Globals, begin, current
+from axocoatl.cli.commands import (
+    agents,
+    chat,
+    daemon,
+    doctor,
+    memory,
+    onboard,
+    project,
+    runs,
+    skills,
+    tokens,
+    workflow,
+)
+from axocoatl.cli.common import Globals, begin, current, setup_logging
 
 app = typer.Typer(
     name="axocoatl",
-    help="Axocoatl: persistent, self-coordinating multi-agent LLM systems. Local by default.",
+    help="Axocoatl: persistent, self-coordinating multi-agent LLM systems. Local by default.\n\n"
+    "Global options may come anywhere on the line. Exit codes: 0 ok, 1 a run failed or a runtime error, "
+    "2 a usage or config error, 3 an unknown agent, workflow or run id, 130 interrupted.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=False,  # `axocoatl completion SHELL` prints the script instead
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: `axocoatl --help` stays well under 150 ms
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -35,23 +51,74 @@ def main_options(
         Path("axocoatl.yaml"), "--config", "-c", envvar="AXOCOATL_CONFIG", help="Config file.", show_default=True
     ),
     data_dir: Path | None = typer.Option(
-        None, "--data-dir", envvar="AXOCOATL_DATA_DIR", help="Where runs and memory live [default: ./.axocoatl]."
+        None,
+        "--data-dir",
+        envvar="AXOCOATL_DATA_DIR",
+        help="Where runs and memory live [default: .axocoatl beside the config file].",
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     mock: bool = typer.Option(
         False,
         "--mock",
-        help="Run every agent on the deterministic mock provider (a dry run, no model needed); "
-        "runs always happen in this process, never in a running daemon.",
+        help="A dry run: every agent on the deterministic mock provider, in this process, in a throwaway data dir "
+        "(deleted at exit) unless --data-dir is given.",
     ),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-v info, -vv debug)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors in the log output."),
+    log_level: str | None = typer.Option(
+        None,
+        "--log-level",
+        envvar="AXOCOATL_LOG",
+        help="debug, info, warning or error [default: warning; info for dev and serve] (env AXOCOATL_LOG).",
+    ),
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    ctx.obj = Globals(config_path=config, data_dir=data_dir, debug=debug, mock=mock)
+    level = log_level or ("error" if quiet else {0: None, 1: "info"}.get(verbose, "debug"))
+    if level is not None and level.lower() not in ("debug", "info", "warning", "error"):
+        raise typer.BadParameter(
+            f"{level!r} is not a log level; use debug, info, warning or error", param_hint="--log-level"
+        )
+    ctx.obj = Globals(config_path=config, data_dir=data_dir, debug=debug, mock=mock, log_level=level)
     if ctx.invoked_subcommand:
         ctx.obj.command.append(ctx.invoked_subcommand)
+    if ctx.invoked_subcommand not in ("dev", "serve"):  # the daemon sets up its own log, at info by default
+        setup_logging(level or "warning")
     begin(ctx.obj)
 
 
+@app.command("version")
+def version_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Print the version of axocoatl and of the Python running it."""
+    import platform
+
+    from axocoatl.cli.common import print_json
+
+    if as_json:
+        print_json({"version": __version__, "python": platform.python_version(), "platform": platform.platform()})
+    else:
+        typer.echo(f"axocoatl {__version__} (Python {platform.python_version()}, {platform.platform()})")
+
+
+@app.command("completion")
+def completion_command(
+    shell: str = typer.Argument(..., help="bash, zsh or fish."),
+) -> None:
+    """Print the shell completion script: commands, options, agent, workflow and run ids.
+
+    bash: eval "$(axocoatl completion bash)"   (or save it under ~/.local/share/bash-completion/completions/axocoatl)
+    zsh:  eval "$(axocoatl completion zsh)"    fish: axocoatl completion fish > ~/.config/fish/completions/axocoatl.fish
+    """
+    from axocoatl.cli.common import fail
+    from axocoatl.cli.completion import SHELLS, completion_script
+    from axocoatl.core.errors import UsageError
+
+    if shell not in SHELLS:
+        fail(UsageError(f"shell {shell!r} is not supported", hint=f"choose one of: {', '.join(SHELLS)}"))
+    typer.echo(completion_script(typer.main.get_command(app), shell))
+
+
+app.command("onboard")(onboard.onboard)
+app.command("doctor")(doctor.doctor)
 app.command("validate")(project.validate)
 app.command("init")(project.init)
 app.add_typer(project.config_app, name="config")
@@ -66,10 +133,56 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(memory.app, name="memory")
 
 
+def hoist_global_options(args: list[str], root: Any) -> list[str]:
+    """``args`` with the root's options moved in front of the command, so they work anywhere on the line
+    (`axocoatl workflow list -c x.yaml`). A command's own option of the same name stays its own, option
+    values are never taken for options, and nothing after ``--`` moves."""
+    front: list[str] = []
+    rest: list[str] = []
+    command = root  # Typer's (vendored) Click commands: looked at by their attributes
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg.startswith("-") and len(arg) > 1:
+            name = arg.split("=", 1)[0] if arg.startswith("--") else arg[:2]
+            own = _option(command, name) if command is not root else None
+            target = rest if own is not None else front if _option(root, name) is not None else rest
+            option = own or _option(root, name)
+            target.append(arg)
+            takes_value = option is not None and not option.is_flag and not getattr(option, "count", False)
+            attached = "=" in arg if arg.startswith("--") else len(arg) > 2
+            if takes_value and not attached and i + 1 < len(args):
+                target.append(args[i + 1])
+                i += 1
+        else:
+            rest.append(arg)
+            subcommands = getattr(command, "commands", None)
+            if subcommands and arg in subcommands:
+                command = subcommands[arg]
+        i += 1
+    return front + rest
+
+
+def _option(command: Any, name: str) -> Any:
+    for param in command.params:
+        if param.param_type_name == "option" and (name in param.opts or name in param.secondary_opts):
+            return param
+    return None
+
+
 def main() -> None:
     """The entry point: the app, with a last line of defence for errors nothing else caught."""
     try:
-        app()
+        command = typer.main.get_command(app)
+        if "_AXOCOATL_COMPLETE" in os.environ:  # a tab press: Typer's completion classes answer it
+            from typer._completion_classes import completion_init
+
+            completion_init()
+        args = hoist_global_options(sys.argv[1:], command)
+        command.main(args=args, prog_name="axocoatl", complete_var="_AXOCOATL_COMPLETE")
     except Exception as exc:
         from axocoatl.cli.failures import report_crash
 

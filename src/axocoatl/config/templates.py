@@ -7,7 +7,7 @@ from pathlib import Path
 
 from axocoatl.core.errors import UsageError
 
-__all__ = ["SCAFFOLD_PROVIDERS", "scaffold_project"]
+__all__ = ["SCAFFOLD_PROVIDERS", "TEMPLATES", "key_env_of", "scaffold_project"]
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,43 @@ _PRESETS: dict[str, _ProviderPreset] = {
     "gemini": _ProviderPreset("gemini-2.0-flash", "GEMINI_API_KEY"),
 }
 SCAFFOLD_PROVIDERS = tuple(_PRESETS)
+# The project templates: what each one starts with.
+TEMPLATES = {
+    "assistant": "one assistant agent to chat with",
+    "research": "a research pipeline: a researcher, then a summarizer, joined by a workflow",
+}
 
 
-def scaffold_project(target_dir: Path, name: str, *, provider: str = "local") -> list[Path]:
+def key_env_of(provider: str) -> str | None:
+    """The environment variable a scaffolded project reads ``provider``'s API key from, if it needs one."""
+    preset = _PRESETS.get(provider)
+    return preset.key_env if preset is not None else None
+
+
+def scaffold_project(
+    target_dir: Path,
+    name: str,
+    *,
+    provider: str = "local",
+    template: str = "research",
+    model: str | None = None,
+    base_url: str | None = None,
+) -> list[Path]:
     """Write a new project into ``target_dir`` (created if needed) and return the files written.
 
-    Raises UsageError when ``target_dir`` already holds files, or for an unknown provider.
+    ``model`` replaces the provider's default model; ``base_url`` points a remote provider (or Ollama)
+    at another server. Raises UsageError when ``target_dir`` already holds files, or for an unknown
+    provider or template.
     """
+    import dataclasses
+
     preset = _PRESETS.get(provider)
     if preset is None:
         raise UsageError(f"unknown provider '{provider}'", hint=f"choose one of: {', '.join(SCAFFOLD_PROVIDERS)}")
+    if template not in TEMPLATES:
+        raise UsageError(f"unknown template '{template}'", hint=f"choose one of: {', '.join(TEMPLATES)}")
+    if model:
+        preset = dataclasses.replace(preset, model=model)
     title = " ".join(name.split())
     if not title:
         raise UsageError("the project name is empty", hint="pass a name, for example `axocoatl init my-agents`")
@@ -50,10 +77,17 @@ def scaffold_project(target_dir: Path, name: str, *, provider: str = "local") ->
             hint="choose a new project name, or empty that directory first",
         )
     target.mkdir(parents=True, exist_ok=True)
+    config = (
+        _config_text(title, provider, preset)
+        if template == "research"
+        else _assistant_config_text(title, provider, preset)
+    )
+    if base_url:
+        config = _with_base_url(config, provider, base_url)
     files = {
-        "axocoatl.yaml": _config_text(title, provider, preset),
+        "axocoatl.yaml": config,
         ".env.example": _env_example(preset),
-        "README.md": _readme(title, provider, preset),
+        "README.md": _readme(title, provider, preset, template),
         ".gitignore": _GITIGNORE,
     }
     written = []
@@ -126,6 +160,46 @@ server:
 """
 
 
+def _assistant_config_text(title: str, provider: str, preset: _ProviderPreset) -> str:
+    model_line = f"    model: {preset.model}\n" if preset.model else ""
+    memory_tools = "false" if provider == "local" else "true"
+    options = '    options:\n      reply: "You said: {input}"\n' if provider == "mock" else ""
+    return f"""\
+# {title}: an axocoatl project with one assistant.
+# Check it with `axocoatl validate` (or `axocoatl doctor`); talk to it with `axocoatl chat`.
+# Values may use ${{VAR}}, ${{VAR:-default}} or ${{VAR:?message}}; variables come from the
+# environment or from the .env file next to this one.
+{_providers_section(provider, preset)}
+agents:
+  # An agent is a persistent worker with its own memory, model and token budget.
+  - id: assistant
+    name: Assistant
+    provider: {provider}              # {_provider_comment(provider, preset)}
+{model_line}    system_prompt: |
+      You are a helpful assistant. Answer clearly and briefly.
+    sampling:
+      max_tokens: 400
+      temperature: 0.3
+    memory:
+      tools: {memory_tools}                   # offer the recall / core-memory tools to the model
+    token_budget:
+      per_execution: 8000           # most tokens one turn of this agent may use
+{options}
+server:
+  host: 127.0.0.1                   # the dashboard and API of `axocoatl dev`
+  port: 8080
+"""
+
+
+def _with_base_url(config: str, provider: str, base_url: str) -> str:
+    if provider == "ollama":
+        return config.replace("${OLLAMA_BASE_URL:-http://localhost:11434}", base_url)
+    marker = f"\nproviders:\n  {provider}:\n"
+    if marker not in config:
+        raise UsageError(f"the {provider} provider has no server to point elsewhere", hint="drop --base-url")
+    return config.replace(marker, f"{marker}    base_url: {base_url}\n")
+
+
 def _providers_section(provider: str, preset: _ProviderPreset) -> str:
     if provider == "local":
         return (
@@ -163,12 +237,28 @@ def _env_example(preset: _ProviderPreset) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _readme(title: str, provider: str, preset: _ProviderPreset) -> str:
+def _readme(title: str, provider: str, preset: _ProviderPreset, template: str = "research") -> str:
     setup = (
         "Everything runs offline: no API key is needed."
         if preset.offline
         else f"Copy `.env.example` to `.env` and fill it in ({preset.key_env or 'OLLAMA_BASE_URL'})."
     )
+    if template == "assistant":
+        return f"""\
+# {title}
+
+An axocoatl project: one agent, `assistant`, on the `{provider}` provider.
+
+## Next steps
+
+1. {setup}
+2. Check everything live: `axocoatl doctor`
+3. Start the runtime and dashboard: `axocoatl dev` (then open http://127.0.0.1:8080)
+4. Talk to it: `axocoatl chat`
+
+Edit `axocoatl.yaml` to add agents, workflows, skills and schedules. `axocoatl config schema`
+prints every key.
+"""
     return f"""\
 # {title}
 

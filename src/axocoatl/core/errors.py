@@ -2,7 +2,8 @@
 
     AxocoatlError
     ├── ConfigError            the user's axocoatl.yaml is wrong (carries every issue at once)
-    ├── UsageError             the Python API or CLI was misused (unknown agent, workflow, run…)
+    ├── UsageError             the Python API or CLI was misused (a wrong input, a run in the wrong state…)
+    │   └── NotFound                an unknown agent, workflow or run id (the CLI exits 3)
     ├── ProviderError          a model provider failed
     │   ├── ProviderUnavailable     network / connect / read timeout / 5xx (retryable)
     │   ├── RateLimited             429, with retry_after (retryable)
@@ -92,6 +93,10 @@ class ConfigError(AxocoatlError):
 
 class UsageError(AxocoatlError):
     """The API or CLI was called with something that does not exist or does not fit."""
+
+
+class NotFound(UsageError):
+    """An agent, workflow or run id that does not exist."""
 
 
 class ProviderError(AxocoatlError):

@@ -415,7 +415,7 @@ class AgentMemory:
                 spent_before=spent_before,
             )
         except AxocoatlError as exc:
-            log.warning("agent %s: consolidation failed: %s", self.agent_id, exc)
+            log.info("agent %s: consolidation failed: %s", self.agent_id, exc)  # the result reports it
             return consolidation.ConsolidationResult("failed", reason=str(exc))
         result = consolidation.ConsolidationResult("done", usage=usage)
         edits = consolidation.parse_edits(reply)

@@ -15,7 +15,7 @@ from types import TracebackType
 
 from axocoatl.agents.actor import Agent
 from axocoatl.config.schema import AxocoatlConfig
-from axocoatl.core.errors import UsageError
+from axocoatl.core.errors import NotFound, UsageError
 from axocoatl.core.events import StreamSink
 from axocoatl.core.ids import Clock, SystemClock, new_run_id
 from axocoatl.core.messages import AgentInput, AgentOutput
@@ -187,7 +187,7 @@ class Runtime:
     def agent(self, agent_id: str) -> Agent:
         agent = self.agents.get(agent_id)
         if agent is None:
-            raise UsageError(
+            raise NotFound(
                 f"unknown agent '{agent_id}'", hint=_suggest(agent_id, list(self.agents), "agent", "agents list")
             )
         return agent
@@ -253,7 +253,7 @@ class Runtime:
         workflow = self.config.workflow(workflow_id)
         if workflow is None:
             names = [w.id for w in self.config.workflows]
-            raise UsageError(
+            raise NotFound(
                 f"unknown workflow '{workflow_id}'", hint=_suggest(workflow_id, names, "workflow", "workflow list")
             )
         return await self._start(plan_workflow(self.config, workflow), task)
@@ -263,7 +263,7 @@ class Runtime:
         skill = next((s for s in self.config.skills if s.id == skill_id), None)
         if skill is None:
             names = [s.id for s in self.config.skills]
-            raise UsageError(f"unknown skill '{skill_id}'", hint=_suggest(skill_id, names, "skill", "validate"))
+            raise NotFound(f"unknown skill '{skill_id}'", hint=_suggest(skill_id, names, "skill", "validate"))
         return await self._start(plan_skill(self.config, skill), task)
 
     async def _start(self, plan: RunPlan, task: str) -> tuple[str, asyncio.Task[RunRecord]]:
@@ -361,7 +361,7 @@ class Runtime:
             raise UsageError("the runtime is not started", hint="use `async with Runtime(...) as rt:`")
 
 
-async def unknown_run(store: Store, run_id: str) -> UsageError:
+async def unknown_run(store: Store, run_id: str) -> NotFound:
     """The error for a run id the store does not know, suggesting a recent run id close to it."""
     recent = [r.run_id for r in await store.list_runs(limit=500)]
     # Run ids share a long date prefix: only a near miss (a typo, a cut-off paste) is suggested.
@@ -369,7 +369,7 @@ async def unknown_run(store: Store, run_id: str) -> UsageError:
     hint = "list runs with `axocoatl runs list`"
     if close:
         hint = f"did you mean '{close}'? ({hint})"
-    return UsageError(f"no run '{run_id}'", hint=hint)
+    return NotFound(f"no run '{run_id}'", hint=hint)
 
 
 def _suggest(name: str, options: list[str], noun: str, command: str) -> str:

@@ -7,7 +7,8 @@ from typing import Any
 import typer
 
 from axocoatl.cli.common import command_group, console, err_console, fail, globals_of, load, print_json
-from axocoatl.core.errors import UsageError
+from axocoatl.cli.completion import complete_agents
+from axocoatl.core.errors import NotFound
 
 app = command_group(help="Inspect agents.")
 
@@ -69,7 +70,7 @@ def _daemon(ctx: typer.Context) -> tuple[Any, Any]:
 @app.command("status")
 def status(
     ctx: typer.Context,
-    agent_id: str | None = typer.Argument(None, help="One agent (default: all)."),
+    agent_id: str | None = typer.Argument(None, help="One agent (default: all).", autocompletion=complete_agents),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Live status of the daemon's agents: status, turns, tokens, supervision restarts and why."""
@@ -84,7 +85,7 @@ def status(
             raise typer.Exit(1)
         ids = [a.id for a in config.agents]
         if agent_id is not None and agent_id not in ids:
-            fail(UsageError(f"unknown agent '{agent_id}'", hint=f"known: {', '.join(ids) or 'none'}"), debug=g.debug)
+            fail(NotFound(f"unknown agent '{agent_id}'", hint=f"known: {', '.join(ids) or 'none'}"), debug=g.debug)
         err_console().print(f"[yellow]{NO_DAEMON}; showing the config only[/]", markup=True)
         rows = [
             {"agent_id": a.id, "status": "offline", "provider": a.provider, "model": a.model}
@@ -122,7 +123,11 @@ def status(
 
 
 @app.command("restart")
-def restart(ctx: typer.Context, agent_id: str = typer.Argument(..., help="The agent to restart.")) -> None:
+def restart(
+    ctx: typer.Context,
+    agent_id: str = typer.Argument(..., help="The agent to restart.", autocompletion=complete_agents),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (the answer of POST /api/agents/{id}/restart)."),
+) -> None:
     """Restart an agent's actor in the running daemon, from its committed state."""
     from axocoatl.cli.daemon_client import NO_DAEMON, DaemonError
 
@@ -135,13 +140,16 @@ def restart(ctx: typer.Context, agent_id: str = typer.Argument(..., help="The ag
         result = client.post(f"/api/agents/{agent_id}/restart")
     except DaemonError as exc:
         fail(exc, debug=g.debug)
+    if as_json:
+        print_json(result)
+        return
     console().print(f"restarted {result['agent_id']} (now {result['status']})", markup=False)
 
 
 @app.command("threads")
 def threads(
     ctx: typer.Context,
-    agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id."),
+    agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id.", autocompletion=complete_agents),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (the shape of GET /api/agents/{id}/threads)."),
 ) -> None:
     """List an agent's conversation threads: messages since their reset, last activity."""

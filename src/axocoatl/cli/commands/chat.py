@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import typer
 
-from axocoatl.cli.common import check_text, console, err_console, fail, globals_of, input_limit, load, text_problem
+from axocoatl.cli.common import (
+    console,
+    err_console,
+    fail,
+    globals_of,
+    input_limit,
+    load,
+    print_json,
+    read_input,
+    text_problem,
+)
+from axocoatl.cli.completion import complete_agents
 from axocoatl.core.errors import AxocoatlError, UsageError
 
 if TYPE_CHECKING:
@@ -206,19 +217,59 @@ async def _reader(history_file: Path | None) -> Callable[[], Awaitable[str | Non
     return read_line
 
 
+async def _stoppable(turn: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The turn's result, or None when Ctrl-C stopped it: in the REPL, Ctrl-C stops the reply, not the chat."""
+    import asyncio
+    import signal
+
+    task = asyncio.ensure_future(turn)
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals here (Windows, a thread): Ctrl-C quits
+        return await task
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # the chat itself is being cancelled
+        return None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, previous)
+
+
 async def _chat(
-    backend: ChatBackend, agent_id: str, thread: str, message: str | None, history_file: Path | None, limit: int
+    backend: ChatBackend,
+    agent_id: str,
+    thread: str,
+    message: str | None,
+    history_file: Path | None,
+    limit: int,
+    *,
+    as_json: bool = False,
 ) -> int:
     from rich.markup import escape
 
     printer = _Printer(agent_id, color=sys.stdout.isatty())
     total = 0
 
-    async def one_turn(text: str) -> bool:
+    async def one_turn(text: str, *, interruptible: bool = False) -> bool:
         nonlocal total
         printer.begin()
         try:
-            result = await backend.turn(text, printer.on_event)
+            if interruptible:
+                result = await _stoppable(backend.turn(text, printer.on_event))
+                if result is None:
+                    printer.newline()
+                    err_console().print("[yellow](reply stopped)[/]", markup=True)
+                    return False
+            else:
+                result = await backend.turn(text, printer.on_event)
         except AxocoatlError as exc:
             printer.newline()
             err_console().print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
@@ -231,7 +282,19 @@ async def _chat(
         return True
 
     if message is not None:
-        return 0 if await one_turn(message) else 1
+        if not as_json:
+            return 0 if await one_turn(message) else 1
+        try:
+            result = await backend.turn(message, lambda event, data: None)
+        except AxocoatlError as exc:
+            from axocoatl.cli.failures import exit_code_of
+
+            err_console().print(f"[bold red]Error:[/] {escape(exc.message)}", markup=True)
+            if exc.hint:
+                err_console().print(f"  [dim]hint:[/] {escape(exc.hint)}", markup=True)
+            return exit_code_of(exc)
+        print_json({"agent_id": agent_id, "thread": thread, **result})
+        return 0
 
     console().print(
         f"[dim]chatting with {escape(agent_id)} on thread {escape(thread)} via {escape(backend.where)}. {HELP}[/]",
@@ -268,19 +331,28 @@ async def _chat(
         if text.startswith("/"):
             console().print(f"unknown command {text.split()[0]}; {HELP}", markup=False)
             continue
-        await one_turn(text)
+        await one_turn(text, interruptible=True)
     console().print(f"[dim]bye ({total} tokens this chat)[/]", markup=True)
     return 0
 
 
 def chat(
     ctx: typer.Context,
-    agent: str = typer.Option("assistant", "--agent", "-a", help="The agent to talk to."),
-    message: str | None = typer.Option(None, "--message", "-m", help="Send one message, print the reply, exit."),
+    agent: str | None = typer.Option(
+        None,
+        "--agent",
+        "-a",
+        help="The agent to talk to [default: the only agent, when the config has one].",
+        autocompletion=complete_agents,
+    ),
+    message: str | None = typer.Option(
+        None, "--message", "-m", help="Send one message, print the reply, exit; - reads it from stdin."
+    ),
     thread: str = typer.Option(
         DEFAULT_THREAD, "--thread", "-t", help="The conversation thread; each is its own session (e.g. customer-42)."
     ),
     local: bool = typer.Option(False, "--local", help="Run in-process even when a daemon runs."),
+    as_json: bool = typer.Option(False, "--json", help="With -m: print the reply as JSON (output, usage)."),
 ) -> None:
     """Chat with an agent on a thread: streams its reply and tool calls; /reset, /exit."""
     g = globals_of(ctx)
@@ -290,14 +362,21 @@ def chat(
         fail(UsageError(f"--thread {thread!r} is not a thread name", hint=THREAD_HINT), debug=g.debug)
     config: AxocoatlConfig | None = load(ctx).config if g.config_path.exists() else None
     limit = input_limit(config)
+    if as_json and message is None:
+        fail(UsageError("--json needs -m MESSAGE", hint="the interactive chat has no JSON form"), debug=g.debug)
     if message is not None:
-        message = check_text(message, what="-m", limit=limit)
+        message = read_input(message, limit=limit, option="-m")
+    if agent is None:
+        agent = _only_agent(config, g.config_path)
     data_dir = g.resolved_data_dir()
     from axocoatl.cli.daemon_client import DaemonClient
 
     client = None if local else DaemonClient.discover(data_dir, config)
 
+    chosen: str = agent
+
     async def go() -> int:
+        agent = chosen
         backend: ChatBackend
         if client is not None:
             client.get(f"/api/agents/{agent}/status")  # unknown agent: fail before the first prompt
@@ -316,7 +395,7 @@ def chat(
                 await local_chat.aclose()
                 raise
         try:
-            return await _chat(backend, agent, thread, message, data_dir / "chat_history", limit)
+            return await _chat(backend, agent, thread, message, data_dir / "chat_history", limit, as_json=as_json)
         finally:
             await backend.aclose()
 
@@ -330,3 +409,17 @@ def chat(
         sys.stdout.write("\n")
         code = 130
     raise typer.Exit(code)
+
+
+def _only_agent(config: AxocoatlConfig | None, config_path: Path) -> str:
+    """The agent to talk to when -a is not given: the only one there is, or an error listing them."""
+    ids = [a.id for a in config.agents] if config is not None else []
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        where = f"{config_path} has no agents" if config is not None else f"there is no config at {config_path}"
+        raise_usage = UsageError(f"no agent to chat with: {where}", hint="add one under `agents:`, or pass --config")
+    else:
+        shown = ", ".join(ids[:10]) + (" …" if len(ids) > 10 else "")
+        raise_usage = UsageError(f"the config has {len(ids)} agents: {shown}", hint="choose one with -a AGENT")
+    fail(raise_usage)

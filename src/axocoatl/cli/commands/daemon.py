@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
-
 import typer
 
-from axocoatl.cli.common import fail, globals_of, load, with_mock_providers
-
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+from axocoatl.cli.common import fail, globals_of, load, setup_logging, with_mock_providers
 
 
-def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%H:%M:%S"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # uvicorn's own loggers would print a second, differently formatted copy.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
-
-
-def _run(
-    ctx: typer.Context, mode: str, *, host: str | None, port: int | None, grace: float, log_level: str, reload: bool
-) -> None:
+def _run(ctx: typer.Context, mode: str, *, host: str | None, port: int | None, grace: float, reload: bool) -> None:
     import asyncio
 
     from axocoatl.core.errors import AxocoatlError
@@ -35,7 +15,7 @@ def _run(
 
     g = globals_of(ctx)
     loaded = load(ctx)
-    setup_logging(log_level)
+    setup_logging(g.log_level or "info")  # the global --log-level / -v / -q / $AXOCOATL_LOG
     options = DaemonOptions(
         config_path=g.config_path,
         data_dir=g.resolved_data_dir(),
@@ -58,9 +38,6 @@ def _run(
 _HOST = typer.Option(None, "--host", help="Listen on this address [default: server.host, 127.0.0.1].")
 _PORT = typer.Option(None, "--port", "-p", min=0, max=65535, help="Listen on this port [default: server.port, 8080].")
 _GRACE = typer.Option(10.0, "--grace", min=0, help="Seconds in-flight runs get to finish on shutdown.")
-_LOG_LEVEL = typer.Option(
-    os.environ.get("AXOCOATL_LOG", "info"), "--log-level", help="debug, info, warning or error (env AXOCOATL_LOG)."
-)
 
 
 def dev(
@@ -68,11 +45,10 @@ def dev(
     host: str | None = _HOST,
     port: int | None = _PORT,
     grace: float = _GRACE,
-    log_level: str = _LOG_LEVEL,
     no_reload: bool = typer.Option(False, "--no-reload", help="Do not reload the config when the file changes."),
 ) -> None:
     """Run the daemon for development: runtime + API + dashboard, reloading the config on change."""
-    _run(ctx, "dev", host=host, port=port, grace=grace, log_level=log_level, reload=not no_reload)
+    _run(ctx, "dev", host=host, port=port, grace=grace, reload=not no_reload)
 
 
 def serve(
@@ -80,7 +56,6 @@ def serve(
     host: str | None = _HOST,
     port: int | None = _PORT,
     grace: float = _GRACE,
-    log_level: str = _LOG_LEVEL,
 ) -> None:
     """Run the daemon: runtime + API + dashboard (no config reload)."""
-    _run(ctx, "serve", host=host, port=port, grace=grace, log_level=log_level, reload=False)
+    _run(ctx, "serve", host=host, port=port, grace=grace, reload=False)

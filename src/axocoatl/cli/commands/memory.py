@@ -25,7 +25,8 @@ from axocoatl.cli.common import (
     print_json,
     run,
 )
-from axocoatl.core.errors import UsageError
+from axocoatl.cli.completion import complete_agents
+from axocoatl.core.errors import NotFound, UsageError
 
 if TYPE_CHECKING:
     from axocoatl.config.schema import AgentConfig, AxocoatlConfig
@@ -46,7 +47,7 @@ def _agent(ctx: typer.Context, agent_id: str) -> tuple[AxocoatlConfig, AgentConf
         hint = did_you_mean(
             agent_id, known, noun="agent", known=True, none="no agents are configured (add them under `agents:`)"
         )
-        fail(UsageError(f"unknown agent '{agent_id}'", hint=hint), debug=globals_of(ctx).debug)
+        fail(NotFound(f"unknown agent '{agent_id}'", hint=hint), debug=globals_of(ctx).debug)
     return config, agent
 
 
@@ -71,7 +72,7 @@ def _read(g: Globals, config: AxocoatlConfig, fn: Callable[[SQLiteStore], Awaita
 @app.command("blocks")
 def blocks(
     ctx: typer.Context,
-    agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id."),
+    agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id.", autocompletion=complete_agents),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show an agent's core-memory blocks (local, then shared) as the agent sees them."""
@@ -118,7 +119,7 @@ def blocks(
 @app.command("search")
 def search(
     ctx: typer.Context,
-    agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id."),
+    agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id.", autocompletion=complete_agents),
     query: str = typer.Argument(..., help="What to look for."),
     k: int = typer.Option(5, "-k", min=1, max=100, help="How many results."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -154,7 +155,7 @@ def search(
 @app.command("log")
 def daily_log(
     ctx: typer.Context,
-    agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id."),
+    agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id.", autocompletion=complete_agents),
     day: str | None = typer.Option(None, "--date", help="Day to show, YYYY-MM-DD (local time) [default: today]."),
     limit: int = typer.Option(200, "--limit", "-n", min=1, help="Most recent entries to show."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),

@@ -19,8 +19,9 @@ config_app = command_group(help="Config utilities.")
 def validate(
     ctx: typer.Context,
     path: Path | None = typer.Argument(None, help="Config file (default: --config, ./axocoatl.yaml)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict, errors and warnings as JSON."),
 ) -> None:
-    """Check a config file and report every problem at once."""
+    """Check a config file and report every problem at once (static checks; `doctor` checks it live)."""
     from rich.markup import escape
 
     from axocoatl.config.loader import load_config
@@ -30,11 +31,22 @@ def validate(
     target = path or g.config_path
     try:
         loaded = load_config(target)
+    except ConfigError as exc:
+        if as_json:
+            _validation_json(target, exc.issues, [], None)
+        fail(exc, debug=g.debug)
     except AxocoatlError as exc:
+        if as_json:
+            from axocoatl.core.errors import ConfigIssue
+
+            _validation_json(target, [ConfigIssue("", exc.message, exc.hint, file=str(target))], [], None)
         fail(exc, debug=g.debug)
     found = local_model_issues(loaded)
-    print_warnings([*loaded.warnings, *(i for i in found if i.severity != "error")])
+    warnings = [*loaded.warnings, *(i for i in found if i.severity != "error")]
     errors = [i for i in found if i.severity == "error"]
+    if as_json:
+        _validation_json(target, errors, warnings, None if errors else loaded)
+    print_warnings(warnings)
     if errors:
         fail(ConfigError(errors, file=str(target)), debug=g.debug)
     config = loaded.config
@@ -48,6 +60,33 @@ def validate(
         f"  {len(config.agents)} agents, {len(config.workflows)} workflows, {len(config.skills)} skills, "
         f"{len(config.mcp_servers)} MCP servers, {len(config.schedules)} schedules"
     )
+
+
+def _validation_json(
+    target: Path, errors: list[ConfigIssue], warnings: list[ConfigIssue], loaded: LoadedConfig | None
+) -> None:
+    """The --json verdict on stdout; exits 2 when there are errors (as the plain form does)."""
+    from dataclasses import asdict
+
+    config = loaded.config if loaded is not None else None
+    print_json(
+        {
+            "file": str(target),
+            "valid": not errors,
+            "errors": [asdict(i) for i in errors],
+            "warnings": [asdict(i) for i in warnings],
+            "counts": None
+            if config is None
+            else {
+                "agents": len(config.agents),
+                "workflows": len(config.workflows),
+                "skills": len(config.skills),
+                "mcp_servers": len(config.mcp_servers),
+                "schedules": len(config.schedules),
+            },
+        }
+    )
+    raise typer.Exit(2 if errors else 0)
 
 
 def local_model_issues(loaded: LoadedConfig) -> list[ConfigIssue]:
@@ -85,9 +124,17 @@ def local_model_issues(loaded: LoadedConfig) -> list[ConfigIssue]:
 
 def init(
     name: str = typer.Argument(..., help="Directory to create for the new project."),
-    provider: str = typer.Option("local", "--provider", "-p", help="Provider of the starter agents: local or mock."),
+    provider: str = typer.Option(
+        "local",
+        "--provider",
+        "-p",
+        help="Provider of the starter agents: local, mock, ollama, openai, openrouter, mistral, anthropic or gemini.",
+    ),
+    template: str = typer.Option(
+        "research", "--template", "-t", help="research (two agents, a workflow) or assistant."
+    ),
 ) -> None:
-    """Create a new project that runs offline."""
+    """Create a new project (no questions, no key stored; `onboard` is the guided way)."""
     from rich.markup import escape
 
     from axocoatl.config.templates import scaffold_project
@@ -95,7 +142,7 @@ def init(
 
     target = Path(name)
     try:
-        written = scaffold_project(target, target.name, provider=provider)
+        written = scaffold_project(target, target.name, provider=provider, template=template)
     except AxocoatlError as exc:
         fail(exc)
     out = console()
@@ -104,8 +151,11 @@ def init(
         out.print(f"  {file}", markup=False)
     out.print("\nnext steps:")
     out.print(f"  cd {target}", markup=False)
-    out.print("  axocoatl validate")
-    out.print('  axocoatl workflow run research -i "What is a write-ahead log?"')
+    out.print("  axocoatl doctor")
+    if template == "research":
+        out.print('  axocoatl workflow run research -i "What is a write-ahead log?"')
+    else:
+        out.print("  axocoatl chat")
 
 
 @config_app.command("schema")
@@ -114,3 +164,39 @@ def schema() -> None:
     from axocoatl.config.json_schema import config_json_schema
 
     print_json(config_json_schema())
+
+
+@config_app.command("show")
+def show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON instead of YAML.")) -> None:
+    """Print the effective config: defaults filled in, ${VAR}s resolved, secrets masked."""
+    import yaml
+
+    from axocoatl.cli.common import load
+
+    data = load(ctx).config.model_dump(mode="json")  # SecretStr fields dump as "**********"
+    if as_json:
+        print_json(data)
+    else:
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=2**31 - 1)
+        console().print(text, markup=False, end="")
+
+
+@config_app.command("path")
+def path_command(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON with the data dir too.")
+) -> None:
+    """Print the path of the config file in use (and, with --json, its data dir and .env)."""
+    g = globals_of(ctx)
+    config = g.config_path.absolute()
+    if as_json:
+        env_file = config.parent / ".env"
+        print_json(
+            {
+                "config": str(config),
+                "exists": config.is_file(),
+                "data_dir": str(g.data_dir_path().absolute()),
+                "env_file": str(env_file) if env_file.is_file() else None,
+            }
+        )
+    else:
+        console().print(str(config), markup=False)

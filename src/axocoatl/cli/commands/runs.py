@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 
 from axocoatl.cli.common import Globals, command_group, console, globals_of, load, print_json, run
+from axocoatl.cli.completion import complete_runs
 from axocoatl.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -30,15 +31,74 @@ def _config(ctx: typer.Context) -> AxocoatlConfig:
     return AxocoatlConfig()
 
 
-async def _with_store(g: Globals, config: AxocoatlConfig, fn: Callable[[SQLiteStore], Awaitable[T]]) -> T:
+async def _with_store(g: Globals, config: AxocoatlConfig, fn: Callable[[SQLiteStore], Awaitable[T]]) -> T | None:
+    """``fn`` on the store; None when there is no database yet: a read-only command creates nothing."""
     from axocoatl.store import create_store
 
     store = create_store(config.store, g.resolved_data_dir())
+    if not store.path.exists():
+        return None
     await store.open()
     try:
         return await fn(store)
     finally:
         await store.close()
+
+
+PREFIX_CANDIDATES_SHOWN = 10
+
+
+def resolve_run_id(ctx: typer.Context, text: str) -> str:
+    """The run id that ``text`` names: the whole id, or a prefix of exactly one run's id.
+
+    An ambiguous prefix is a usage error (exit 2) listing the candidates; no match is NotFound (exit 3).
+    Read-only: the database is opened with mode=ro, so this works beside a daemon and creates nothing.
+    """
+    import sqlite3
+
+    from axocoatl.core.errors import NotFound
+    from axocoatl.core.suggest import closest
+    from axocoatl.store import create_store
+
+    g = globals_of(ctx)
+    config = _config(ctx)
+    if config.store.backend != "sqlite" or not text:
+        return text
+    path = create_store(config.store, g.data_dir_path()).path
+    if not path.exists():
+        raise NotFound(f"no run '{text}': there are no runs in {path.parent} yet", hint=_NO_RUNS_HINT)
+    try:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        try:
+            if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (text,)).fetchone():
+                return text
+            rows = db.execute(
+                "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY started_at DESC LIMIT ?",
+                (len(text), text, PREFIX_CANDIDATES_SHOWN + 1),
+            ).fetchall()
+            recent = (
+                [] if rows else [r[0] for r in db.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 500")]
+            )
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return text  # the command's own open names the database problem precisely
+    matches = [str(r[0]) for r in rows]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        more = " (and more)" if len(matches) > PREFIX_CANDIDATES_SHOWN else ""
+        shown = ", ".join(matches[:PREFIX_CANDIDATES_SHOWN])
+        raise UsageError(
+            f"run id prefix '{text}' matches {'several' if more else len(matches)} runs: {shown}{more}",
+            hint="give more characters of the id",
+        )
+    close = closest(text, recent, cutoff=0.85)
+    hint = f"did you mean '{close}'? (list runs with `axocoatl runs list`)" if close else _NO_RUNS_HINT
+    raise NotFound(f"no run '{text}'", hint=hint)
+
+
+_NO_RUNS_HINT = "list runs with `axocoatl runs list`; start one with `axocoatl workflow run ID -i TEXT`"
 
 
 def _live(record: RunRecord) -> RunRecord:
@@ -59,8 +119,8 @@ def list_runs(
     """List recent runs, newest first."""
     g = globals_of(ctx)
     config = _config(ctx)
-    runs = run(_with_store(g, config, lambda s: s.list_runs(limit=limit, workflow_id=workflow)), debug=g.debug)
-    runs = [_live(r) for r in runs]
+    found = run(_with_store(g, config, lambda s: s.list_runs(limit=limit, workflow_id=workflow)), debug=g.debug)
+    runs = [_live(r) for r in found or []]
     if as_json:
         print_json(
             [
@@ -102,27 +162,25 @@ def list_runs(
 @app.command("show")
 def show_run(
     ctx: typer.Context,
-    run_id: str = typer.Argument(..., help="Run id (see `axocoatl runs list`)."),
+    run_id: str = typer.Argument(
+        ..., help="Run id, or a unique prefix of one (see `axocoatl runs list`).", autocompletion=complete_runs
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
 ) -> None:
     """Show one run: status, each step's input, output, tokens and error."""
+    from axocoatl.cli.common import fail
+    from axocoatl.core.errors import AxocoatlError, NotFound
+
     g = globals_of(ctx)
     config = _config(ctx)
-
-    async def fetch(store: SQLiteStore) -> RunRecord | UsageError:
-        record = await store.get_run(run_id)
-        if record is not None:
-            return record
-        from axocoatl.runtime.runtime import unknown_run
-
-        return await unknown_run(store, run_id)
-
-    record = run(_with_store(g, config, fetch), debug=g.debug)
-    if isinstance(record, UsageError):
-        from axocoatl.cli.common import fail
-
-        fail(record)
-    record = _live(record)
+    try:
+        run_id = resolve_run_id(ctx, run_id)
+    except AxocoatlError as exc:
+        fail(exc, debug=g.debug)
+    found = run(_with_store(g, config, lambda store: store.get_run(run_id)), debug=g.debug)
+    if found is None:
+        fail(NotFound(f"no run '{run_id}'", hint=_NO_RUNS_HINT), debug=g.debug)
+    record = _live(found)
     if as_json:
         print_json(record.to_json())
         return
@@ -147,7 +205,9 @@ def show_run(
 @app.command("resume")
 def resume_run(
     ctx: typer.Context,
-    run_id: str = typer.Argument(..., help="An interrupted or failed run."),
+    run_id: str = typer.Argument(
+        ..., help="An interrupted or failed run (its id or a unique prefix).", autocompletion=complete_runs
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
 ) -> None:
     """Resume an interrupted run (or retry a failed one): completed steps never run again.
@@ -156,7 +216,13 @@ def resume_run(
     """
     from urllib.parse import quote
 
+    from axocoatl.cli.common import fail
     from axocoatl.cli.execution import RunRequest, execute_run
+    from axocoatl.core.errors import AxocoatlError
 
+    try:
+        run_id = resolve_run_id(ctx, run_id)
+    except AxocoatlError as exc:
+        fail(exc, debug=globals_of(ctx).debug)
     request = RunRequest(local=lambda rt: rt.start_resume(run_id), path=f"/api/runs/{quote(run_id, safe='')}/resume")
     execute_run(ctx, request, as_json=as_json)

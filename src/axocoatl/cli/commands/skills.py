@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from axocoatl.cli.common import command_group, console, globals_of, input_limit, load, print_json, read_input
+from axocoatl.cli.completion import complete_skills
 
 app = command_group(help="List and fire skills (events that activate the agents reacting to them).")
 
@@ -34,7 +35,7 @@ def list_skills(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
 @app.command("fire")
 def fire_skill(
     ctx: typer.Context,
-    skill_id: str = typer.Argument(..., help="Skill id (see `axocoatl skills list`)."),
+    skill_id: str = typer.Argument(..., help="Skill id (see `axocoatl skills list`).", autocompletion=complete_skills),
     task: str = typer.Option("", "-i", "--input", help="Text given to the agents that react; - reads stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
 ) -> None:

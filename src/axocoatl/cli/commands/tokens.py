@@ -50,7 +50,7 @@ def report(
         from axocoatl.tokens.report import token_report_json
 
         rows = run(_with_store(g, config, lambda s: s.token_report(since=since_ts, agent_id=agent)), debug=g.debug)
-        data = token_report_json(rows, since=since_ts, agent=agent)
+        data = token_report_json(rows or [], since=since_ts, agent=agent)
     if as_json:
         print_json(data)
         return

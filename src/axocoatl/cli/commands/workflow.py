@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from axocoatl.cli.common import command_group, console, globals_of, input_limit, load, print_json, read_input
+from axocoatl.cli.completion import complete_workflows
 
 app = command_group(help="List and run workflows.")
 
@@ -45,7 +46,9 @@ def list_workflows(ctx: typer.Context, as_json: bool = typer.Option(False, "--js
 @app.command("run")
 def run_workflow(
     ctx: typer.Context,
-    workflow_id: str = typer.Argument(..., help="Workflow id (see `axocoatl workflow list`)."),
+    workflow_id: str = typer.Argument(
+        ..., help="Workflow id (see `axocoatl workflow list`).", autocompletion=complete_workflows
+    ),
     task: str = typer.Option(..., "-i", "--input", help="The task given to the entry agents; - reads stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
 ) -> None:
