@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import importlib.metadata
+import re
 import shutil
 import socket
 import sqlite3
@@ -26,7 +27,6 @@ Status = Literal["ok", "warn", "fail"]
 PROVIDER_TIMEOUT_SECS = 10.0
 MIN_FREE_BYTES = 100 * 1024 * 1024  # below this a run may fail mid-write
 LOW_FREE_BYTES = 1024 * 1024 * 1024
-REQUIRED_PACKAGES = ("pydantic", "PyYAML", "typer", "rich", "httpx", "aiosqlite", "fastapi", "uvicorn", "numpy")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,16 @@ class DoctorInputs:
     config_path: Path
     data_dir: Path
     timeout: float = PROVIDER_TIMEOUT_SECS
+
+
+def required_packages() -> list[str]:
+    """The packages axocoatl's own metadata requires (extras left out): one list, pyproject.toml's."""
+    names = []
+    for requirement in importlib.metadata.requires("axocoatl") or []:
+        if "extra ==" in requirement:
+            continue
+        names.append(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0])
+    return names
 
 
 def run_checks(inputs: DoctorInputs) -> list[Finding]:
@@ -76,7 +86,7 @@ def check_packages() -> list[Finding]:
     from axocoatl import __version__
 
     missing = []
-    for name in REQUIRED_PACKAGES:
+    for name in required_packages():
         try:
             importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
