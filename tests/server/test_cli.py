@@ -102,7 +102,7 @@ def test_without_a_daemon(tmp_path: Path) -> None:
     directory = write_project(tmp_path)
     status = cli(directory, "agents", "status", "--json")
     restart = cli(directory, "agents", "restart", "assistant")
-    chat = cli(directory, "chat", "-m", "offline")
+    chat = cli(directory, "chat", "-a", "assistant", "-m", "offline")
     assert status.returncode == 0
     assert "no daemon is running (start one with `axocoatl dev`)" in status.stderr
     assert json.loads(status.stdout)[0] == {
@@ -129,7 +129,7 @@ def test_cli_sends_the_configured_key(tmp_path: Path) -> None:
     daemon = Daemon(directory).start()
     try:
         status = cli(directory, "agents", "status", "assistant", "--json")
-        chat = cli(directory, "chat", "-m", "secured")
+        chat = cli(directory, "chat", "-a", "assistant", "-m", "secured")
         wrong = cli(directory, "agents", "status", "--json", env={"AXOCOATL_API_KEY": "nope"})
     finally:
         daemon.stop()

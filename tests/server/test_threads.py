@@ -232,7 +232,7 @@ def test_agents_threads_cli_through_the_daemon(daemon: Daemon) -> None:
     assert table.returncode == 0, table.stderr
     assert "thread" in table.stdout and "messages" in table.stdout
     assert any(line.split()[:2] == ["listed", "2"] for line in table.stdout.splitlines())
-    assert unknown.returncode == 2 and "did you mean 'assistant'" in unknown.stderr
+    assert unknown.returncode == 3 and "did you mean 'assistant'" in unknown.stderr
 
 
 def test_without_a_daemon_chat_and_threads_run_in_process(tmp_path: Path) -> None:
@@ -255,4 +255,4 @@ def test_without_a_daemon_chat_and_threads_run_in_process(tmp_path: Path) -> Non
     assert "agent 'other' has no threads yet" in table.stdout
     assert bad.returncode == 2
     assert "--thread 'no good' is not a thread name" in bad.stderr and "1-128 letters" in bad.stderr
-    assert unknown.returncode == 2 and "unknown agent 'ghost'" in unknown.stderr
+    assert unknown.returncode == 3 and "unknown agent 'ghost'" in unknown.stderr

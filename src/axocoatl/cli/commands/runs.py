@@ -66,6 +66,10 @@ def resolve_run_id(ctx: typer.Context, text: str) -> str:
         return text
     path = create_store(config.store, g.data_dir_path()).path
     if not path.exists():
+        from axocoatl.runtime.daemon import read_daemon_info
+
+        if read_daemon_info(g.data_dir_path()) is not None:
+            return text  # a daemon owns this data dir: it answers for its runs (or says it cannot)
         raise NotFound(f"no run '{text}': there are no runs in {path.parent} yet", hint=_NO_RUNS_HINT)
     try:
         db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=5.0)
