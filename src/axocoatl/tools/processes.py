@@ -216,11 +216,13 @@ class BackgroundTasks:
 
     async def aclose(self) -> None:
         """Kill every background task (the runtime is closing)."""
-        for task in self._tasks.values():
-            kill_group(task.process)
-        readers = [t.reader for t in self._tasks.values() if t.reader is not None]
-        for reader in readers:
-            reader.cancel()
-        if readers:
-            await asyncio.gather(*readers, return_exceptions=True)
+        tasks = list(self._tasks.values())
         self._tasks.clear()
+        for task in tasks:
+            kill_group(task.process)
+        for task in tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(task.process.wait(), KILL_GRACE_SECS)
+            if task.reader is not None:  # ends at the pipe's end; a grandchild holding it open is cut off
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(task.reader, KILL_GRACE_SECS)
