@@ -78,8 +78,21 @@ def _preexec(limits: Limits) -> Callable[[], None] | None:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if extra_processes > 0:
             cap(resource.RLIMIT_NPROC, _user_processes() + extra_processes)
+        _die_with_parent()
 
     return apply
+
+
+def _die_with_parent() -> None:
+    """Linux: the command is killed when the runtime dies (kill -9 included), instead of running on
+    unobserved; its outcome is then "unknown" to the resumed step (see tools/journal.py)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def _user_processes() -> int:
