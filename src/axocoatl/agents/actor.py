@@ -379,9 +379,10 @@ class Agent:
             thread=job.thread,
         )
         journal = None
-        if job.commit is not None and job.run_id is not None and not job.input.stateless:
+        toolbox = self.toolbox
+        if toolbox and job.commit is not None and job.run_id is not None and not job.input.stateless:
             journal = await ToolJournal.open(self._store, self._clock, job.run_id, self.id)
-        return ToolPipeline(self.toolbox, env, journal=journal, hooks=self._tool_services.hooks, sink=job.sink)
+        return ToolPipeline(toolbox, env, journal=journal, hooks=self._tool_services.hooks, sink=job.sink)
 
     async def _commit(
         self, job: _Job, session: Session | None, result: TurnResult, memory: TurnMemory | None, tools: ToolPipeline

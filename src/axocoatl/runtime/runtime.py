@@ -199,9 +199,8 @@ class Runtime:
         config = self.config.agent(agent_id)
         if config is not None and config.workspace:
             return _existing_dir(config.workspace, f"agents[{agent_id}].workspace")
-        path = self.data_dir / "workspaces" / "threads" / _safe(agent_id) / _safe(thread or "steps")
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        # Made by the first tool that uses it (tools/workspace.py): most turns call no file tool.
+        return self.data_dir / "workspaces" / "threads" / _safe(agent_id) / _safe(thread or "steps")
 
     def _run_workspaces(self, run_id: str, plan: RunPlan, override: Path | None) -> dict[str, Path]:
         """Each step's workspace: the agent's own, else ``override`` (--workspace), else the workflow's,
@@ -218,9 +217,8 @@ class Runtime:
             if agent is not None and agent.workspace:
                 chosen[node.agent_id] = _existing_dir(agent.workspace, f"agents[{agent.id}].workspace")
             else:
-                if shared is None:
+                if shared is None:  # made by the first tool that uses it
                     shared = self.data_dir / "workspaces" / run_id
-                    shared.mkdir(parents=True, exist_ok=True)
                 chosen[node.agent_id] = shared
         return chosen
 
@@ -325,7 +323,12 @@ class Runtime:
         now = self.clock.now()
         run = new_run_record(new_run_id(), plan, task, owner=self.owner, now=now)
         workspaces = self._run_workspaces(run.run_id, plan, workspace)
-        baselines = {path: await asyncio.to_thread(git_baseline, path) for path in set(workspaces.values())}
+        # A fresh default directory has nothing to diff against: only a given one may be a git checkout.
+        fresh = self.data_dir / "workspaces" / run.run_id
+        baselines = {
+            path: None if path == fresh else await asyncio.to_thread(git_baseline, path)
+            for path in set(workspaces.values())
+        }
         records = [WorkspaceRecord(run.run_id, a, str(p), baselines[p]) for a, p in workspaces.items()]
         driver = self._driver(RunState(run, plan, plan.lattice(), outputs={}, seq=0), workspaces)
         outcome = await driver.start({"input": task[:2000]}, WriteBatch(workspaces=records))
@@ -419,7 +422,6 @@ class Runtime:
         for node in plan.nodes:  # a run started before workspaces were recorded: one fresh directory
             if node.agent_id not in workspaces:
                 workspaces[node.agent_id] = self.data_dir / "workspaces" / run_id
-                workspaces[node.agent_id].mkdir(parents=True, exist_ok=True)
         driver = self._driver(RunState(run, plan, lattice, outputs=outputs, seq=seq), workspaces)
         driver.timeout_from = now
         outcome = await driver.resume(retry=retry)

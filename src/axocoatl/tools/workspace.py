@@ -17,13 +17,24 @@ from axocoatl.core.errors import ToolError
 
 
 class Workspace:
-    """The directory tools run in; ``resolve`` confines a model-given path to it."""
+    """The directory tools run in; ``resolve`` confines a model-given path to it.
+
+    A default workspace (a fresh directory per run or thread) is made on first use, so a turn
+    whose tools never touch it leaves no directory behind."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(os.path.realpath(root))
+        self._root = Path(os.path.realpath(root))
+        self._made = False
+
+    @property
+    def root(self) -> Path:
+        if not self._made:
+            self._root.mkdir(parents=True, exist_ok=True)
+            self._made = True
+        return self._root
 
     def __repr__(self) -> str:
-        return f"Workspace({str(self.root)!r})"
+        return f"Workspace({str(self._root)!r})"
 
     def resolve(self, path: object, *, what: str = "path") -> Path:
         """The real path of ``path`` (relative to the root), refused when it leaves the workspace."""
