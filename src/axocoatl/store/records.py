@@ -257,20 +257,6 @@ class JournalRecord:
     is_error: bool = False
     finished_at: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "round": self.round,
-            "call_id": self.call_id,
-            "name": self.name,
-            "arguments": self.arguments,
-            "effect": self.effect,
-            "status": self.status,
-            "result": self.result,
-            "is_error": self.is_error,
-            "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at),
-        }
-
 
 @dataclass(frozen=True)
 class WorkspaceRecord:

@@ -193,8 +193,5 @@ class SQLiteStore:
         """The activation a step's execution journals under, and the open rows a crashed one left."""
         return await self._engine.inline(lambda db: journal.load_open(db, run_id, agent_id))
 
-    async def list_tool_calls(self, run_id: str) -> list[JournalRecord]:
-        return await self._engine.run(lambda db: journal.list_calls(db, run_id))
-
     async def load_workspaces(self, run_id: str) -> list[WorkspaceRecord]:
         return await self._engine.inline(lambda db: journal.load_workspaces(db, run_id))
