@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ def pipeline(
     root: Path,
     allowed: list[str] | None = None,
     *,
-    extra: list[Tool] = (),  # type: ignore[assignment]
+    extra: Sequence[Tool] = (),
     settings: ToolsConfig | None = None,
     web_search: WebSearchConfig | None = None,
     services: ToolServices | None = None,
