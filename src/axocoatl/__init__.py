@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from axocoatl.config.loader import load_config
     from axocoatl.core.errors import AxocoatlError, ConfigError, UsageError
     from axocoatl.runtime.runtime import Runtime
+    from axocoatl.tools.python_tools import tool
 
-__all__ = ["AxocoatlError", "ConfigError", "Runtime", "UsageError", "__version__", "load_config"]
+__all__ = ["AxocoatlError", "ConfigError", "Runtime", "UsageError", "__version__", "load_config", "tool"]
 
 _LAZY = {
     "Runtime": "axocoatl.runtime.runtime",
@@ -24,6 +25,7 @@ _LAZY = {
     "AxocoatlError": "axocoatl.core.errors",
     "ConfigError": "axocoatl.core.errors",
     "UsageError": "axocoatl.core.errors",
+    "tool": "axocoatl.tools.python_tools",
 }
 
 

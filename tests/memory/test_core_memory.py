@@ -75,10 +75,10 @@ async def test_bad_tool_arguments_come_back_as_clear_tool_errors(memory_runtime:
         again = await rt.execute("ada", "still alive?")
     assert flags == [True, True, True, True, True, False]
     assert "over its limit of 20 by 10" in errors[0]
-    assert "unknown block 'diary'" in errors[1] and "persona, human" in errors[1]
-    assert "needs a non-empty 'text'" in errors[2]
+    assert "'block' must be one of 'persona', 'human', got 'diary'" in errors[1]
+    assert "missing required argument 'text'" in errors[2]
     assert "text not found in block 'persona'" in errors[3] and "I am calm." in errors[3]
-    assert "'value' must be a string" in errors[4]
+    assert "'value' must be string, got integer" in errors[4]
     assert again.content == "done"
     assert json.loads(out.tool_calls[5].result)["chars"] == len("I am patient.")
 

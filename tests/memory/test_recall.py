@@ -88,7 +88,7 @@ async def test_passive_injection_can_be_turned_off(memory_runtime: Callable[...,
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ("{}", "needs a non-empty 'query'"),
+        ("{}", "missing required argument 'query'"),
         ('{query: "  "}', "needs a non-empty 'query'"),
         ('{query: bees, k: "many"}', "'k' must be a whole number from 1 to 20"),
     ],

@@ -16,6 +16,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 from axocoatl.agents.turn import TurnFailed, TurnResult, TurnSetup, run_turn
@@ -31,7 +32,10 @@ from axocoatl.providers.base import Provider
 from axocoatl.store import LedgerEntry, SessionAppend, Store, WriteBatch
 from axocoatl.tokens.budget import BudgetDecision, BudgetUsage, plan_call
 from axocoatl.tokens.counter import TokenCounter
+from axocoatl.tools.journal import ToolJournal
+from axocoatl.tools.pipeline import ToolPipeline, ToolServices
 from axocoatl.tools.registry import AgentToolbox
+from axocoatl.tools.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,7 @@ class _Job:
     sink: StreamSink | None
     commit: StepCommit | None
     run_id: str | None
+    workspace: Path | None = None
 
 
 class Agent:
@@ -96,8 +101,13 @@ class Agent:
         clock: Clock,
         counter: TokenCounter,
         memory: AgentMemory | None = None,
+        tools: ToolServices | None = None,
+        workspace: Callable[[str | None], Path] | None = None,
     ) -> None:
         self.config = config
+        self._tool_services = tools or ToolServices()
+        # The directory a turn's tools work in when its caller names none (by thread).
+        self._default_workspace = workspace
         self.id = config.id
         self._provider_factory = provider
         self._toolbox_factory = toolbox
@@ -154,15 +164,17 @@ class Agent:
         sink: StreamSink | None = None,
         commit: StepCommit | None = None,
         run_id: str | None = None,
+        workspace: Path | None = None,
     ) -> AgentOutput:
         """Run one turn and wait for its committed result.
 
         ``thread``: the conversation the turn belongs to (its history is the thread's, and the turn
         is appended to it); None: a turn with a context of its own (a workflow step).
+        ``workspace``: the directory its tools work in (default: the agent's, by thread).
         """
         if self._stopped:
             raise MailboxClosed(f"agent '{self.id}' is stopped", hint="restart it to send it work again")
-        job = _Job(agent_input, None if agent_input.stateless else thread, sink, commit, run_id)
+        job = _Job(agent_input, None if agent_input.stateless else thread, sink, commit, run_id, workspace)
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
@@ -289,11 +301,12 @@ class Agent:
     async def _turn(self, job: _Job) -> AgentOutput:
         session = await self.session(job.thread) if job.thread is not None else None
         provider = self._provider_factory()
+        tools = await self._pipeline(job)
         setup = TurnSetup(
             agent=self.config,
             provider=provider,
             model=self.config.model or provider.default_model(),
-            toolbox=self.toolbox,
+            tools=tools,
             history=(),
             clock=self._clock,
             counter=self._counter,
@@ -331,29 +344,54 @@ class Agent:
                     await job.commit.started(context() if callable(context) else context)
                 result = await run_turn(setup, job.input)
         except TurnFailed as failed:
-            await self._record_failure(job, failed.error, [*_memory_ledger(memory), *failed.ledger], session, memory)
+            ledger = [*_memory_ledger(memory), *failed.ledger]
+            await self._record_failure(job, failed.error, ledger, session, memory, tools)
             raise failed.error from None
         except TimeoutError:
             error = AgentTimeout(
                 f"agent '{self.id}' timed out after {self.config.timeout_secs:g} s",
                 hint=f"raise agents[{self.id}].timeout_secs or make the task smaller",
             )
-            await self._record_failure(job, error, _memory_ledger(memory), session, memory)
+            await self._record_failure(job, error, _memory_ledger(memory), session, memory, tools)
             raise error from None
         except asyncio.CancelledError:
+            tools.abandon()  # nothing of the turn commits: its staged edits must not linger in memory
             raise
         except Exception as exc:  # memory preparation or the step's start failed (a database error)
-            await self._record_failure(job, exc, _memory_ledger(memory), session, memory)
+            await self._record_failure(job, exc, _memory_ledger(memory), session, memory, tools)
             raise
 
         # The commit is shielded: once the turn produced a result, cancelling the caller
         # must not leave the database and the in-memory session disagreeing.
-        await asyncio.shield(asyncio.ensure_future(self._commit(job, session, result, memory)))
+        await asyncio.shield(asyncio.ensure_future(self._commit(job, session, result, memory, tools)))
         return result.output
 
-    async def _commit(self, job: _Job, session: Session | None, result: TurnResult, memory: TurnMemory | None) -> None:
+    async def _pipeline(self, job: _Job) -> ToolPipeline:
+        """The turn's tool pipeline: where its tools work, and (a workflow step) its journal."""
+        root = job.workspace
+        if root is None and self._default_workspace is not None:
+            root = self._default_workspace(job.thread)
+        env = self._tool_services.environment(
+            self.id,
+            Workspace(root or Path.cwd()),
+            run_id=job.run_id,
+            step=self.id if job.commit is not None else None,
+            thread=job.thread,
+        )
+        journal = None
+        toolbox = self.toolbox
+        if toolbox and job.commit is not None and job.run_id is not None and not job.input.stateless:
+            journal = await ToolJournal.open(self._store, self._clock, job.run_id, self.id)
+        return ToolPipeline(toolbox, env, journal=journal, hooks=self._tool_services.hooks, sink=job.sink)
+
+    async def _commit(
+        self, job: _Job, session: Session | None, result: TurnResult, memory: TurnMemory | None, tools: ToolPipeline
+    ) -> None:
         now = self._clock.now()
         batch = WriteBatch()
+        batch.extend(result.writes)
+        if tools.journal is not None:
+            batch.extend(tools.journal.close())
         if memory is not None and self.memory is not None:
             batch.extend(self.memory.turn_writes(session, memory, job.input, result.output, now, job.run_id))
             batch.ledger.extend(memory.ledger)
@@ -390,12 +428,17 @@ class Agent:
         ledger: list[LedgerEntry],
         session: Session | None,
         memory: TurnMemory | None,
+        tools: ToolPipeline,
     ) -> None:
         self._mark_failed(error)
         now = self._last_active = self._clock.now()
 
         async def write() -> None:
+            # The turn happened, failed or not: its core-memory edits (applied in memory) are kept.
             batch = WriteBatch(ledger=list(ledger))
+            batch.extend(tools.writes)
+            if tools.journal is not None:
+                batch.extend(tools.journal.close())
             if self.memory is not None:
                 batch.extend(self.memory.failure_writes(now, session, memory))
             try:

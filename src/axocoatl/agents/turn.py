@@ -13,10 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from axocoatl.config.schema import AgentConfig
-from axocoatl.core.errors import ToolError
-from axocoatl.core.events import CallFinished, StreamSink, TextChunk, ToolFinished, ToolStarted
+from axocoatl.core.events import CallFinished, StreamSink, TextChunk
 from axocoatl.core.ids import Clock
-from axocoatl.core.messages import AgentInput, AgentOutput, ChatMessage, TokenUsage, ToolCall, ToolCallRecord
+from axocoatl.core.messages import AgentInput, AgentOutput, ChatMessage, TokenUsage, ToolCallRecord
 from axocoatl.providers.base import (
     ChatRequest,
     ChatResponse,
@@ -25,10 +24,10 @@ from axocoatl.providers.base import (
     TextDelta,
     estimate_prompt_tokens,
 )
-from axocoatl.store.records import LedgerEntry
+from axocoatl.store.records import LedgerEntry, WriteBatch
 from axocoatl.tokens.budget import BudgetDecision, BudgetUsage, plan_call
 from axocoatl.tokens.counter import TokenCounter
-from axocoatl.tools.registry import AgentToolbox
+from axocoatl.tools.pipeline import ToolPipeline
 
 log = logging.getLogger(__name__)
 MAX_TOOL_ROUNDS = 10
@@ -41,7 +40,7 @@ class TurnSetup:
     agent: AgentConfig
     provider: Provider
     model: str
-    toolbox: AgentToolbox
+    tools: ToolPipeline
     history: Sequence[ChatMessage]
     clock: Clock
     counter: TokenCounter
@@ -64,6 +63,7 @@ class TurnResult:
     output: AgentOutput
     new_messages: list[ChatMessage]
     ledger: list[LedgerEntry] = field(default_factory=list)
+    writes: WriteBatch = field(default_factory=WriteBatch)  # staged by transactional tools (core memory)
 
 
 class TurnFailed(Exception):
@@ -94,7 +94,8 @@ async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEnt
     user = ChatMessage.user(agent_input.content)
     conversation: list[ChatMessage] = [*history, user]
     new_messages: list[ChatMessage] = [user]
-    tools = setup.toolbox.specs()
+    tools = setup.tools.toolbox.specs()
+    journal = setup.tools.journal
     model = agent_input.model_override or setup.model
     caps = setup.provider.capabilities(model)
     wanted_reply = agent.sampling.max_tokens or caps.max_output_tokens
@@ -103,6 +104,17 @@ async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEnt
     calls = setup.prior_calls
 
     for round_no in range(MAX_TOOL_ROUNDS + 1):
+        recorded = journal.reply(round_no) if journal is not None and not agent_input.stateless else None
+        if recorded is not None:
+            # A resumed step: this round's reply was recorded before the crash; follow it, no new call.
+            content, tool_calls = recorded
+            asked = ChatMessage.assistant(content, tool_calls=tool_calls)
+            results = await setup.tools.run_round(round_no, tool_calls)
+            records.extend(results)
+            tool_messages = [ChatMessage.tool(r.result, tool_call_id=r.id, name=r.name) for r in results]
+            conversation.extend([asked, *tool_messages])
+            new_messages.extend([asked, *tool_messages])
+            continue
         system = _system_prompt(prompt, context() if callable(context) else context)
         messages = (ChatMessage.system(system), *conversation) if system else tuple(conversation)
         request = ChatRequest(
@@ -168,7 +180,9 @@ async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEnt
             final = ChatMessage.assistant(f"{response.content}\n{note}".strip())
             break
         asked = ChatMessage.assistant(response.content, tool_calls=response.tool_calls)
-        results = await _run_tools(setup, response.tool_calls)
+        if journal is not None:
+            await journal.record_reply(round_no, response.content, response.tool_calls)
+        results = await setup.tools.run_round(round_no, response.tool_calls)
         records.extend(results)
         tool_messages = [ChatMessage.tool(r.result, tool_call_id=r.id, name=r.name) for r in results]
         conversation.extend([asked, *tool_messages])
@@ -176,7 +190,12 @@ async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEnt
 
     new_messages.append(final)
     output = AgentOutput(content=final.content, usage=spent, tool_calls=tuple(records), llm_calls=calls)
-    return TurnResult(output=output, new_messages=[] if agent_input.stateless else new_messages, ledger=ledger)
+    return TurnResult(
+        output=output,
+        new_messages=[] if agent_input.stateless else new_messages,
+        ledger=ledger,
+        writes=setup.tools.writes,
+    )
 
 
 def _system_prompt(prompt: str | None, context: str) -> str:
@@ -192,23 +211,6 @@ async def _call(setup: TurnSetup, request: ChatRequest) -> ChatResponse:
         if sink is not None and isinstance(event, TextDelta) and event.text:
             sink(TextChunk(event.text))
     return acc.response()
-
-
-async def _run_tools(setup: TurnSetup, calls: Sequence[ToolCall]) -> list[ToolCallRecord]:
-    async def one(call: ToolCall) -> ToolCallRecord:
-        if setup.sink:
-            setup.sink(ToolStarted(call))
-        try:
-            result = await setup.toolbox.call(call.name, call.arguments)
-            record = ToolCallRecord(call.id, call.name, call.arguments, result)
-        except ToolError as exc:
-            error = {"error": str(exc)}
-            record = ToolCallRecord(call.id, call.name, call.arguments, json.dumps(error), is_error=True)
-        if setup.sink:
-            setup.sink(ToolFinished(record))
-        return record
-
-    return list(await asyncio.gather(*(one(call) for call in calls)))
 
 
 def _usage_of(response: ChatResponse, prompt_tokens: int, counter: TokenCounter) -> TokenUsage:

@@ -53,7 +53,23 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Lo
     text = _read(path, name)
     environment, env_warnings = build_environment(path.parent, env)
     loaded = parse_config_text(text, file=name, env=environment)
+    anchor_paths(loaded.config, path.parent)
     return replace(loaded, warnings=[*env_warnings, *loaded.warnings])
+
+
+def anchor_paths(config: AxocoatlConfig, base: Path) -> None:
+    """Relative paths of the config (workspaces, tools.python) are relative to its file: made absolute here."""
+
+    def anchored(value: str) -> str:
+        return value if Path(value).is_absolute() else str((base / value).resolve())
+
+    for agent in config.agents:
+        if agent.workspace:
+            agent.workspace = anchored(agent.workspace)
+    for workflow in config.workflows:
+        if workflow.workspace:
+            workflow.workspace = anchored(workflow.workspace)
+    config.tools.python = [anchored(p) for p in config.tools.python]
 
 
 def parse_config_text(text: str, *, file: str = "<string>", env: Mapping[str, str] | None = None) -> LoadedConfig:

@@ -150,6 +150,11 @@ class AgentConfig(Section):
     model: str | None = Field(None, description="Model name; each provider has a default.")
     system_prompt: str | None = None
     tools: list[str] = Field(default_factory=list, description="Allow-list of tools this agent may call.")
+    workspace: str | None = Field(
+        None,
+        description="Directory this agent's file and shell tools work in (relative: to the config file); "
+        "default: the run's workspace.",
+    )
     token_budget: TokenBudgetConfig | None = None
     memory: AgentMemoryConfig = Field(default_factory=AgentMemoryConfig)
     depends_on: list[str] = Field(default_factory=list, description="Agents whose completion activates this one.")
@@ -216,6 +221,11 @@ class WorkflowConfig(Section):
     entry_point: str | None = Field(None, description="Agent that receives the input; default: agents without deps.")
     htn_methods_file: str | None = Field(None, description="No effect in this version (validate warns).")
     timeout_secs: float = Field(1800.0, gt=0, description="Most seconds a run of this workflow may take.")
+    workspace: str | None = Field(
+        None,
+        description="Directory the run's agents work in (relative: to the config file); "
+        "default: a fresh directory per run under the data dir.",
+    )
 
     @property
     def display_name(self) -> str:
@@ -462,8 +472,53 @@ class ProactiveConfig(Section):
 
 
 class WebSearchConfig(Section):
-    provider: Literal["tavily"] = "tavily"
-    api_key: SecretStr | None = None
+    """The backend of the ``web_search`` tool."""
+
+    provider: Literal["tavily", "searxng"] = "tavily"
+    api_key: SecretStr | None = Field(None, description="Tavily API key (provider: tavily).")
+    url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/]",
+        description="SearXNG instance URL (provider: searxng), or another Tavily endpoint than api.tavily.com.",
+    )
+    max_results: int = Field(5, ge=1, le=15, description="Results returned when the call does not say.")
+    timeout_secs: float = Field(20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _backend_fields(self) -> WebSearchConfig:
+        if self.provider == "searxng" and not self.url:
+            raise ValueError(
+                "provider 'searxng' needs the url of your instance (for example url: http://localhost:8888)"
+            )
+        return self
+
+
+class HttpToolsConfig(Section):
+    """Where ``http_fetch`` may go. Private, loopback and link-local addresses are refused unless allowed."""
+
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (or *.domain) http_fetch may reach; empty: any public host. Listing a private "
+        "or loopback host here allows it.",
+    )
+    deny_hosts: list[str] = Field(default_factory=list, description="Hosts (or *.domain) always refused.")
+    max_bytes: int = Field(2_000_000, gt=0, description="Largest response body read; the rest is cut.")
+    timeout_secs: float = Field(30.0, gt=0)
+
+
+class ToolsConfig(Section):
+    """Settings of the built-in tools, and the Python files defining your own (see docs/tools.md)."""
+
+    python: list[str] = Field(
+        default_factory=list,
+        description="Python files (relative: to the config file) whose @axocoatl.tool functions become tools.",
+    )
+    max_output_chars: int = Field(
+        30_000, ge=256, description="Most characters of one tool result the model sees; the rest is cut, marked."
+    )
+    timeout_secs: float = Field(60.0, gt=0, description="Default timeout of one tool call.")
+    bash_timeout_secs: float = Field(180.0, gt=0, description="Timeout of one bash command.")
+    http: HttpToolsConfig = Field(default_factory=HttpToolsConfig)
 
 
 class ConsolidationConfig(Section):
@@ -511,6 +566,7 @@ class AxocoatlConfig(Section):
     consolidation: ConsolidationConfig = Field(default_factory=ConsolidationConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     web_search: WebSearchConfig | None = None
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
 
     _agent_index: tuple[list[AgentConfig], dict[str, AgentConfig]] | None = PrivateAttr(default=None)

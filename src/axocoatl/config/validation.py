@@ -3,8 +3,12 @@ and the keys that have no effect in this version."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import re
+import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -31,8 +35,11 @@ _INERT_SECTIONS = {
     "schedules": "nothing runs workflows on a schedule; start them with `axocoatl workflow run`",
     "proactive": "proactive agents are not triggered",
     "webhooks": "events are not sent to webhooks; follow them over the daemon's WebSocket instead",
-    "web_search": "there is no web search tool",
 }
+
+
+def _is_tool(value: object) -> bool:
+    return isinstance(getattr(getattr(value, "__axocoatl_tool__", None), "name", None), str)
 
 
 def validate_config(config: AxocoatlConfig, source: ConfigSource | None = None) -> list[ConfigIssue]:
@@ -56,6 +63,7 @@ class _Checker:
         self.cyclic: set[str] = set()
         # Agents whose own definition already makes them unable to fire; not re-reported per workflow.
         self.stuck: set[str] = set()
+        self.python_tools = self.load_python_tools()
 
     def error(self, loc: Sequence[object], message: str, hint: str | None = None) -> None:
         self.issues.append(self.source.issue(loc, message, hint=hint))
@@ -149,15 +157,50 @@ class _Checker:
             seen.add(dep)
         self.check_threshold(index, agent, len(seen))
 
+    def load_python_tools(self) -> list[str]:
+        """The names of the tools the files of tools.python define (importing them, as the runtime will)."""
+        names: list[str] = []
+        base = Path(self.source.file).parent if self.source.file and Path(self.source.file).exists() else Path.cwd()
+        for index, entry in enumerate(self.config.tools.python):
+            loc = ("tools", "python", index)
+            path = (base / entry).resolve()
+            if not path.is_file():
+                self.error(loc, f"no Python file '{entry}' ({path})", "list files relative to axocoatl.yaml")
+                continue
+            key = "axocoatl_user_tools_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+            module = sys.modules.get(key)
+            if module is None:
+                spec = importlib.util.spec_from_file_location(key, path)
+                if spec is None or spec.loader is None:
+                    self.error(loc, f"'{entry}' is not a Python file", "name it *.py")
+                    continue
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[key] = module
+                try:
+                    spec.loader.exec_module(module)
+                except Exception as exc:
+                    del sys.modules[key]
+                    self.error(loc, f"importing '{entry}' failed: {type(exc).__name__}: {exc}", "fix the file")
+                    continue
+            # Duck-typed: axocoatl.tool (the tools layer) marks each function with its Tool.
+            found = [v.__axocoatl_tool__.name for v in vars(module).values() if _is_tool(v)]
+            if not found:
+                self.error(loc, f"'{entry}' defines no tool", "decorate its functions with @axocoatl.tool")
+            for name in found:
+                if name in BUILTIN_TOOLS or name in MEMORY_TOOLS or name in names:
+                    self.error(loc, f"'{entry}' defines tool '{name}', a name already taken", "rename the function")
+            names.extend(found)
+        return names
+
     def check_tools(self, index: int, agent: AgentConfig) -> None:
-        known = [*BUILTIN_TOOLS, *MEMORY_TOOLS]
+        known = [*BUILTIN_TOOLS, *MEMORY_TOOLS, *self.python_tools]
         seen: set[str] = set()
         for position, name in enumerate(agent.tools):
             loc = ("agents", index, "tools", position)
             if name in seen:
                 self.warn(loc, f"tool '{name}' is listed twice", "remove the duplicate entry")
             seen.add(name)
-            if name in BUILTIN_TOOLS:
+            if name in BUILTIN_TOOLS or name in self.python_tools:
                 continue
             if name not in MEMORY_TOOLS:
                 self.error(loc, f"unknown tool '{name}'", did_you_mean(name, known, noun="tool"))

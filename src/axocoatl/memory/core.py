@@ -3,13 +3,13 @@
 Local blocks belong to one agent. A ``shared: true`` block is one team memory: every
 agent that declares its label holds the same CoreBlock object (from SharedBlocks, owned
 by the Runtime), so an edit by one agent is in the next request of every other.
-Every edit is written through at once (its own small transaction).
+An edit is applied in memory at once and its row joins the turn's transaction (``stage``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from axocoatl.config.schema import CoreBlockConfig
@@ -165,10 +165,20 @@ class CoreMemory:
         block.check_limit(value, "this value")
         return block, value
 
-    async def commit(self, block: CoreBlock, value: str) -> dict[str, object]:
-        """Apply a planned edit in memory at once (later requests see it) and write it through."""
+    def stage(
+        self, block: CoreBlock, value: str, writes: WriteBatch, undo: list[Callable[[], None]]
+    ) -> dict[str, object]:
+        """Apply a planned edit in memory at once (later requests see it); its row goes into ``writes``,
+        which commit with the turn, and ``undo`` reverts it if the turn is abandoned."""
+        before = block.value
         block.value = value
-        await self._store.write(WriteBatch(core_blocks=[block.record(self._clock.now())]))
+
+        def revert() -> None:
+            if block.value == value:  # unless another turn edited it since
+                block.value = before
+
+        undo.append(revert)
+        writes.core_blocks.append(block.record(self._clock.now()))
         return {"ok": True, "block": block.label, "chars": len(value), "limit": block.limit or None}
 
 

@@ -12,6 +12,7 @@ from axocoatl.core.errors import ToolError
 from axocoatl.core.ids import iso
 from axocoatl.core.tool_names import MEMORY_TOOLS
 from axocoatl.memory import daily_log
+from axocoatl.tools.context import ToolContext
 from axocoatl.tools.registry import Tool
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def _clamp_k(value: object, default: int) -> int:
 def _recall_search(memory: AgentMemory) -> Tool:
     recall = memory.config.memory.recall
 
-    async def handler(args: dict[str, Any]) -> Any:
+    async def handler(args: dict[str, Any], ctx: ToolContext) -> Any:
         query = args.get("query")
         if not isinstance(query, str) or not query.strip():
             raise ToolError("recall_search needs a non-empty 'query' string: what you want to remember")
@@ -63,16 +64,18 @@ def _recall_search(memory: AgentMemory) -> Tool:
             "type": "object",
             "properties": {
                 "query": {"type": "string", "description": "What to look for, in natural language."},
-                "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "description": "How many results."},
+                # Lenient on purpose: small models send "5"; out-of-range values are clamped, not refused.
+                "k": {"type": ["integer", "string"], "description": f"How many results, 1 to {MAX_K}."},
             },
             "required": ["query"],
         },
         handler,
+        source="memory",
     )
 
 
 def _recall_timeframe(memory: AgentMemory) -> Tool:
-    async def handler(args: dict[str, Any]) -> Any:
+    async def handler(args: dict[str, Any], ctx: ToolContext) -> Any:
         first, last = daily_log.parse_range(args)
         entries, total = await memory.store.read_log(
             memory.agent_id, first_day=first, last_day=last, limit=TIMEFRAME_ENTRIES
@@ -99,6 +102,7 @@ def _recall_timeframe(memory: AgentMemory) -> Tool:
             },
         },
         handler,
+        source="memory",
     )
 
 
@@ -106,20 +110,22 @@ def _core_tools(memory: AgentMemory) -> list[Tool]:
     labels = [b.label for b in memory.config.memory.core.blocks]
     block_param = {"type": "string", "enum": labels, "description": "Label of the block to edit."}
 
-    async def append(args: dict[str, Any]) -> Any:
+    # An edit is applied in memory at once (the turn's next request shows it) and its row commits with
+    # the turn: a turn that never commits (a crash) never applied it, so its resumed run applies it once.
+    async def append(args: dict[str, Any], ctx: ToolContext) -> Any:
         core = await memory.core_memory()
         block, value = core.plan_append(args.get("block"), args.get("text"))
-        return await core.commit(block, value)
+        return core.stage(block, value, ctx.writes, ctx.undo)
 
-    async def replace(args: dict[str, Any]) -> Any:
+    async def replace(args: dict[str, Any], ctx: ToolContext) -> Any:
         core = await memory.core_memory()
         block, value = core.plan_replace(args.get("block"), args.get("old"), args.get("new", ""))
-        return await core.commit(block, value)
+        return core.stage(block, value, ctx.writes, ctx.undo)
 
-    async def set_value(args: dict[str, Any]) -> Any:
+    async def set_value(args: dict[str, Any], ctx: ToolContext) -> Any:
         core = await memory.core_memory()
         block, value = core.plan_set(args.get("block"), args.get("value"))
-        return await core.commit(block, value)
+        return core.stage(block, value, ctx.writes, ctx.undo)
 
     return [
         Tool(
@@ -131,6 +137,9 @@ def _core_tools(memory: AgentMemory) -> list[Tool]:
                 "required": ["block", "text"],
             },
             append,
+            effect="write",
+            transactional=True,
+            source="memory",
         ),
         Tool(
             "core_memory_replace",
@@ -145,6 +154,9 @@ def _core_tools(memory: AgentMemory) -> list[Tool]:
                 "required": ["block", "old", "new"],
             },
             replace,
+            effect="write",
+            transactional=True,
+            source="memory",
         ),
         Tool(
             "core_memory_set",
@@ -155,5 +167,8 @@ def _core_tools(memory: AgentMemory) -> list[Tool]:
                 "required": ["block", "value"],
             },
             set_value,
+            effect="write",
+            transactional=True,
+            source="memory",
         ),
     ]

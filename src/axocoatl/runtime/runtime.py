@@ -32,10 +32,13 @@ from axocoatl.runtime.ownership import HEARTBEAT_INTERVAL, owner_alive, process_
 from axocoatl.runtime.plans import RunPlan, plan_skill, plan_workflow
 from axocoatl.runtime.transitions import RunState, new_run_record
 from axocoatl.runtime.workflows import RunDriver
-from axocoatl.store import RunRecord, Store, create_store
+from axocoatl.store import RunRecord, Store, WorkspaceRecord, WriteBatch, create_store
 from axocoatl.tokens.counter import TokenCounter, default_counter
 from axocoatl.tools.builtins import BUILTIN_TOOLS
+from axocoatl.tools.pipeline import ToolServices
+from axocoatl.tools.python_tools import load_python_tools
 from axocoatl.tools.registry import ToolRegistry
+from axocoatl.tools.workspace import git_baseline
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,8 @@ class Runtime:
         self.store: Store = store or create_store(config.store, self.data_dir)
         self.bus = EventBus()
         self.tools = ToolRegistry(BUILTIN_TOOLS)
+        self.tools.add_source(load_python_tools(config.tools.python, Path.cwd()))  # paths: absolute once loaded
+        self.tool_services = ToolServices(settings=config.tools, web_search=config.web_search)
         self.owner = process_owner()
         self.auto_resume = auto_resume
         # Long-running (the daemon): starts background loops such as sleep-time consolidation.
@@ -121,6 +126,7 @@ class Runtime:
         # (or `axocoatl memory consolidate`), and unembedded memories are embedded at the next load.
         for agent in self.agents.values():
             await agent.stop()
+        await self.tool_services.tasks.aclose()
         for name, provider in self._providers.items():
             if name not in self._injected and not name.startswith("chain:"):
                 with contextlib.suppress(Exception):
@@ -182,7 +188,43 @@ class Runtime:
             clock=self.clock,
             counter=self.counter,
             memory=memory,
+            tools=self.tool_services,
+            workspace=lambda thread: self.thread_workspace(agent_id, thread),
         )
+
+    # ------------------------------------------------------------------ workspaces
+
+    def thread_workspace(self, agent_id: str, thread: str | None) -> Path:
+        """Where a conversation's tools work: the agent's workspace, else a directory per thread."""
+        config = self.config.agent(agent_id)
+        if config is not None and config.workspace:
+            return _existing_dir(config.workspace, f"agents[{agent_id}].workspace")
+        # Made by the first tool that uses it (tools/workspace.py): most turns call no file tool.
+        return self.data_dir / "workspaces" / "threads" / _safe(agent_id) / _safe(thread or "steps")
+
+    def _run_workspaces(self, run_id: str, plan: RunPlan, override: Path | None) -> dict[str, Path]:
+        """Each step's workspace: the agent's own, else ``override`` (--workspace), else the workflow's,
+        else a fresh directory for the run under the data dir."""
+        workflow = self.config.workflow(plan.workflow_id) if plan.kind == "workflow" else None
+        shared: Path | None = None
+        if override is not None:
+            shared = _existing_dir(str(override), "--workspace")
+        elif workflow is not None and workflow.workspace:
+            shared = _existing_dir(workflow.workspace, f"workflows[{workflow.id}].workspace")
+        chosen: dict[str, Path] = {}
+        for node in plan.nodes:
+            agent = self.config.agent(node.agent_id)
+            if agent is not None and agent.workspace:
+                chosen[node.agent_id] = _existing_dir(agent.workspace, f"agents[{agent.id}].workspace")
+            else:
+                if shared is None:  # made by the first tool that uses it
+                    shared = self.data_dir / "workspaces" / run_id
+                chosen[node.agent_id] = shared
+        return chosen
+
+    async def run_workspaces(self, run_id: str) -> list[WorkspaceRecord]:
+        """The directories a run's steps work in, and the git commit each started from."""
+        return await self.store.load_workspaces(run_id)
 
     def agent(self, agent_id: str) -> Agent:
         agent = self.agents.get(agent_id)
@@ -199,11 +241,15 @@ class Runtime:
         *,
         thread: str = DEFAULT_THREAD,
         sink: StreamSink | None = None,
+        workspace: Path | None = None,
     ) -> AgentOutput:
-        """Send one message to an agent, on one of its conversation threads, and wait for the committed reply."""
+        """Send one message to an agent, on one of its conversation threads, and wait for the committed reply.
+
+        ``workspace``: the directory its tools work in (default: the agent's, or one per thread)."""
         if isinstance(agent_input, str):
             agent_input = AgentInput(agent_input)
-        return await self.agent(agent_id).execute(agent_input, thread=thread, sink=sink)
+        root = _existing_dir(str(workspace), "--workspace") if workspace is not None else None
+        return await self.agent(agent_id).execute(agent_input, thread=thread, sink=sink, workspace=root)
 
     async def restart_agent(self, agent_id: str) -> Agent:
         """Stop an agent and start a fresh actor from its committed state."""
@@ -243,20 +289,24 @@ class Runtime:
 
     # ------------------------------------------------------------------ runs
 
-    async def run_workflow(self, workflow_id: str, task: str) -> RunRecord:
+    async def run_workflow(self, workflow_id: str, task: str, *, workspace: Path | None = None) -> RunRecord:
         """Run a workflow to its end and return the finished run."""
-        _, done = await self.start_workflow(workflow_id, task)
+        _, done = await self.start_workflow(workflow_id, task, workspace=workspace)
         return await done
 
-    async def start_workflow(self, workflow_id: str, task: str) -> tuple[str, asyncio.Task[RunRecord]]:
-        """Start a workflow run; returns its id at once and the task that finishes it."""
+    async def start_workflow(
+        self, workflow_id: str, task: str, *, workspace: Path | None = None
+    ) -> tuple[str, asyncio.Task[RunRecord]]:
+        """Start a workflow run; returns its id at once and the task that finishes it.
+
+        ``workspace``: the directory its agents work in (an agent's own ``workspace:`` still wins)."""
         workflow = self.config.workflow(workflow_id)
         if workflow is None:
             names = [w.id for w in self.config.workflows]
             raise NotFound(
                 f"unknown workflow '{workflow_id}'", hint=_suggest(workflow_id, names, "workflow", "workflow list")
             )
-        return await self._start(plan_workflow(self.config, workflow), task)
+        return await self._start(plan_workflow(self.config, workflow), task, workspace)
 
     async def fire_skill(self, skill_id: str, task: str = "") -> tuple[str, asyncio.Task[RunRecord]]:
         """Fire a skill: publish its events and run every agent that reacts to them."""
@@ -266,12 +316,22 @@ class Runtime:
             raise NotFound(f"unknown skill '{skill_id}'", hint=_suggest(skill_id, names, "skill", "validate"))
         return await self._start(plan_skill(self.config, skill), task)
 
-    async def _start(self, plan: RunPlan, task: str) -> tuple[str, asyncio.Task[RunRecord]]:
+    async def _start(
+        self, plan: RunPlan, task: str, workspace: Path | None = None
+    ) -> tuple[str, asyncio.Task[RunRecord]]:
         self._require_started()
         now = self.clock.now()
         run = new_run_record(new_run_id(), plan, task, owner=self.owner, now=now)
-        driver = self._driver(RunState(run, plan, plan.lattice(), outputs={}, seq=0))
-        outcome = await driver.start({"input": task[:2000]})
+        workspaces = self._run_workspaces(run.run_id, plan, workspace)
+        # A fresh default directory has nothing to diff against: only a given one may be a git checkout.
+        fresh = self.data_dir / "workspaces" / run.run_id
+        baselines = {
+            path: None if path == fresh else await asyncio.to_thread(git_baseline, path)
+            for path in set(workspaces.values())
+        }
+        records = [WorkspaceRecord(run.run_id, a, str(p), baselines[p]) for a, p in workspaces.items()]
+        driver = self._driver(RunState(run, plan, plan.lattice(), outputs={}, seq=0), workspaces)
+        outcome = await driver.start({"input": task[:2000]}, WriteBatch(workspaces=records))
         return run.run_id, self._track(run.run_id, driver.drive(outcome.activated))
 
     def _track(self, run_id: str, coro: object) -> asyncio.Task[RunRecord]:
@@ -280,8 +340,15 @@ class Runtime:
         task.add_done_callback(lambda _: self._active_runs.pop(run_id, None))
         return task  # type: ignore[return-value]
 
-    def _driver(self, state: RunState) -> RunDriver:
-        return RunDriver(state=state, agents=self.agents.get, store=self.store, bus=self.bus, clock=self.clock)
+    def _driver(self, state: RunState, workspaces: dict[str, Path]) -> RunDriver:
+        return RunDriver(
+            state=state,
+            agents=self.agents.get,
+            store=self.store,
+            bus=self.bus,
+            clock=self.clock,
+            workspaces=workspaces,
+        )
 
     async def get_run(self, run_id: str) -> RunRecord:
         run = await self.store.get_run(run_id)
@@ -351,7 +418,11 @@ class Runtime:
                 lattice.restore_failed(step.agent_id, at, step.error or "")
         seq = max((s.completed_seq or 0 for s in run.steps), default=0)
         run.status, run.owner, run.error, run.finished_at = "running", self.owner, None, None
-        driver = self._driver(RunState(run, plan, lattice, outputs=outputs, seq=seq))
+        workspaces = {w.agent_id: Path(w.path) for w in await self.store.load_workspaces(run_id)}
+        for node in plan.nodes:  # a run started before workspaces were recorded: one fresh directory
+            if node.agent_id not in workspaces:
+                workspaces[node.agent_id] = self.data_dir / "workspaces" / run_id
+        driver = self._driver(RunState(run, plan, lattice, outputs=outputs, seq=seq), workspaces)
         driver.timeout_from = now
         outcome = await driver.resume(retry=retry)
         return run.run_id, self._track(run.run_id, driver.drive(outcome.activated))
@@ -359,6 +430,19 @@ class Runtime:
     def _require_started(self) -> None:
         if not self._started:
             raise UsageError("the runtime is not started", hint="use `async with Runtime(...) as rt:`")
+
+
+def _existing_dir(path: str, where: str) -> Path:
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise UsageError(
+            f"{where}: workspace '{path}' is not a directory", hint="create it first, or point at an existing one"
+        )
+    return folder.resolve()
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"
 
 
 async def unknown_run(store: Store, run_id: str) -> NotFound:

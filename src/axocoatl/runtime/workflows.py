@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from axocoatl.agents.actor import Agent, describe_error
@@ -40,8 +41,10 @@ class RunDriver:
         store: Store,
         bus: EventBus,
         clock: Clock,
+        workspaces: Mapping[str, Path] | None = None,
     ) -> None:
         self.state = state
+        self.workspaces = dict(workspaces or {})  # agent id -> the directory its step's tools work in
         self.run = state.run
         self.plan = state.plan
         self._agents = agents
@@ -80,9 +83,9 @@ class RunDriver:
         self._publish(outcome)
         return outcome
 
-    async def start(self, payload: dict[str, Any]) -> Outcome:
-        """Commit a new run (its row, start event and entry activations)."""
-        return await self.commit(lambda now: self.state.start(now, payload))
+    async def start(self, payload: dict[str, Any], extra: WriteBatch | None = None) -> Outcome:
+        """Commit a new run (its row, start event and entry activations), with ``extra`` (its workspaces)."""
+        return await self.commit(lambda now: self.state.start(now, payload), extra)
 
     async def resume(self, *, retry: bool) -> Outcome:
         return await self.commit(lambda now: self.state.resume(now, retry=retry))
@@ -171,6 +174,7 @@ class RunDriver:
                     sink=self._sink(agent_id),
                     commit=commit,
                     run_id=self.run.run_id,
+                    workspace=self.workspaces.get(agent_id),
                 )
             except asyncio.CancelledError:
                 raise

@@ -36,6 +36,13 @@ class ExecuteRequest(Strict):
 
 class WorkflowExecuteRequest(Strict):
     input: Text = Field(..., description="The task given to the entry agents.")
+    workspace: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="An existing directory on the daemon's machine the run's agents work in "
+        "(default: the workflow's workspace, else a fresh one under the data dir).",
+    )
 
 
 class SkillFireRequest(Strict):

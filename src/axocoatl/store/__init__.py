@@ -13,6 +13,7 @@ from axocoatl.store.records import (
     CheckpointWrite,
     CoreBlockRecord,
     EventRecord,
+    JournalRecord,
     LedgerEntry,
     LogEntry,
     LogRecord,
@@ -28,6 +29,7 @@ from axocoatl.store.records import (
     ThreadRecord,
     ThreadState,
     UsageRow,
+    WorkspaceRecord,
     WriteBatch,
 )
 from axocoatl.store.sqlite import SQLiteStore
@@ -37,6 +39,7 @@ __all__ = [
     "CheckpointWrite",
     "CoreBlockRecord",
     "EventRecord",
+    "JournalRecord",
     "LedgerEntry",
     "LogEntry",
     "LogRecord",
@@ -54,6 +57,7 @@ __all__ = [
     "ThreadRecord",
     "ThreadState",
     "UsageRow",
+    "WorkspaceRecord",
     "WriteBatch",
     "create_store",
 ]
@@ -110,6 +114,10 @@ class Store(Protocol):
     async def load_core_blocks(self, scopes: list[str]) -> list[CoreBlockRecord]: ...
 
     async def load_memories(self, agent_id: str) -> list[MemoryRecord]: ...
+
+    async def load_journal(self, run_id: str, agent_id: str) -> tuple[int, list[JournalRecord]]: ...
+
+    async def load_workspaces(self, run_id: str) -> list[WorkspaceRecord]: ...
 
     async def read_log(
         self,

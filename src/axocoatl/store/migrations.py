@@ -188,6 +188,38 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
     (
+        5,
+        "tool-call journal (replayed by a resumed step), run workspaces",
+        """
+        CREATE TABLE tool_journal (
+            run_id       TEXT NOT NULL,
+            agent_id     TEXT NOT NULL,
+            activation   INTEGER NOT NULL,
+            round        INTEGER NOT NULL,
+            idx          INTEGER NOT NULL,
+            call_id      TEXT NOT NULL,
+            name         TEXT NOT NULL,
+            arguments    TEXT NOT NULL,
+            effect       TEXT NOT NULL,
+            status       TEXT NOT NULL,
+            result       TEXT,
+            is_error     INTEGER NOT NULL DEFAULT 0,
+            started_at   REAL NOT NULL,
+            finished_at  REAL,
+            open         INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (run_id, agent_id, activation, round, idx)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE run_workspaces (
+            run_id    TEXT NOT NULL,
+            agent_id  TEXT NOT NULL,
+            path      TEXT NOT NULL,
+            baseline  TEXT,
+            PRIMARY KEY (run_id, agent_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
         9,
         "a run's input is stored once, apart from the run row (its steps refer to it)",
         """

@@ -237,6 +237,38 @@ class MemoryVector:
 
 
 @dataclass
+class JournalRecord:
+    """One row of the tool-call journal: a call of a step's execution, or (``idx`` -1) the model reply
+    that asked for a round of calls (``result``: the reply as JSON). ``status``: model, started, done,
+    interrupted."""
+
+    run_id: str
+    agent_id: str
+    activation: int
+    round: int
+    idx: int
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    effect: str
+    status: str
+    started_at: float
+    result: str | None = None
+    is_error: bool = False
+    finished_at: float | None = None
+
+
+@dataclass(frozen=True)
+class WorkspaceRecord:
+    """The directory an agent of a run works in, and the git commit it started from (None: not a repo)."""
+
+    run_id: str
+    agent_id: str
+    path: str
+    baseline: str | None = None
+
+
+@dataclass
 class WriteBatch:
     """Writes that must become durable together, in one transaction."""
 
@@ -256,6 +288,9 @@ class WriteBatch:
     core_blocks: list[CoreBlockRecord] = field(default_factory=list)
     memories: list[MemoryRecord] = field(default_factory=list)
     memory_vectors: list[MemoryVector] = field(default_factory=list)
+    journal: list[JournalRecord] = field(default_factory=list)  # inserted or replaced
+    journal_closes: list[tuple[str, str, int]] = field(default_factory=list)  # (run_id, agent_id, activation)
+    workspaces: list[WorkspaceRecord] = field(default_factory=list)
 
     def extend(self, other: WriteBatch) -> None:
         self.fences.extend(other.fences)
@@ -272,6 +307,9 @@ class WriteBatch:
         self.core_blocks.extend(other.core_blocks)
         self.memories.extend(other.memories)
         self.memory_vectors.extend(other.memory_vectors)
+        self.journal.extend(other.journal)
+        self.journal_closes.extend(other.journal_closes)
+        self.workspaces.extend(other.workspaces)
 
     def __bool__(self) -> bool:
         return bool(
@@ -288,6 +326,9 @@ class WriteBatch:
             or self.core_blocks
             or self.memories
             or self.memory_vectors
+            or self.journal
+            or self.journal_closes
+            or self.workspaces
         )
 
 

@@ -1,4 +1,4 @@
-"""The built-in tools: echo, json_keys and text_split."""
+"""The built-in tools: text helpers (echo, json_keys, text_split), files, shell and web."""
 
 from __future__ import annotations
 
@@ -6,14 +6,18 @@ import json
 from typing import Any
 
 from axocoatl.core.errors import ToolError
+from axocoatl.tools.context import ToolContext
+from axocoatl.tools.files import FILE_TOOLS
 from axocoatl.tools.registry import Tool
+from axocoatl.tools.shell import SHELL_TOOLS
+from axocoatl.tools.web import WEB_TOOLS
 
 
-async def _echo(args: dict[str, Any]) -> Any:
+async def _echo(args: dict[str, Any], ctx: ToolContext) -> Any:
     return args
 
 
-async def _json_keys(args: dict[str, Any]) -> Any:
+async def _json_keys(args: dict[str, Any], ctx: ToolContext) -> Any:
     value = args.get("json")
     if isinstance(value, str):
         try:
@@ -25,18 +29,16 @@ async def _json_keys(args: dict[str, Any]) -> Any:
     return {"keys": list(value)}
 
 
-async def _text_split(args: dict[str, Any]) -> Any:
-    text = args.get("text")
-    if not isinstance(text, str):
-        raise ToolError("text_split: 'text' must be a string")
+async def _text_split(args: dict[str, Any], ctx: ToolContext) -> Any:
+    text = args["text"]
     delimiter = args.get("delimiter", "\n")
-    if not isinstance(delimiter, str) or delimiter == "":
+    if delimiter == "":
         raise ToolError("text_split: 'delimiter' must be a non-empty string")
     parts = text.split(delimiter)
     return {"parts": parts, "count": len(parts)}
 
 
-BUILTIN_TOOLS: tuple[Tool, ...] = (
+TEXT_TOOLS: tuple[Tool, ...] = (
     Tool(
         "echo",
         "Return the arguments unchanged. Useful to check that tool calling works.",
@@ -64,3 +66,5 @@ BUILTIN_TOOLS: tuple[Tool, ...] = (
         _text_split,
     ),
 )
+
+BUILTIN_TOOLS: tuple[Tool, ...] = (*TEXT_TOOLS, *FILE_TOOLS, *SHELL_TOOLS, *WEB_TOOLS)

@@ -1,26 +1,45 @@
-"""Tools: what a tool is, the registry of them, and an agent's allow-listed view."""
+"""Tools: what a tool is, the registry of them (fed by sources), and an agent's allow-listed view.
+
+A source is anything that yields tools: the built-ins, the project's Python tools, an
+agent's memory tools (agent-owned, added to its view), MCP servers later. The registry
+refuses two tools with one name, whichever sources they come from.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from axocoatl.core.errors import ToolError, ToolNotAllowed
 from axocoatl.core.messages import ToolSpec
 
-ToolHandler = Callable[[dict[str, Any]], Awaitable[Any]]
+if TYPE_CHECKING:
+    from axocoatl.tools.context import ToolContext
+
+# read: no effect outside the call (may run concurrently, re-run after a crash);
+# write: changes the workspace or the agent's state; external: acts beyond the machine (network).
+Effect = Literal["read", "write", "external"]
+EFFECTS: tuple[Effect, ...] = ("read", "write", "external")
+ToolHandler = Callable[[dict[str, Any], "ToolContext"], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
 class Tool:
-    """A callable tool. The handler returns any JSON-serialisable value or raises ToolError."""
+    """A callable tool. The handler returns any JSON-serialisable value or raises ToolError.
+
+    ``timeout_secs`` None: the configured default (tools.timeout_secs). ``transactional``: the tool's
+    only effect is on ``ToolContext.writes``, which commit with the turn; a resumed turn runs it again
+    rather than replaying it (its first run's writes never committed).
+    """
 
     name: str
     description: str
     parameters: dict[str, Any]
     handler: ToolHandler
+    effect: Effect = "read"
+    timeout_secs: float | None = None
+    transactional: bool = False
+    source: str = "builtin"
 
     @property
     def spec(self) -> ToolSpec:
@@ -28,16 +47,22 @@ class Tool:
 
 
 class ToolRegistry:
-    """Every tool the runtime knows, by name."""
+    """Every tool the runtime knows, by name, from every source."""
 
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        self.add_source(tools)
+
+    def add_source(self, tools: Iterable[Tool]) -> None:
         for tool in tools:
             self.register(tool)
 
     def register(self, tool: Tool) -> None:
+        if tool.effect not in EFFECTS:
+            raise ValueError(f"tool {tool.name!r}: effect must be one of {', '.join(EFFECTS)}, not {tool.effect!r}")
         if tool.name in self._tools:
-            raise ValueError(f"tool {tool.name!r} is registered twice")
+            other = self._tools[tool.name].source
+            raise ValueError(f"tool {tool.name!r} is registered twice (by {other} and by {tool.source})")
         self._tools[tool.name] = tool
 
     def names(self) -> list[str]:
@@ -59,7 +84,7 @@ class ToolRegistry:
 
 
 class AgentToolbox:
-    """The tools one agent may call; calls to anything else are refused as tool errors."""
+    """The tools one agent may call."""
 
     def __init__(self, agent_id: str, tools: Mapping[str, Tool]) -> None:
         self.agent_id = agent_id
@@ -68,26 +93,11 @@ class AgentToolbox:
     def specs(self) -> tuple[ToolSpec, ...]:
         return tuple(tool.spec for tool in self._tools.values())
 
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
     def __contains__(self, name: object) -> bool:
         return name in self._tools
 
     def __bool__(self) -> bool:
         return bool(self._tools)
-
-    async def call(self, name: str, arguments: dict[str, Any]) -> str:
-        """Run a tool and return its result as text; raises ToolError on any failure."""
-        tool = self._tools.get(name)
-        if tool is None:
-            raise ToolNotAllowed(
-                f"tool '{name}' is not available to agent '{self.agent_id}'",
-                hint=f"add it to agents[{self.agent_id}].tools" if name else "the model sent a call without a name",
-            )
-        try:
-            result = await tool.handler(arguments)
-        except ToolError:
-            raise
-        except Exception as exc:  # a tool's own bug must not crash the agent: the model sees it
-            raise ToolError(f"tool '{name}' failed: {type(exc).__name__}: {exc}") from exc
-        if isinstance(result, str):
-            return result
-        return json.dumps(result, ensure_ascii=False, default=str)

@@ -92,11 +92,14 @@ class LocalChat:
 
     where = "in-process (no daemon running)"
 
-    def __init__(self, config: AxocoatlConfig, data_dir: Path, agent_id: str, thread: str) -> None:
+    def __init__(
+        self, config: AxocoatlConfig, data_dir: Path, agent_id: str, thread: str, workspace: Path | None = None
+    ) -> None:
         from axocoatl.runtime.runtime import Runtime
 
         self.agent_id = agent_id
         self.thread = thread
+        self.workspace = workspace
         self.runtime = Runtime(config, data_dir=data_dir)
 
     async def start(self) -> None:
@@ -109,7 +112,9 @@ class LocalChat:
         def sink(event: AgentStreamEvent) -> None:
             on_event(*stream_payload(event))  # what DaemonChat gets from the daemon's SSE
 
-        output = await self.runtime.execute(self.agent_id, text, thread=self.thread, sink=sink)
+        output = await self.runtime.execute(
+            self.agent_id, text, thread=self.thread, sink=sink, workspace=self.workspace
+        )
         usage = output.usage
         return {"output": output.content, "usage": {**usage.to_dict(), "total": usage.total}}
 
@@ -353,6 +358,12 @@ def chat(
     ),
     local: bool = typer.Option(False, "--local", help="Run in-process even when a daemon runs."),
     as_json: bool = typer.Option(False, "--json", help="With -m: print the reply as JSON (output, usage)."),
+    workspace: Path | None = typer.Option(
+        None,
+        "--workspace",
+        "-W",
+        help="Directory the agent's tools work in (default: the agent's, else one per thread); runs in-process.",
+    ),
 ) -> None:
     """Chat with an agent on a thread: streams its reply and tool calls; /reset, /exit."""
     g = globals_of(ctx)
@@ -371,7 +382,8 @@ def chat(
     data_dir = g.resolved_data_dir()
     from axocoatl.cli.daemon_client import DaemonClient
 
-    client = None if local else DaemonClient.discover(data_dir, config)
+    # A workspace of the caller's choosing is a directory of this machine: the turn runs in-process.
+    client = None if local or workspace is not None else DaemonClient.discover(data_dir, config)
 
     chosen: str = agent
 
@@ -387,7 +399,7 @@ def chat(
                     f"no daemon is running and there is no config at {g.config_path}",
                     hint="start one with `axocoatl dev`, or run this in a project directory (or pass --config)",
                 )
-            local_chat = LocalChat(config, data_dir, agent, thread)
+            local_chat = LocalChat(config, data_dir, agent, thread, workspace.resolve() if workspace else None)
             backend = local_chat
             try:
                 await local_chat.start()

@@ -1,4 +1,4 @@
-"""`axocoatl runs list|show|resume`."""
+"""`axocoatl runs list|show|resume|diff`."""
 
 from __future__ import annotations
 
@@ -230,3 +230,66 @@ def resume_run(
         fail(exc, debug=globals_of(ctx).debug)
     request = RunRequest(local=lambda rt: rt.start_resume(run_id), path=f"/api/runs/{quote(run_id, safe='')}/resume")
     execute_run(ctx, request, as_json=as_json)
+
+
+@app.command("diff")
+def diff_run(
+    ctx: typer.Context,
+    run_id: str = typer.Argument(..., help="Run id (see `axocoatl runs list`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: each workspace with its baseline and diff."),
+) -> None:
+    """What the run's agents changed in their workspaces: a git diff from the commit each run started at."""
+    g = globals_of(ctx)
+    config = _config(ctx)
+    from pathlib import Path
+
+    from axocoatl.store import WorkspaceRecord
+
+    async def fetch(store: SQLiteStore) -> list[WorkspaceRecord] | UsageError:
+        if await store.get_run(run_id) is None:
+            from axocoatl.runtime.runtime import unknown_run
+
+            return await unknown_run(store, run_id)
+        return await store.load_workspaces(run_id)
+
+    from axocoatl.cli.common import fail
+    from axocoatl.core.errors import NotFound
+
+    run_id = resolve_run_id(ctx, run_id)
+    found = run(_with_store(g, config, fetch), debug=g.debug)
+    if found is None:
+        fail(NotFound(f"no run '{run_id}'", hint=_NO_RUNS_HINT), debug=g.debug)
+    if isinstance(found, UsageError):
+        fail(found, debug=g.debug)
+    places: dict[str, WorkspaceRecord] = {}
+    for record in found:
+        places.setdefault(record.path, record)
+    if not places:
+        fail(UsageError(f"run '{run_id}' recorded no workspace", hint="it was started before runs had workspaces"))
+    from axocoatl.tools.workspace import git_diff
+
+    results = []
+    for path, record in places.items():
+        agents = sorted(r.agent_id for r in found if r.path == path)
+        item: dict[str, object] = {"path": path, "agents": agents, "baseline": record.baseline, "diff": None}
+        if record.baseline is None:
+            item["note"] = "not a git repository when the run started: no baseline to diff against"
+        elif not Path(path).is_dir():
+            item["note"] = "the directory no longer exists"
+        else:
+            try:
+                item["diff"] = git_diff(Path(path), record.baseline)
+            except Exception as exc:  # shown, not raised: the other workspaces still print
+                item["note"] = str(exc)
+        results.append(item)
+    if as_json:
+        print_json(results)
+        return
+    out = console()
+    for item in results:
+        base = str(item["baseline"])[:12] if item["baseline"] else "no baseline"
+        out.print(f"# {item['path']} ({', '.join(item['agents'])}; since {base})", markup=False)  # type: ignore[arg-type]
+        if item["diff"] is not None:
+            out.print(str(item["diff"]) or "(no changes)", markup=False, highlight=False, end="")
+        else:
+            out.print(str(item["note"]), markup=False)

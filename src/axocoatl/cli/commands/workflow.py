@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from axocoatl.cli.common import command_group, console, globals_of, input_limit, load, print_json, read_input
@@ -51,6 +53,9 @@ def run_workflow(
     ),
     task: str = typer.Option(..., "-i", "--input", help="The task given to the entry agents; - reads stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
+    workspace: Path | None = typer.Option(
+        None, "--workspace", "-W", help="Directory the agents work in (default: the workflow's, else a fresh one)."
+    ),
 ) -> None:
     """Run a workflow, show its agents live, then print the final output.
 
@@ -63,9 +68,10 @@ def run_workflow(
 
     loaded = load(ctx) if globals_of(ctx).config_path.exists() else None
     task = read_input(task, limit=input_limit(loaded.config if loaded else None))
+    root = workspace.resolve() if workspace is not None else None
     request = RunRequest(
-        local=lambda rt: rt.start_workflow(workflow_id, task),
+        local=lambda rt: rt.start_workflow(workflow_id, task, workspace=root),
         path=f"/api/workflows/{quote(workflow_id, safe='')}/execute",
-        body={"input": task},
+        body={"input": task} if root is None else {"input": task, "workspace": str(root)},
     )
     execute_run(ctx, request, as_json=as_json)

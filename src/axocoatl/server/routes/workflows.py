@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -36,4 +37,7 @@ async def execute_workflow(workflow_id: str, body: WorkflowExecuteRequest, reque
         known = [w.id for w in rt.config.workflows]
         raise not_found("workflow", workflow_id, known, "GET /api/workflows lists them")
     refuse_if_draining(state)
-    return await start_run(state, request, lambda: rt.start_workflow(workflow_id, body.input), wait=wait)
+    workspace = Path(body.workspace) if body.workspace is not None else None
+    return await start_run(
+        state, request, lambda: rt.start_workflow(workflow_id, body.input, workspace=workspace), wait=wait
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from axocoatl.store.records import WriteBatch
-from axocoatl.store.sqlite import events, memory, runs, threads, tokens
+from axocoatl.store.sqlite import events, journal, memory, runs, threads, tokens
 from axocoatl.store.sqlite.sql import immediate
 
 
@@ -29,6 +29,9 @@ def apply(db: sqlite3.Connection, batch: WriteBatch) -> None:
     memory.set_vectors(db, batch.memory_vectors)
     memory.save_core_blocks(db, batch.core_blocks)
     memory.save_checkpoints(db, batch.checkpoints)
+    journal.save_rows(db, batch.journal)
+    journal.close(db, batch.journal_closes)
+    journal.save_workspaces(db, batch.workspaces)
 
 
 def write(db: sqlite3.Connection, batch: WriteBatch) -> None:

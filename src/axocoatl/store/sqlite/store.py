@@ -13,14 +13,16 @@ from pathlib import Path
 from axocoatl.store.records import (
     CoreBlockRecord,
     EventRecord,
+    JournalRecord,
     LogRecord,
     MemoryRecord,
     RunRecord,
     ThreadRecord,
     UsageRow,
+    WorkspaceRecord,
     WriteBatch,
 )
-from axocoatl.store.sqlite import events, memory, runs, threads, tokens
+from axocoatl.store.sqlite import events, journal, memory, runs, threads, tokens
 from axocoatl.store.sqlite.engine import Engine
 from axocoatl.store.sqlite.sql import immediate
 
@@ -184,3 +186,12 @@ class SQLiteStore:
 
     async def recent_events(self, *, limit: int = 200, run_id: str | None = None) -> list[EventRecord]:
         return await self._engine.run(lambda db: events.recent_events(db, limit=limit, run_id=run_id))
+
+    # ------------------------------------------------------------------ tool journal, workspaces
+
+    async def load_journal(self, run_id: str, agent_id: str) -> tuple[int, list[JournalRecord]]:
+        """The activation a step's execution journals under, and the open rows a crashed one left."""
+        return await self._engine.inline(lambda db: journal.load_open(db, run_id, agent_id))
+
+    async def load_workspaces(self, run_id: str) -> list[WorkspaceRecord]:
+        return await self._engine.inline(lambda db: journal.load_workspaces(db, run_id))

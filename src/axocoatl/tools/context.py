@@ -1,0 +1,42 @@
+"""What a tool handler receives besides its arguments: who calls, where, until when."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from axocoatl.config.schema import ToolsConfig, WebSearchConfig
+from axocoatl.store.records import WriteBatch
+from axocoatl.tools.workspace import Workspace
+
+if TYPE_CHECKING:
+    from axocoatl.tools.processes import BackgroundTasks, CommandRunner
+
+
+@dataclass
+class ToolContext:
+    """One call's context. ``deadline`` is a ``time.monotonic()`` instant; ``writes`` are store writes that
+    commit with the turn (a core-memory edit), so a turn that never commits never applies them."""
+
+    agent_id: str
+    call_id: str
+    workspace: Workspace
+    deadline: float
+    settings: ToolsConfig
+    runner: CommandRunner
+    tasks: BackgroundTasks
+    run_id: str | None = None
+    step: str | None = None  # the workflow step (its agent id) the call belongs to
+    thread: str | None = None
+    web_search: WebSearchConfig | None = None
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    writes: WriteBatch = field(default_factory=WriteBatch)
+    # Undo the in-memory side of ``writes`` when the turn is abandoned before it commits.
+    undo: list[Callable[[], None]] = field(default_factory=list)
+
+    def remaining(self) -> float:
+        """Seconds left before the call's deadline (never negative)."""
+        return max(0.0, self.deadline - time.monotonic())
