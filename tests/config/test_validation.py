@@ -53,16 +53,35 @@ def test_valid_config_has_no_issues() -> None:
 
 def test_sections_of_features_this_version_lacks_are_checked_and_warned_about() -> None:
     loaded = load(GOOD + INERT)
-    assert [(w.path, w.line, w.severity) for w in loaded.warnings] == [
-        ("schedules", 20, "warning"),
-        ("proactive", 27, "warning"),
-    ]
-    schedules = loaded.warnings[0]
-    assert schedules.message == (
-        "schedules has no effect in this version: nothing runs workflows on a schedule; "
-        "start them with `axocoatl workflow run`"
+    assert [(w.path, w.line, w.severity) for w in loaded.warnings] == [("proactive", 27, "warning")]
+    [proactive] = loaded.warnings
+    assert proactive.message == "proactive has no effect in this version: proactive agents are not triggered"
+    assert proactive.hint == "remove the section; it is checked but not used yet"
+
+
+def test_schedule_checks_targets_time_zones_and_inert_keys() -> None:
+    found = errors(
+        GOOD
+        + """\
+schedules:
+  - {id: a, agent: ghost, every: 1h}
+  - {id: b, workflow: build, cron: "0 7 * * 1-5", timezone: Europe/Pariss}
+"""
     )
-    assert schedules.hint == "remove the section; it is checked but not used yet"
+    assert "'ghost' is not an agent" in at(found, "schedules[a].agent").message
+    zone = at(found, "schedules[b].timezone")
+    assert zone.message == "unknown time zone 'Europe/Pariss'"
+    assert zone.hint == "did you mean 'Europe/Paris'?"
+    loaded = load(
+        GOOD
+        + """\
+schedules:
+  - {id: c, workflow: build, every: 1h, timezone: Europe/Paris}
+  - {id: d, workflow: build, every: 1m, jitter: 2m}
+"""
+    )
+    assert "no effect with 'every'" in at(loaded.warnings, "schedules[c].timezone").message
+    assert "not shorter than the interval" in at(loaded.warnings, "schedules[d].jitter").message
 
 
 def test_validate_config_works_without_a_source() -> None:

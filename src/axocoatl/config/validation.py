@@ -28,11 +28,17 @@ _INERT_SECTIONS = {
     "mcp_servers": "MCP servers are not connected, so their tools are not offered to agents",
     "sandbox": "tools do not run in a sandbox yet",
     "hooks": "tool hooks are not run",
-    "schedules": "nothing runs workflows on a schedule; start them with `axocoatl workflow run`",
     "proactive": "proactive agents are not triggered",
     "webhooks": "events are not sent to webhooks; follow them over the daemon's WebSocket instead",
     "web_search": "there is no web search tool",
 }
+
+
+def _seconds(duration: str) -> int:
+    match = _INTERVAL.match(duration)
+    if match is None:
+        return 0
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[duration.strip()[-1]]
 
 
 def validate_config(config: AxocoatlConfig, source: ConfigSource | None = None) -> list[ConfigIssue]:
@@ -407,16 +413,33 @@ class _Checker:
     def check_triggers(self) -> None:
         workflow_ids = [w.id for w in self.config.workflows]
         for index, schedule in enumerate(self.config.schedules):
-            if schedule.workflow not in workflow_ids:
+            base = ("schedules", index)
+            if schedule.workflow is not None and schedule.workflow not in workflow_ids:
                 self.error(
-                    ("schedules", index, "workflow"),
+                    (*base, "workflow"),
                     f"schedule '{schedule.id}' runs unknown workflow '{schedule.workflow}'",
                     did_you_mean(schedule.workflow, workflow_ids, noun="workflow id"),
                 )
+            if schedule.agent is not None and schedule.agent not in self.agents:
+                self.unknown_agent((*base, "agent"), schedule.agent, f"schedule '{schedule.id}' agent")
             if schedule.every is not None:
-                self.check_interval(("schedules", index, "every"), schedule.every)
+                self.check_interval((*base, "every"), schedule.every)
+                if "timezone" in schedule.model_fields_set:
+                    self.warn(
+                        (*base, "timezone"),
+                        "timezone has no effect with 'every': an interval is the same in every time zone",
+                        "remove timezone, or use cron (e.g. cron: '0 7 * * 1-5') to fire at a local time",
+                    )
+                elif _seconds(schedule.jitter) >= _seconds(schedule.every) > 0:
+                    self.warn(
+                        (*base, "jitter"),
+                        f"jitter {schedule.jitter.strip()} is not shorter than the interval {schedule.every.strip()}: "
+                        "fires may run late into the next slot",
+                        "use a jitter well below the interval",
+                    )
             if schedule.cron is not None:
-                self.check_cron(("schedules", index, "cron"), schedule.cron)
+                self.check_cron((*base, "cron"), schedule.cron)
+            self.check_timezone((*base, "timezone"), schedule.timezone)
         for index, job in enumerate(self.config.proactive):
             if job.agent not in self.agents:
                 self.unknown_agent(("proactive", index, "agent"), job.agent, "proactive agent")
@@ -434,6 +457,20 @@ class _Checker:
         match = _INTERVAL.match(every)
         if match is not None and int(match.group(1)) == 0:
             self.error(loc, f"interval '{every.strip()}' is zero", "use a positive interval such as 30s or 1h")
+
+    def check_timezone(self, loc: Sequence[object], name: str) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.error(
+                loc,
+                f"unknown time zone '{name}'",
+                did_you_mean(name, sorted(available_timezones()), noun="IANA time zone")
+                if name
+                else "use an IANA name such as Europe/Paris or UTC",
+            )
 
     def check_cron(self, loc: Sequence[object], expression: str) -> None:
         try:

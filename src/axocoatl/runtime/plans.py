@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from axocoatl.config.schema import AxocoatlConfig, SkillConfig, WorkflowConfig
+from axocoatl.config.schema import AgentConfig, AxocoatlConfig, SkillConfig, WorkflowConfig
 from axocoatl.coordination.lattice import NodeSpec, RunLattice, Subscription
 from axocoatl.core.errors import UsageError
 
-RunKind = Literal["workflow", "skill"]
+RunKind = Literal["workflow", "skill", "agent"]
 
 
 @dataclass(frozen=True)
@@ -183,3 +183,9 @@ def plan_skill(config: AxocoatlConfig, skill: SkillConfig, *, timeout_secs: floa
         initial_events=tuple(skill.emits),
         skill_prompts=prompts,
     )
+
+
+def plan_agent(agent: AgentConfig) -> RunPlan:
+    """A one-step run of one agent (a schedule's or a trigger's ``agent:``), named ``agent:<id>``."""
+    node = NodeSpec(agent_id=agent.id)
+    return RunPlan("agent", f"agent:{agent.id}", (node,), (agent.id,), agent.timeout_secs)

@@ -78,9 +78,9 @@ class RunDriver:
         self._publish(outcome)
         return outcome
 
-    async def start(self, payload: dict[str, Any]) -> Outcome:
-        """Commit a new run (its row, start event and entry activations)."""
-        return await self.commit(lambda now: self.state.start(now, payload))
+    async def start(self, payload: dict[str, Any], extra: WriteBatch | None = None) -> Outcome:
+        """Commit a new run (its row, start event and entry activations), with ``extra`` (a schedule's claim)."""
+        return await self.commit(lambda now: self.state.start(now, payload), extra)
 
     async def resume(self, *, retry: bool) -> Outcome:
         return await self.commit(lambda now: self.state.resume(now, retry=retry))

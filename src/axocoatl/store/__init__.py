@@ -21,6 +21,9 @@ from axocoatl.store.records import (
     RunRecord,
     RunStatus,
     RunUpdate,
+    ScheduleClaim,
+    ScheduleFire,
+    ScheduleState,
     SessionAppend,
     StepRecord,
     StepStatus,
@@ -46,6 +49,9 @@ __all__ = [
     "RunStatus",
     "RunUpdate",
     "SQLiteStore",
+    "ScheduleClaim",
+    "ScheduleFire",
+    "ScheduleState",
     "SessionAppend",
     "StepRecord",
     "StepStatus",
@@ -110,6 +116,26 @@ class Store(Protocol):
     async def load_core_blocks(self, scopes: list[str]) -> list[CoreBlockRecord]: ...
 
     async def load_memories(self, agent_id: str) -> list[MemoryRecord]: ...
+
+    async def sync_schedule(
+        self, schedule_id: str, fingerprint: str, next_fire: float, now: float
+    ) -> ScheduleState: ...
+
+    async def schedule_states(self) -> dict[str, ScheduleState]: ...
+
+    async def skip_schedule_slot(
+        self,
+        schedule_id: str,
+        *,
+        expected: float,
+        next_fire: float,
+        fires: tuple[tuple[float, str, str], ...],
+        at: float,
+    ) -> bool: ...
+
+    async def pause_schedule(self, schedule_id: str, paused: bool, *, next_fire: float | None, now: float) -> bool: ...
+
+    async def schedule_fires(self, schedule_id: str | None = None, *, limit: int = 50) -> list[ScheduleFire]: ...
 
     async def read_log(
         self,

@@ -16,7 +16,8 @@ _STEP_COLUMNS = (
     "started_at, finished_at, completed_seq, context"
 )
 _RUN_COLUMNS = (
-    "run_id, workflow_id, kind, status, input, spec, final_output, error, owner, heartbeat_at, started_at, finished_at"
+    "run_id, workflow_id, kind, status, input, spec, final_output, error, owner, heartbeat_at, started_at, "
+    "finished_at, trigger"
 )
 _STEP_FIELDS = frozenset(_STEP_COLUMNS.replace(" ", "").split(","))
 _RUN_FIELDS = frozenset(_RUN_COLUMNS.replace(" ", "").split(","))
@@ -41,7 +42,7 @@ def check_fences(db: sqlite3.Connection, fences: Iterable[tuple[str, str, float]
 def insert_runs(db: sqlite3.Connection, runs: Iterable[RunRecord]) -> None:
     for run in runs:
         db.execute(
-            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 12)})",
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 13)})",
             (
                 run.run_id,
                 run.workflow_id,
@@ -55,6 +56,7 @@ def insert_runs(db: sqlite3.Connection, runs: Iterable[RunRecord]) -> None:
                 run.heartbeat_at,
                 run.started_at,
                 run.finished_at,
+                run.trigger,
             ),
         )
         db.executemany(
@@ -179,4 +181,5 @@ def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
         heartbeat_at=row[9],
         started_at=row[10],
         finished_at=row[11],
+        trigger=row[12],
     )

@@ -16,11 +16,13 @@ from axocoatl.store.records import (
     LogRecord,
     MemoryRecord,
     RunRecord,
+    ScheduleFire,
+    ScheduleState,
     ThreadRecord,
     UsageRow,
     WriteBatch,
 )
-from axocoatl.store.sqlite import events, memory, runs, threads, tokens
+from axocoatl.store.sqlite import events, memory, runs, schedules, threads, tokens
 from axocoatl.store.sqlite.engine import Engine
 from axocoatl.store.sqlite.sql import immediate
 
@@ -184,3 +186,33 @@ class SQLiteStore:
 
     async def recent_events(self, *, limit: int = 200, run_id: str | None = None) -> list[EventRecord]:
         return await self._engine.run(lambda db: events.recent_events(db, limit=limit, run_id=run_id))
+
+    # ------------------------------------------------------------------ schedules
+
+    async def sync_schedule(self, schedule_id: str, fingerprint: str, next_fire: float, now: float) -> ScheduleState:
+        """A schedule's stored state, created (or re-timed when ``fingerprint`` changed) with ``next_fire``."""
+        return await self._engine.run(lambda db: schedules.sync(db, schedule_id, fingerprint, next_fire, now))
+
+    async def schedule_states(self) -> dict[str, ScheduleState]:
+        return await self._engine.inline(schedules.states)
+
+    async def skip_schedule_slot(
+        self,
+        schedule_id: str,
+        *,
+        expected: float,
+        next_fire: float,
+        fires: tuple[tuple[float, str, str], ...],
+        at: float,
+    ) -> bool:
+        """Move a schedule from ``expected`` to ``next_fire`` without a run, recording each (slot, outcome,
+        detail) of ``fires``; False if another process moved it first."""
+        return await self._engine.run(
+            lambda db: schedules.skip(db, schedule_id, expected=expected, next_fire=next_fire, fires=fires, at=at)
+        )
+
+    async def pause_schedule(self, schedule_id: str, paused: bool, *, next_fire: float | None, now: float) -> bool:
+        return await self._engine.run(lambda db: schedules.set_paused(db, schedule_id, paused, next_fire, now))
+
+    async def schedule_fires(self, schedule_id: str | None = None, *, limit: int = 50) -> list[ScheduleFire]:
+        return await self._engine.run(lambda db: schedules.fires(db, schedule_id, limit))
