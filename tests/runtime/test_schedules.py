@@ -198,7 +198,7 @@ async def test_pause_resume_and_run_now(tmp_path: Path) -> None:
         clock.advance(600)
         await rt.scheduler.tick()
         assert await settle(rt) == []
-        run_id = await rt.scheduler.run_now("tick")  # runs even while paused: the user asked for it
+        run_id, _ = await rt.scheduler.run_now("tick")  # runs even while paused: the user asked for it
         resumed = await rt.scheduler.set_paused("tick", False)
         assert resumed.to_json()["status"] == "active"
         assert await rt.scheduler.tick() == T0 + 660  # paused slots never run; the next one is from now

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from axocoatl import __version__
-from axocoatl.cli.commands import agents, chat, daemon, memory, project, runs, skills, tokens, workflow
+from axocoatl.cli.commands import agents, chat, daemon, memory, project, runs, schedules, skills, tokens, workflow
 from axocoatl.cli.common import Globals, begin, current
 
 app = typer.Typer(
@@ -62,6 +62,7 @@ app.command("dev")(daemon.dev)
 app.command("serve")(daemon.serve)
 app.command("chat")(chat.chat)
 app.add_typer(skills.app, name="skills")
+app.add_typer(schedules.app, name="schedules")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(memory.app, name="memory")
 

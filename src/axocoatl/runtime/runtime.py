@@ -270,7 +270,9 @@ class Runtime:
             raise UsageError(f"unknown skill '{skill_id}'", hint=_suggest(skill_id, names, "skill", "validate"))
         return await self._start(plan_skill(self.config, skill), task)
 
-    async def _start_scheduled(self, schedule: ScheduleConfig, run_id: str, task: str, claim: ScheduleClaim) -> str:
+    async def _start_scheduled(
+        self, schedule: ScheduleConfig, run_id: str, task: str, claim: ScheduleClaim
+    ) -> tuple[str, asyncio.Task[RunRecord]]:
         """A schedule's run, committed together with its claim of the slot (or refused with it)."""
         if schedule.agent is not None:
             agent = self.config.agent(schedule.agent)
@@ -283,8 +285,7 @@ class Runtime:
                 raise UsageError(f"schedule '{schedule.id}' runs unknown workflow '{schedule.workflow}'")
             plan = plan_workflow(self.config, workflow)
         trigger = f"schedule:{schedule.id}"
-        await self._start(plan, task, trigger=trigger, run_id=run_id, extra=WriteBatch(schedule_claims=[claim]))
-        return run_id
+        return await self._start(plan, task, trigger=trigger, run_id=run_id, extra=WriteBatch(schedule_claims=[claim]))
 
     async def _start(
         self,

@@ -32,7 +32,7 @@ from axocoatl.core.ids import Clock, new_run_id
 from axocoatl.core.suggest import did_you_mean
 from axocoatl.runtime.bus import EventBus
 from axocoatl.runtime.ownership import STALE_AFTER
-from axocoatl.store import ScheduleClaim, ScheduleFire, ScheduleState, Store
+from axocoatl.store import RunRecord, ScheduleClaim, ScheduleFire, ScheduleState, Store
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 # Starts a schedule's run (its id and input given) committed with its claim; raises FireTaken when refused.
-Starter = Callable[[ScheduleConfig, str, str, ScheduleClaim], Awaitable[str]]
+Starter = Callable[[ScheduleConfig, str, str, ScheduleClaim], Awaitable[tuple[str, "asyncio.Task[RunRecord]"]]]
 
 
 def seconds(duration: str) -> int:
@@ -316,15 +316,15 @@ class Scheduler:
         log.info("schedule %s fired run %s", schedule.id, run_id)
         self._event("ScheduleFired", schedule, slot, run_id, None, now)
 
-    async def run_now(self, schedule_id: str) -> str:
+    async def run_now(self, schedule_id: str) -> tuple[str, asyncio.Task[RunRecord]]:
         """`schedules run ID`: a run now, outside the slots (the next fire stays as it is)."""
         schedule = self.schedule(schedule_id)
         now = self._clock.now()
         await self.sync()
         run_id = new_run_id()
-        await self._start(schedule, run_id, schedule.input, ScheduleClaim(schedule.id, run_id, now))
+        started = await self._start(schedule, run_id, schedule.input, ScheduleClaim(schedule.id, run_id, now))
         self._event("ScheduleFired", schedule, None, run_id, "run now", now)
-        return run_id
+        return started
 
     async def set_paused(self, schedule_id: str, paused: bool) -> ScheduleView:
         """Pause or resume; a resumed schedule next fires at its first slot from now (paused slots never run)."""
