@@ -14,7 +14,18 @@ from typer.testing import CliRunner
 
 from axocoatl.cli.main import app
 
-RUN_KEYS = {"run_id", "workflow_id", "status", "input", "final_output", "error", "started_at", "finished_at", "steps"}
+RUN_KEYS = {
+    "run_id",
+    "workflow_id",
+    "status",
+    "trigger",
+    "input",
+    "final_output",
+    "error",
+    "started_at",
+    "finished_at",
+    "steps",
+}
 STEP_KEYS = {"agent_id", "status", "attempts", "started_at", "finished_at", "input", "output", "error", "tokens"}
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -26,9 +26,11 @@ workflows:
   - id: triage
     name: "Triage [/tmp files]"
     agents: [a]
+    entry_point: a
   - id: research
     name: "Research [beta] pipeline :rocket:"
     agents: [a]
+    entry_point: a
 skills:
   - id: s
     emits: ["[/]"]
@@ -122,6 +124,7 @@ agents:
 workflows:
   - id: w
     agents: [a]
+    entry_point: a
 skills:
   - id: s
     emits: [Go]

@@ -54,16 +54,35 @@ def test_valid_config_has_no_issues() -> None:
 
 def test_sections_of_features_this_version_lacks_are_checked_and_warned_about() -> None:
     loaded = load(GOOD + INERT)
-    assert [(w.path, w.line, w.severity) for w in loaded.warnings] == [
-        ("schedules", 20, "warning"),
-        ("proactive", 27, "warning"),
-    ]
-    schedules = loaded.warnings[0]
-    assert schedules.message == (
-        "schedules has no effect in this version: nothing runs workflows on a schedule; "
-        "start them with `axocoatl workflow run`"
+    assert [(w.path, w.line, w.severity) for w in loaded.warnings] == [("proactive", 27, "warning")]
+    [proactive] = loaded.warnings
+    assert proactive.message == "proactive has no effect in this version: proactive agents are not triggered"
+    assert proactive.hint == "remove the section; it is checked but not used yet"
+
+
+def test_schedule_checks_targets_time_zones_and_inert_keys() -> None:
+    found = errors(
+        GOOD
+        + """\
+schedules:
+  - {id: a, agent: ghost, every: 1h}
+  - {id: b, workflow: build, cron: "0 7 * * 1-5", timezone: Europe/Pariss}
+"""
     )
-    assert schedules.hint == "remove the section; it is checked but not used yet"
+    assert "'ghost' is not an agent" in at(found, "schedules[a].agent").message
+    zone = at(found, "schedules[b].timezone")
+    assert zone.message == "unknown time zone 'Europe/Pariss'"
+    assert zone.hint == "did you mean 'Europe/Paris'?"
+    loaded = load(
+        GOOD
+        + """\
+schedules:
+  - {id: c, workflow: build, every: 1h, timezone: Europe/Paris}
+  - {id: d, workflow: build, every: 1m, jitter: 2m}
+"""
+    )
+    assert "no effect with 'every'" in at(loaded.warnings, "schedules[c].timezone").message
+    assert "not shorter than the interval" in at(loaded.warnings, "schedules[d].jitter").message
 
 
 def test_validate_config_works_without_a_source() -> None:
@@ -342,8 +361,26 @@ def test_activation_threshold_without_dependencies_is_a_warning() -> None:
     assert warning.line == 3
 
 
-def test_activation_threshold_is_free_for_agents_reacting_to_skills() -> None:
+def test_activation_threshold_of_a_reacting_agent_counts_the_event_sources() -> None:
+    # A dependency and one emitter of Alarm (the skill fired, and its holder) may deposit 1.5 in all.
     load(
+        """\
+        agents:
+          - id: a
+          - id: siren
+          - id: listener
+            depends_on: [a]
+            activation_threshold: 1.5
+        skills:
+          - id: raise
+            emits: [Alarm]
+            agents: [siren]
+          - id: alarm
+            reacts_to: [Alarm]
+            agents: [listener]
+        """
+    )
+    [issue] = errors(
         """\
         agents:
           - id: a
@@ -356,6 +393,8 @@ def test_activation_threshold_is_free_for_agents_reacting_to_skills() -> None:
             agents: [listener]
         """
     )
+    assert issue.path == "agents[listener].activation_threshold"
+    assert "can never be reached" in issue.message and "Alarm" in issue.message
 
 
 ROLES = """\
@@ -524,10 +563,9 @@ def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
     assert [i.line for i in issues] == [3, 4, 7, 9]
 
 
-def test_skill_holders_are_still_workflow_entries() -> None:
-    # Skill events drive skill runs; inside a workflow only depends_on counts, so an agent
-    # holding a reacts_to skill is an ordinary entry when it has no dependencies.
-    load(
+def test_skill_holders_wait_for_their_event_inside_a_workflow() -> None:
+    # An agent holding a reacts_to skill is not an entry: with nothing else to start the run, it has none.
+    [issue] = errors(
         """\
         agents:
           - id: researcher
@@ -540,6 +578,51 @@ def test_skill_holders_are_still_workflow_entries() -> None:
           - id: on-request
             reacts_to: [ResearchRequested]
             agents: [researcher]
+        """
+    )
+    assert issue.path == "workflows[flow]"
+    assert "waits for a skill event" in issue.message
+    assert "entry_point" in (issue.hint or "")
+
+
+def test_a_skill_chain_inside_a_workflow_is_reachable() -> None:
+    load(
+        """\
+        agents:
+          - id: intake
+          - id: researcher
+          - id: writer
+        workflows:
+          - id: flow
+            agents: [intake, researcher, writer]
+        skills:
+          - id: ask
+            emits: [topic_ready]
+            agents: [intake]
+          - id: research
+            reacts_to: [topic_ready]
+            emits: [notes_ready]
+            agents: [researcher]
+          - id: write
+            reacts_to: [notes_ready]
+            agents: [writer]
+        """
+    )
+
+
+def test_an_entry_point_holding_a_reacting_skill_takes_the_input() -> None:
+    load(
+        """\
+        agents:
+          - id: a
+        workflows:
+          - id: w
+            agents: [a]
+            entry_point: a
+        skills:
+          - id: r
+            reacts_to: [Go]
+            agents: [a]
         """
     )
 
@@ -560,7 +643,9 @@ def test_skill_events_do_not_reach_agents_inside_a_workflow() -> None:
             agents: [responder]
         """
     )
-    assert any("responder" in issue.message for issue in found), found
+    [issue] = [i for i in found if "responder" in i.message]
+    assert "can never run" in issue.message
+    assert "'Alarm'" in (issue.hint or "") and "emits" in (issue.hint or "")
 
 
 def test_dependency_outside_the_workflow_is_reported_for_would_be_entry_agents() -> None:

@@ -332,6 +332,7 @@ async def test_to_json_contract(make_runtime: Callable[..., Runtime]) -> None:
         "run_id",
         "workflow_id",
         "status",
+        "trigger",
         "input",
         "final_output",
         "error",

@@ -208,6 +208,7 @@ def test_workflow_wait_returns_the_run_json(daemon: Daemon) -> None:
         "run_id",
         "workflow_id",
         "status",
+        "trigger",
         "input",
         "final_output",
         "error",

@@ -19,6 +19,7 @@ from axocoatl.cli.commands import (
     onboard,
     project,
     runs,
+    schedules,
     skills,
     tokens,
     workflow,
@@ -129,6 +130,7 @@ app.command("dev")(daemon.dev)
 app.command("serve")(daemon.serve)
 app.command("chat")(chat.chat)
 app.add_typer(skills.app, name="skills")
+app.add_typer(schedules.app, name="schedules")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(memory.app, name="memory")
 

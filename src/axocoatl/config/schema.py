@@ -436,25 +436,45 @@ class SkillConfig(Section):
     prompt: str = ""
 
 
+DURATION_PATTERN = r"^\s*\d+\s*[smhd]\s*$"
+
+
 class ScheduleConfig(Section):
     id: str = Field(..., pattern=ID_PATTERN)
     name: str | None = None
-    workflow: str
-    every: str | None = Field(None, pattern=r"^\s*\d+\s*[smhd]\s*$", description="Interval such as 30s, 15m, 1h, 1d.")
+    workflow: str | None = Field(None, description="Workflow to run (or set agent).")
+    agent: str | None = Field(None, description="One agent to run as a one-step run (or set workflow).")
+    every: str | None = Field(None, pattern=DURATION_PATTERN, description="Interval such as 30s, 15m, 1h, 1d.")
     cron: str | None = Field(None, description="Cron expression such as '*/15 9-17 * * mon-fri'.")
-    input: str = ""
+    timezone: str = Field("UTC", min_length=1, description="IANA time zone the cron expression is read in.")
+    input: str = Field("", description="The run's input.")
     enabled: bool = True
+    jitter: str = Field(
+        "0s", pattern=DURATION_PATTERN, description="Delay each fire by up to this much (the same in every process)."
+    )
+    max_concurrent: int = Field(
+        1, ge=1, le=1000, description="Most runs of this schedule at once; a fire beyond it is skipped and recorded."
+    )
+    catch_up: Literal["skip", "once"] = Field(
+        "skip", description="Fires missed while no daemon ran: skip them (recorded), or run once for them all."
+    )
 
     @model_validator(mode="after")
     def _one_trigger(self) -> ScheduleConfig:
         if (self.every is None) == (self.cron is None):
             raise ValueError("a schedule needs exactly one of 'every' (e.g. 1h) or 'cron' (e.g. '0 9 * * *')")
+        if (self.workflow is None) == (self.agent is None):
+            raise ValueError("a schedule needs exactly one of 'workflow' (a workflow id) or 'agent' (an agent id)")
         return self
+
+    @property
+    def target(self) -> str:
+        return f"workflow '{self.workflow}'" if self.workflow is not None else f"agent '{self.agent}'"
 
 
 class ScheduleTrigger(Section):
     type: Literal["schedule"]
-    every: str = Field(..., pattern=r"^\s*\d+\s*[smhd]\s*$")
+    every: str = Field(..., pattern=DURATION_PATTERN)
 
 
 class EventTrigger(Section):

@@ -32,7 +32,6 @@ _INERT_SECTIONS = {
     "mcp_servers": "MCP servers are not connected, so their tools are not offered to agents",
     "sandbox": "tools do not run in a sandbox yet",
     "hooks": "tool hooks are not run",
-    "schedules": "nothing runs workflows on a schedule; start them with `axocoatl workflow run`",
     "proactive": "proactive agents are not triggered",
     "webhooks": "events are not sent to webhooks; follow them over the daemon's WebSocket instead",
 }
@@ -40,6 +39,13 @@ _INERT_SECTIONS = {
 
 def _is_tool(value: object) -> bool:
     return isinstance(getattr(getattr(value, "__axocoatl_tool__", None), "name", None), str)
+
+
+def _seconds(duration: str) -> int:
+    match = _INTERVAL.match(duration)
+    if match is None:
+        return 0
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[duration.strip()[-1]]
 
 
 def validate_config(config: AxocoatlConfig, source: ConfigSource | None = None) -> list[ConfigIssue]:
@@ -64,6 +70,13 @@ class _Checker:
         # Agents whose own definition already makes them unable to fire; not re-reported per workflow.
         self.stuck: set[str] = set()
         self.python_tools = self.load_python_tools()
+        self._reacts: dict[str, list[str]] = {}
+        self._emits: dict[str, list[str]] = {}
+        for skill in config.skills:
+            for agent_id in skill.agents:
+                reacts, emits = self._reacts.setdefault(agent_id, []), self._emits.setdefault(agent_id, [])
+                reacts.extend(e for e in dict.fromkeys(skill.reacts_to) if e not in reacts)
+                emits.extend(e for e in dict.fromkeys(skill.emits) if e not in emits)
 
     def error(self, loc: Sequence[object], message: str, hint: str | None = None) -> None:
         self.issues.append(self.source.issue(loc, message, hint=hint))
@@ -111,8 +124,19 @@ class _Checker:
     def agent_index(self, agent_id: str) -> int:
         return next(i for i, a in enumerate(self.config.agents) if a.id == agent_id)
 
-    def holds_reacting_skill(self, agent_id: str) -> bool:
-        return any(agent_id in s.agents and s.reacts_to for s in self.config.skills)
+    def reacts_to(self, agent_id: str) -> list[str]:
+        """The events the skills an agent holds react to (its ``event:`` subscriptions in a run)."""
+        return self._reacts.get(agent_id, [])
+
+    def emits(self, agent_id: str) -> list[str]:
+        """The events an agent publishes on completion (those of every skill it holds)."""
+        return self._emits.get(agent_id, [])
+
+    def event_sources(self, event: str, besides: str) -> int:
+        """Most deposits ``event`` can make on one agent: each skill emitting it (fired) and each other holder."""
+        skills = [s for s in self.config.skills if event in s.emits]
+        holders = {a for s in skills for a in s.agents if a != besides and a in self.agents}
+        return len(skills) + len(holders)
 
     # ------------------------------------------------------------------------------- agents
 
@@ -219,27 +243,33 @@ class _Checker:
 
     def check_threshold(self, index: int, agent: AgentConfig, dependencies: int) -> None:
         threshold = agent.activation_threshold
-        if threshold is None or self.holds_reacting_skill(agent.id):
+        if threshold is None:
             return
         loc = ("agents", index, "activation_threshold")
-        if dependencies == 0:
+        events = self.reacts_to(agent.id)
+        if dependencies == 0 and not events:
             self.warn(
                 loc,
                 f"activation_threshold has no effect: '{agent.id}' has no depends_on",
                 "entry agents run on the workflow input; remove activation_threshold or add depends_on",
             )
             return
-        most = DEPOSIT * dependencies
+        sources = dependencies + sum(self.event_sources(e, agent.id) for e in events)
+        most = DEPOSIT * sources
         if threshold > most + _EPSILON:
+            if events:
+                why = (
+                    f"its {dependencies} dependencies and the emitters of {', '.join(events)} deposit "
+                    f"{DEPOSIT:g} each, so at most {most:g}"
+                )
+            elif dependencies == 1:
+                why = f"its only dependency deposits {DEPOSIT:g}"
+            else:
+                why = f"each of its {dependencies} dependencies deposits {DEPOSIT:g}, so at most {most:g}"
             self.error(
                 loc,
-                f"activation_threshold {threshold:g} can never be reached: "
-                + (
-                    f"its only dependency deposits {DEPOSIT:g}"
-                    if dependencies == 1
-                    else f"each of its {dependencies} dependencies deposits {DEPOSIT:g}, so at most {most:g}"
-                ),
-                f"use at most {most:g} (all dependencies done), or {DEPOSIT:g} x the quorum you want",
+                f"activation_threshold {threshold:g} can never be reached: {why}",
+                f"use at most {most:g} (every source done), or {DEPOSIT:g} x the quorum you want",
             )
             self.stuck.add(agent.id)
 
@@ -306,16 +336,19 @@ class _Checker:
         """Flag agents that could never fire in this workflow, simulating the lattice's threshold rule."""
         name = workflow.id
         lattice = list(members)
-        # Skill events (reacts_to) drive their own skill runs, not workflow runs: inside a workflow
-        # only depends_on counts, exactly as runtime.plans.plan_workflow builds the run's lattice.
+        # As runtime.plans.plan_workflow builds the run's lattice: an agent holding a skill that
+        # reacts_to an event waits for it (an agent of the run emitting it), it is not an entry.
         if workflow.entry_point is not None:
             entries = [workflow.entry_point]
         else:
-            entries = [m for m in lattice if not any(d in members for d in self.agents[m].depends_on)]
+            entries = [
+                m for m in lattice if not any(d in members for d in self.agents[m].depends_on) and not self.reacts_to(m)
+            ]
         if not entries and lattice:
+            waits = " or waits for a skill event" if any(self.reacts_to(m) for m in lattice) else ""
             self.error(
                 base,
-                f"workflow '{name}' has no entry agent: every agent in it depends on another agent",
+                f"workflow '{name}' has no entry agent: every agent in it depends on another agent{waits}",
                 "set entry_point to the agent that should receive the input, or remove that agent's depends_on",
             )
             return
@@ -342,15 +375,24 @@ class _Checker:
         for member in lattice:
             if member in fired or member in reported or member in entries:
                 continue
-            deps = self.agents[member].depends_on
-            if not deps:
+            deps = [d for d in dict.fromkeys(self.agents[member].depends_on) if d in members]
+            events = self.reacts_to(member)
+            emitted = {e for m in fired for e in self.emits(m)}
+            if events and not deps:
+                missing = ", ".join(f"'{e}'" for e in events if e not in emitted) or ", ".join(events)
+                hint = (
+                    f"it waits for the event {missing}, which no agent of this workflow that can run emits; "
+                    f"add an agent holding a skill that emits it, or set entry_point to '{member}'"
+                )
+            elif not deps:
                 hint = (
                     f"only the entry_point '{workflow.entry_point}' receives the input; make '{member}' depend on an "
                     "agent of this workflow, or remove it from the workflow"
                 )
             else:
-                waiting = ", ".join(f"'{d}'" for d in dict.fromkeys(deps) if d not in fired)
-                hint = f"it waits for {waiting}, which can never run; fix that agent first"
+                waiting = ", ".join(f"'{d}'" for d in deps if d not in fired)
+                hint = f"it waits for {waiting or 'more signal than its sources deposit'}, which can never run; "
+                hint += "fix that agent first"
             self.error(
                 (*base, "agents", members[member]),
                 f"agent '{member}' can never run in workflow '{name}': it is not reachable from "
@@ -361,11 +403,20 @@ class _Checker:
     def fireable(self, entries: Iterable[str], lattice: list[str]) -> set[str]:
         """The agents that can fire when every agent that can fire completes (linear in the edges)."""
         members = set(lattice)
-        dependents: dict[str, list[str]] = {}
+        dependents: dict[str, list[str]] = {}  # producer -> one entry per deposit it makes on a member
         for member in lattice:
             for dep in dict.fromkeys(self.agents[member].depends_on):
                 if dep in members and dep != member:
                     dependents.setdefault(dep, []).append(member)
+        emitters: dict[str, list[str]] = {}
+        for member in lattice:
+            for event in self.emits(member):
+                emitters.setdefault(event, []).append(member)
+        for member in lattice:
+            for event in self.reacts_to(member):
+                for producer in emitters.get(event, ()):
+                    if producer != member:
+                        dependents.setdefault(producer, []).append(member)
         received: dict[str, int] = {}
         fired: set[str] = set()
         queue = list(entries)
@@ -384,7 +435,8 @@ class _Checker:
         agent = self.agents[agent_id]
         if agent.activation_threshold is not None:
             return agent.activation_threshold
-        return DEPOSIT * len({d for d in agent.depends_on if d in members})
+        # As NodeSpec.effective_threshold: the dependencies' deposits, or one event without any.
+        return DEPOSIT * max(1, len({d for d in agent.depends_on if d in members}))
 
     # ------------------------------------------------------------------------ other sections
 
@@ -404,16 +456,33 @@ class _Checker:
     def check_triggers(self) -> None:
         workflow_ids = [w.id for w in self.config.workflows]
         for index, schedule in enumerate(self.config.schedules):
-            if schedule.workflow not in workflow_ids:
+            base = ("schedules", index)
+            if schedule.workflow is not None and schedule.workflow not in workflow_ids:
                 self.error(
-                    ("schedules", index, "workflow"),
+                    (*base, "workflow"),
                     f"schedule '{schedule.id}' runs unknown workflow '{schedule.workflow}'",
                     did_you_mean(schedule.workflow, workflow_ids, noun="workflow id"),
                 )
+            if schedule.agent is not None and schedule.agent not in self.agents:
+                self.unknown_agent((*base, "agent"), schedule.agent, f"schedule '{schedule.id}' agent")
             if schedule.every is not None:
-                self.check_interval(("schedules", index, "every"), schedule.every)
+                self.check_interval((*base, "every"), schedule.every)
+                if "timezone" in schedule.model_fields_set:
+                    self.warn(
+                        (*base, "timezone"),
+                        "timezone has no effect with 'every': an interval is the same in every time zone",
+                        "remove timezone, or use cron (e.g. cron: '0 7 * * 1-5') to fire at a local time",
+                    )
+                elif _seconds(schedule.jitter) >= _seconds(schedule.every) > 0:
+                    self.warn(
+                        (*base, "jitter"),
+                        f"jitter {schedule.jitter.strip()} is not shorter than the interval {schedule.every.strip()}: "
+                        "fires may run late into the next slot",
+                        "use a jitter well below the interval",
+                    )
             if schedule.cron is not None:
-                self.check_cron(("schedules", index, "cron"), schedule.cron)
+                self.check_cron((*base, "cron"), schedule.cron)
+            self.check_timezone((*base, "timezone"), schedule.timezone)
         for index, job in enumerate(self.config.proactive):
             if job.agent not in self.agents:
                 self.unknown_agent(("proactive", index, "agent"), job.agent, "proactive agent")
@@ -431,6 +500,20 @@ class _Checker:
         match = _INTERVAL.match(every)
         if match is not None and int(match.group(1)) == 0:
             self.error(loc, f"interval '{every.strip()}' is zero", "use a positive interval such as 30s or 1h")
+
+    def check_timezone(self, loc: Sequence[object], name: str) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.error(
+                loc,
+                f"unknown time zone '{name}'",
+                did_you_mean(name, sorted(available_timezones()), noun="IANA time zone")
+                if name
+                else "use an IANA name such as Europe/Paris or UTC",
+            )
 
     def check_cron(self, loc: Sequence[object], expression: str) -> None:
         try:

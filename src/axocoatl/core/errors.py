@@ -189,3 +189,11 @@ class StoreError(AxocoatlError):
 
 class OwnershipLost(StoreError):
     """A run was taken over by another process; this one must stop writing its steps."""
+
+
+class FireTaken(StoreError):
+    """A schedule's slot was fired by another process first, or its runs are at max_concurrent."""
+
+    def __init__(self, message: str, *, hint: str | None = None, overlap: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.overlap = overlap

@@ -166,6 +166,7 @@ class ConfigReloader:
         new_agents = {a.id: a for a in config.agents}
         providers_changed = old.providers != config.providers
         rt.config = config
+        rt.scheduler.poke()  # new, re-timed or disabled schedules take effect now
         if providers_changed:
             # Providers are rebuilt lazily from the new config; the old ones close when
             # nothing uses them any more (at shutdown at the latest).

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from axocoatl.config.schema import AxocoatlConfig, SkillConfig, WorkflowConfig
+from axocoatl.config.schema import AgentConfig, AxocoatlConfig, SkillConfig, WorkflowConfig
 from axocoatl.coordination.lattice import NodeSpec, RunLattice, Subscription
 from axocoatl.core.errors import UsageError
 
-RunKind = Literal["workflow", "skill"]
+RunKind = Literal["workflow", "skill", "agent"]
 
 
 @dataclass(frozen=True)
@@ -106,17 +106,39 @@ def plan_workflow(config: AxocoatlConfig, workflow: WorkflowConfig) -> RunPlan:
             f"workflow '{workflow.id}' lists unknown agent(s): {', '.join(missing)}",
             hint="run `axocoatl validate` to see every config problem",
         )
+    held = held_skills(config, members)
     lattice = RunLattice.for_workflow(
         members,
         {m: agents[m].depends_on for m in members},
         workflow.entry_point,
         thresholds={m: agents[m].activation_threshold for m in members},
         decays={m: agents[m].activation_decay for m in members},
+        emits={m: [e for s in held[m] for e in s.emits] for m in members},
+        reacts_to={m: [e for s in held[m] for e in s.reacts_to] for m in members},
     )
     nodes = tuple(lattice.spec(a) for a in lattice.agent_ids)
     if not lattice.entry:
-        raise UsageError(f"workflow '{workflow.id}' has no entry agent", hint="set entry_point or remove a dependency")
-    return RunPlan("workflow", workflow.id, nodes, lattice.entry, workflow.timeout_secs)
+        raise UsageError(
+            f"workflow '{workflow.id}' has no entry agent: every agent in it depends on another or waits for an event",
+            hint="set entry_point, or remove a dependency (run `axocoatl validate`)",
+        )
+    # An agent woken by a skill event gets the prompt of the skill(s) it reacts with, as in a skill run.
+    prompts = {
+        m: "\n\n".join(s.prompt for s in held[m] if s.reacts_to and s.prompt)
+        for m in members
+        if m not in lattice.entry and any(s.reacts_to and s.prompt for s in held[m])
+    }
+    return RunPlan("workflow", workflow.id, nodes, lattice.entry, workflow.timeout_secs, skill_prompts=prompts)
+
+
+def held_skills(config: AxocoatlConfig, agent_ids: list[str]) -> dict[str, list[SkillConfig]]:
+    """The skills each agent holds, in config order."""
+    held: dict[str, list[SkillConfig]] = {a: [] for a in agent_ids}
+    for skill in config.skills:
+        for agent_id in dict.fromkeys(skill.agents):
+            if agent_id in held:
+                held[agent_id].append(skill)
+    return held
 
 
 def plan_skill(config: AxocoatlConfig, skill: SkillConfig, *, timeout_secs: float = 1800.0) -> RunPlan:
@@ -161,3 +183,9 @@ def plan_skill(config: AxocoatlConfig, skill: SkillConfig, *, timeout_secs: floa
         initial_events=tuple(skill.emits),
         skill_prompts=prompts,
     )
+
+
+def plan_agent(agent: AgentConfig) -> RunPlan:
+    """A one-step run of one agent (a schedule's or a trigger's ``agent:``), named ``agent:<id>``."""
+    node = NodeSpec(agent_id=agent.id)
+    return RunPlan("agent", f"agent:{agent.id}", (node,), (agent.id,), agent.timeout_secs)

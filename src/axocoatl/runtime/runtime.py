@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from axocoatl.agents.actor import Agent
-from axocoatl.config.schema import AxocoatlConfig
+from axocoatl.config.schema import AxocoatlConfig, ScheduleConfig
 from axocoatl.core.errors import NotFound, UsageError
 from axocoatl.core.events import StreamSink
 from axocoatl.core.ids import Clock, SystemClock, new_run_id
@@ -29,10 +29,11 @@ from axocoatl.runtime.bus import EventBus
 from axocoatl.runtime.consolidation import ConsolidationLoop
 from axocoatl.runtime.data_dir import prepare_data_dir
 from axocoatl.runtime.ownership import HEARTBEAT_INTERVAL, owner_alive, process_owner
-from axocoatl.runtime.plans import RunPlan, plan_skill, plan_workflow
+from axocoatl.runtime.plans import RunPlan, plan_agent, plan_skill, plan_workflow
+from axocoatl.runtime.schedules import Scheduler
 from axocoatl.runtime.transitions import RunState, new_run_record
 from axocoatl.runtime.workflows import RunDriver
-from axocoatl.store import RunRecord, Store, WorkspaceRecord, WriteBatch, create_store
+from axocoatl.store import RunRecord, ScheduleClaim, Store, WorkspaceRecord, WriteBatch, create_store
 from axocoatl.tokens.counter import TokenCounter, default_counter
 from axocoatl.tools.builtins import BUILTIN_TOOLS
 from axocoatl.tools.pipeline import ToolServices
@@ -80,6 +81,7 @@ class Runtime:
         self._tasks: set[asyncio.Task[object]] = set()
         self._active_runs: dict[str, asyncio.Task[RunRecord]] = {}
         self._started = False
+        self.scheduler = Scheduler(lambda: self.config, self.store, self.clock, self.bus, self._start_scheduled)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -106,6 +108,8 @@ class Runtime:
             self._spawn(self._heartbeat(), "heartbeat")
             if self.background and self.config.consolidation.enabled:
                 self._spawn(self.consolidation.run(), "consolidation")
+            if self.background:
+                self._spawn(self.scheduler.run(), "scheduler")
             if self.auto_resume:
                 for run in await self.interrupted_runs():
                     self._spawn(self._resume_quietly(run.run_id), f"resume:{run.run_id}")
@@ -316,12 +320,36 @@ class Runtime:
             raise NotFound(f"unknown skill '{skill_id}'", hint=_suggest(skill_id, names, "skill", "validate"))
         return await self._start(plan_skill(self.config, skill), task)
 
+    async def _start_scheduled(
+        self, schedule: ScheduleConfig, run_id: str, task: str, claim: ScheduleClaim
+    ) -> tuple[str, asyncio.Task[RunRecord]]:
+        """A schedule's run, committed together with its claim of the slot (or refused with it)."""
+        if schedule.agent is not None:
+            agent = self.config.agent(schedule.agent)
+            if agent is None:
+                raise UsageError(f"schedule '{schedule.id}' runs unknown agent '{schedule.agent}'")
+            plan = plan_agent(agent)
+        else:
+            workflow = self.config.workflow(schedule.workflow or "")
+            if workflow is None:
+                raise UsageError(f"schedule '{schedule.id}' runs unknown workflow '{schedule.workflow}'")
+            plan = plan_workflow(self.config, workflow)
+        trigger = f"schedule:{schedule.id}"
+        return await self._start(plan, task, trigger=trigger, run_id=run_id, extra=WriteBatch(schedule_claims=[claim]))
+
     async def _start(
-        self, plan: RunPlan, task: str, workspace: Path | None = None
+        self,
+        plan: RunPlan,
+        task: str,
+        workspace: Path | None = None,
+        *,
+        trigger: str = "manual",
+        run_id: str | None = None,
+        extra: WriteBatch | None = None,
     ) -> tuple[str, asyncio.Task[RunRecord]]:
         self._require_started()
         now = self.clock.now()
-        run = new_run_record(new_run_id(), plan, task, owner=self.owner, now=now)
+        run = new_run_record(run_id or new_run_id(), plan, task, owner=self.owner, now=now, trigger=trigger)
         workspaces = self._run_workspaces(run.run_id, plan, workspace)
         # A fresh default directory has nothing to diff against: only a given one may be a git checkout.
         fresh = self.data_dir / "workspaces" / run.run_id
@@ -330,8 +358,11 @@ class Runtime:
             for path in set(workspaces.values())
         }
         records = [WorkspaceRecord(run.run_id, a, str(p), baselines[p]) for a, p in workspaces.items()]
+        batch = WriteBatch(workspaces=records)
+        if extra is not None:
+            batch.extend(extra)
         driver = self._driver(RunState(run, plan, plan.lattice(), outputs={}, seq=0), workspaces)
-        outcome = await driver.start({"input": task[:2000]}, WriteBatch(workspaces=records))
+        outcome = await driver.start({"input": task[:2000], "trigger": trigger}, batch)
         return run.run_id, self._track(run.run_id, driver.drive(outcome.activated))
 
     def _track(self, run_id: str, coro: object) -> asyncio.Task[RunRecord]:

@@ -330,10 +330,13 @@ def _inserted(run: RunRecord) -> RunRecord:
         owner=run.owner,
         heartbeat_at=run.heartbeat_at,
         steps=[copy.copy(step) for step in run.steps],
+        trigger=run.trigger,
     )
 
 
-def new_run_record(run_id: str, plan: RunPlan, task: str, *, owner: str, now: float) -> RunRecord:
+def new_run_record(
+    run_id: str, plan: RunPlan, task: str, *, owner: str, now: float, trigger: str = "manual"
+) -> RunRecord:
     """A fresh run with one pending step per node, in plan order."""
     steps = [StepRecord(run_id, node.agent_id, position) for position, node in enumerate(plan.nodes)]
     return RunRecord(
@@ -347,4 +350,5 @@ def new_run_record(run_id: str, plan: RunPlan, task: str, *, owner: str, now: fl
         owner=owner,
         heartbeat_at=now,
         steps=steps,
+        trigger=trigger,
     )

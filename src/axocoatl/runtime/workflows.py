@@ -84,7 +84,8 @@ class RunDriver:
         return outcome
 
     async def start(self, payload: dict[str, Any], extra: WriteBatch | None = None) -> Outcome:
-        """Commit a new run (its row, start event and entry activations), with ``extra`` (its workspaces)."""
+        """Commit a new run (its row, start event and entry activations), with ``extra`` (its workspaces,
+        a schedule's claim)."""
         return await self.commit(lambda now: self.state.start(now, payload), extra)
 
     async def resume(self, *, retry: bool) -> Outcome:

@@ -17,7 +17,20 @@ from axocoatl.server.auth import PUBLIC_PATHS, AuthMiddleware
 from axocoatl.server.browser import BrowserGuardMiddleware, SecurityHeadersMiddleware
 from axocoatl.server.errors import install_error_handlers
 from axocoatl.server.middleware import AccessLogMiddleware, BodyLimitMiddleware, RateLimitMiddleware
-from axocoatl.server.routes import agents, events, health, mcp, memory, pages, runs, skills, tokens, workflows, ws
+from axocoatl.server.routes import (
+    agents,
+    events,
+    health,
+    mcp,
+    memory,
+    pages,
+    runs,
+    schedules,
+    skills,
+    tokens,
+    workflows,
+    ws,
+)
 from axocoatl.server.state import ServerState
 
 DESCRIPTION = """The HTTP and WebSocket API of an axocoatl daemon (`axocoatl dev` / `axocoatl serve`).
@@ -39,7 +52,7 @@ def create_app(state: ServerState, server: ServerConfig) -> FastAPI:
     )
     app.state.axocoatl = state
     install_error_handlers(app)
-    for module in (health, agents, workflows, runs, skills, tokens, memory, mcp, events, ws, pages):
+    for module in (health, agents, workflows, runs, skills, schedules, tokens, memory, mcp, events, ws, pages):
         app.include_router(module.router)
 
     # add_middleware wraps: the last added runs first.

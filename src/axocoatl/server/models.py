@@ -188,6 +188,7 @@ class RunInfo(BaseModel):
     run_id: str
     workflow_id: str
     status: Literal["running", "completed", "failed", "interrupted"]
+    trigger: str = Field(description="What started it: manual, schedule:ID, proactive:ID, webhook:NAME")
     input: str
     final_output: str | None
     error: str | None
@@ -200,6 +201,7 @@ class RunSummary(BaseModel):
     run_id: str
     workflow_id: str
     status: Literal["running", "completed", "failed", "interrupted"]
+    trigger: str = Field(description="What started it: manual, schedule:ID, proactive:ID, webhook:NAME")
     input: str
     final_output: str | None
     error: str | None
@@ -267,3 +269,27 @@ class MCPToolInfo(BaseModel):
     name: str
     server: str
     description: str
+
+
+class ScheduleFireInfo(BaseModel):
+    schedule_id: str
+    slot: str | None = Field(description="The slot fired (null for `schedules run`)")
+    outcome: Literal["started", "manual", "skipped", "missed", "failed"]
+    run_id: str | None
+    detail: str | None
+    at: str | None
+
+
+class ScheduleInfo(BaseModel):
+    id: str
+    name: str
+    workflow: str | None
+    agent: str | None
+    every: str | None
+    cron: str | None
+    timezone: str
+    status: Literal["active", "paused", "disabled", "not started"]
+    next_fire: str | None
+    run_count: int
+    last_fire: ScheduleFireInfo | None
+    last_outcome: str | None = Field(description="The last fire's run status, or why it did not run")

@@ -22,6 +22,9 @@ from axocoatl.store.records import (
     RunRecord,
     RunStatus,
     RunUpdate,
+    ScheduleClaim,
+    ScheduleFire,
+    ScheduleState,
     SessionAppend,
     StepRecord,
     StepStatus,
@@ -49,6 +52,9 @@ __all__ = [
     "RunStatus",
     "RunUpdate",
     "SQLiteStore",
+    "ScheduleClaim",
+    "ScheduleFire",
+    "ScheduleState",
     "SessionAppend",
     "StepRecord",
     "StepStatus",
@@ -118,6 +124,25 @@ class Store(Protocol):
     async def load_journal(self, run_id: str, agent_id: str) -> tuple[int, list[JournalRecord]]: ...
 
     async def load_workspaces(self, run_id: str) -> list[WorkspaceRecord]: ...
+    async def sync_schedule(
+        self, schedule_id: str, fingerprint: str, next_fire: float, now: float
+    ) -> ScheduleState: ...
+
+    async def schedule_states(self) -> dict[str, ScheduleState]: ...
+
+    async def skip_schedule_slot(
+        self,
+        schedule_id: str,
+        *,
+        expected: float,
+        next_fire: float,
+        fires: tuple[tuple[float, str, str], ...],
+        at: float,
+    ) -> bool: ...
+
+    async def pause_schedule(self, schedule_id: str, paused: bool, *, next_fire: float | None, now: float) -> bool: ...
+
+    async def schedule_fires(self, schedule_id: str | None = None, *, limit: int = 50) -> list[ScheduleFire]: ...
 
     async def read_log(
         self,

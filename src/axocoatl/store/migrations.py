@@ -220,6 +220,35 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
     (
+        6,
+        "automations: what triggered each run, schedule state and fires",
+        """
+        ALTER TABLE runs ADD COLUMN trigger TEXT NOT NULL DEFAULT 'manual';
+        CREATE INDEX runs_by_trigger ON runs(trigger, status);
+
+        CREATE TABLE schedules (
+            schedule_id  TEXT PRIMARY KEY,
+            fingerprint  TEXT NOT NULL,
+            next_fire    REAL NOT NULL,
+            paused       INTEGER NOT NULL DEFAULT 0,
+            run_count    INTEGER NOT NULL DEFAULT 0,
+            updated_at   REAL NOT NULL
+        );
+
+        CREATE TABLE schedule_fires (
+            id           INTEGER PRIMARY KEY,
+            schedule_id  TEXT NOT NULL,
+            slot         REAL,
+            outcome      TEXT NOT NULL,
+            run_id       TEXT,
+            detail       TEXT,
+            at           REAL NOT NULL,
+            UNIQUE (schedule_id, slot)
+        );
+        CREATE INDEX schedule_fires_by_schedule ON schedule_fires(schedule_id, id);
+        """,
+    ),
+    (
         9,
         "a run's input is stored once, apart from the run row (its steps refer to it)",
         """

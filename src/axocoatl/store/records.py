@@ -67,6 +67,8 @@ class RunRecord:
     owner: str | None = None
     heartbeat_at: float | None = None
     steps: list[StepRecord] = field(default_factory=list)
+    # What started it: manual, or schedule:ID, proactive:ID, webhook:NAME (docs/automations.md).
+    trigger: str = "manual"
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON contract of ``workflow run --json`` and ``runs show --json``."""
@@ -74,6 +76,7 @@ class RunRecord:
             "run_id": self.run_id,
             "workflow_id": self.workflow_id,
             "status": self.status,
+            "trigger": self.trigger,
             "input": self.input,
             "final_output": self.final_output,
             "error": self.error,
@@ -236,6 +239,55 @@ class MemoryVector:
     vector: bytes
 
 
+@dataclass(frozen=True)
+class ScheduleClaim:
+    """A schedule's fire, committed with the run it starts.
+
+    With a ``slot``, the batch commits only if the schedule's next fire is still ``slot`` (no
+    other process took it) and fewer than ``max_concurrent`` of its runs are running; the next
+    fire becomes ``next_fire``. Without one (``schedules run ID``) it only records the fire.
+    """
+
+    schedule_id: str
+    run_id: str
+    at: float
+    slot: float | None = None
+    next_fire: float | None = None
+    max_concurrent: int | None = None
+    live_since: float = 0.0  # a running run whose heartbeat is older does not count (its owner died)
+
+
+@dataclass(frozen=True)
+class ScheduleFire:
+    """One recorded fire of a schedule: a run started, or a slot skipped and why."""
+
+    schedule_id: str
+    slot: float | None
+    outcome: str  # started, manual, skipped, missed
+    run_id: str | None
+    detail: str | None
+    at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schedule_id": self.schedule_id,
+            "slot": iso(self.slot),
+            "outcome": self.outcome,
+            "run_id": self.run_id,
+            "detail": self.detail,
+            "at": iso(self.at),
+        }
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    schedule_id: str
+    fingerprint: str
+    next_fire: float
+    paused: bool
+    run_count: int
+
+
 @dataclass
 class JournalRecord:
     """One row of the tool-call journal: a call of a step's execution, or (``idx`` -1) the model reply
@@ -291,6 +343,7 @@ class WriteBatch:
     journal: list[JournalRecord] = field(default_factory=list)  # inserted or replaced
     journal_closes: list[tuple[str, str, int]] = field(default_factory=list)  # (run_id, agent_id, activation)
     workspaces: list[WorkspaceRecord] = field(default_factory=list)
+    schedule_claims: list[ScheduleClaim] = field(default_factory=list)
 
     def extend(self, other: WriteBatch) -> None:
         self.fences.extend(other.fences)
@@ -310,6 +363,7 @@ class WriteBatch:
         self.journal.extend(other.journal)
         self.journal_closes.extend(other.journal_closes)
         self.workspaces.extend(other.workspaces)
+        self.schedule_claims.extend(other.schedule_claims)
 
     def __bool__(self) -> bool:
         return bool(
@@ -329,6 +383,7 @@ class WriteBatch:
             or self.journal
             or self.journal_closes
             or self.workspaces
+            or self.schedule_claims
         )
 
 

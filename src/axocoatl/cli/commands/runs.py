@@ -146,7 +146,7 @@ def list_runs(
     # Ids and times are never cut (they are copied and grepped); the workflow name folds on a narrow screen.
     table.add_column("run id", no_wrap=True, min_width=max((len(r.run_id) for r in runs), default=6))
     table.add_column("workflow", overflow="fold")
-    for column in ("status", "started", "took", "steps"):
+    for column in ("status", "trigger", "started", "took", "steps"):
         table.add_column(column, no_wrap=True)
     for r in runs:
         took = f"{r.finished_at - r.started_at:.1f}s" if r.finished_at else ""
@@ -156,6 +156,7 @@ def list_runs(
             escape(r.run_id),
             escape(r.workflow_id),
             f"[{style}]{escape(r.status)}[/]",
+            escape(r.trigger),
             iso(r.started_at) or "",
             took,
             f"{done}/{len(r.steps)}",

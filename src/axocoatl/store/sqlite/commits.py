@@ -5,17 +5,19 @@ from __future__ import annotations
 import sqlite3
 
 from axocoatl.store.records import WriteBatch
-from axocoatl.store.sqlite import events, journal, memory, runs, threads, tokens
+from axocoatl.store.sqlite import events, journal, memory, runs, schedules, threads, tokens
 from axocoatl.store.sqlite.sql import immediate
 
 
 def apply(db: sqlite3.Connection, batch: WriteBatch) -> None:
     """The statements of one batch, inside the caller's transaction.
 
-    The order matters: the fences first (a process that lost the run writes nothing), new runs
-    before the updates of their steps, a thread's reset before the messages appended after it.
+    The order matters: the fences and claims first (a process that lost the run, or the schedule's
+    slot, writes nothing), new runs before the updates of their steps, a thread's reset before
+    the messages appended after it.
     """
     runs.check_fences(db, batch.fences)
+    schedules.apply_claims(db, batch.schedule_claims)  # before the run it starts: no run without its claim
     runs.insert_runs(db, batch.new_runs)
     threads.reset_threads(db, batch.session_resets)
     threads.append_messages(db, batch.session)

@@ -16,7 +16,8 @@ _STEP_COLUMNS = (
     "started_at, finished_at, completed_seq, context"
 )
 _RUN_COLUMNS = (
-    "run_id, workflow_id, kind, status, input, spec, final_output, error, owner, heartbeat_at, started_at, finished_at"
+    "run_id, workflow_id, kind, status, input, spec, final_output, error, owner, heartbeat_at, started_at, "
+    "finished_at, trigger"
 )
 # The run row is updated on every commit of the run (its heartbeat fence): its input lives in
 # run_inputs, written once, so a large input is never rewritten (runs.input stays '').
@@ -51,7 +52,7 @@ def check_fences(db: sqlite3.Connection, fences: Iterable[tuple[str, str, float]
 def insert_runs(db: sqlite3.Connection, runs: Iterable[RunRecord]) -> None:
     for run in runs:
         db.execute(
-            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 12)})",
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 13)})",
             (
                 run.run_id,
                 run.workflow_id,
@@ -65,6 +66,7 @@ def insert_runs(db: sqlite3.Connection, runs: Iterable[RunRecord]) -> None:
                 run.heartbeat_at,
                 run.started_at,
                 run.finished_at,
+                run.trigger,
             ),
         )
         db.execute("INSERT INTO run_inputs (run_id, input) VALUES (?, ?)", (run.run_id, run.input))
@@ -216,4 +218,5 @@ def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
         heartbeat_at=row[9],
         started_at=row[10],
         finished_at=row[11],
+        trigger=row[12],
     )

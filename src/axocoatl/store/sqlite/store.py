@@ -17,12 +17,14 @@ from axocoatl.store.records import (
     LogRecord,
     MemoryRecord,
     RunRecord,
+    ScheduleFire,
+    ScheduleState,
     ThreadRecord,
     UsageRow,
     WorkspaceRecord,
     WriteBatch,
 )
-from axocoatl.store.sqlite import events, journal, memory, runs, threads, tokens
+from axocoatl.store.sqlite import events, journal, memory, runs, schedules, threads, tokens
 from axocoatl.store.sqlite.engine import Engine
 from axocoatl.store.sqlite.sql import immediate
 
@@ -195,3 +197,33 @@ class SQLiteStore:
 
     async def load_workspaces(self, run_id: str) -> list[WorkspaceRecord]:
         return await self._engine.inline(lambda db: journal.load_workspaces(db, run_id))
+
+    # ------------------------------------------------------------------ schedules
+
+    async def sync_schedule(self, schedule_id: str, fingerprint: str, next_fire: float, now: float) -> ScheduleState:
+        """A schedule's stored state, created (or re-timed when ``fingerprint`` changed) with ``next_fire``."""
+        return await self._engine.run(lambda db: schedules.sync(db, schedule_id, fingerprint, next_fire, now))
+
+    async def schedule_states(self) -> dict[str, ScheduleState]:
+        return await self._engine.inline(schedules.states)
+
+    async def skip_schedule_slot(
+        self,
+        schedule_id: str,
+        *,
+        expected: float,
+        next_fire: float,
+        fires: tuple[tuple[float, str, str], ...],
+        at: float,
+    ) -> bool:
+        """Move a schedule from ``expected`` to ``next_fire`` without a run, recording each (slot, outcome,
+        detail) of ``fires``; False if another process moved it first."""
+        return await self._engine.run(
+            lambda db: schedules.skip(db, schedule_id, expected=expected, next_fire=next_fire, fires=fires, at=at)
+        )
+
+    async def pause_schedule(self, schedule_id: str, paused: bool, *, next_fire: float | None, now: float) -> bool:
+        return await self._engine.run(lambda db: schedules.set_paused(db, schedule_id, paused, next_fire, now))
+
+    async def schedule_fires(self, schedule_id: str | None = None, *, limit: int = 50) -> list[ScheduleFire]:
+        return await self._engine.run(lambda db: schedules.fires(db, schedule_id, limit))
