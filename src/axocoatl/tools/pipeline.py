@@ -191,15 +191,16 @@ class ToolPipeline:
         )
 
     async def _invoke(self, tool: Tool, call: ToolCall, ctx: ToolContext) -> str:
-        limit = ctx.remaining()
+        # The message names the tool's timeout, not what was left of it when the call began.
+        configured = tool.timeout_secs if tool.timeout_secs is not None else self.env.settings.timeout_secs
         try:
-            async with asyncio.timeout(limit):
+            async with asyncio.timeout(ctx.remaining()):
                 result = await tool.handler(dict(call.arguments), ctx)
         except ToolError:
             raise
         except TimeoutError as exc:
             raise ToolError(
-                f"tool '{tool.name}' timed out after {limit:.3g} s and was stopped; try a smaller task, or run "
+                f"tool '{tool.name}' timed out after {configured:.3g} s and was stopped; try a smaller task, or run "
                 "a long command with bash_background"
             ) from exc
         except Exception as exc:  # a tool's own bug must not crash the agent: the model sees it
