@@ -465,10 +465,14 @@ class Runtime:
 
 def _existing_dir(path: str, where: str) -> Path:
     folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise UsageError(
-            f"{where}: workspace '{path}' is not a directory", hint="create it first, or point at an existing one"
-        )
+    shown = path if len(path) <= 200 else path[:200] + "…"
+    hint = "create it first, or point at an existing one"
+    try:
+        usable = folder.is_dir()
+    except OSError as exc:  # a name too long, a permission denied on the way
+        raise UsageError(f"{where}: workspace '{shown}' cannot be used: {exc.strerror}", hint=hint) from None
+    if not usable:
+        raise UsageError(f"{where}: workspace '{shown}' is not a directory", hint=hint)
     return folder.resolve()
 
 

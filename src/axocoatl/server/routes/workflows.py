@@ -28,7 +28,7 @@ async def list_workflows(request: Request) -> list[dict[str, Any]]:
     response_model=RunStarted,
     summary="Start a workflow run",
     description=RUN_START_DOC,
-    responses=run_start_responses(400, 404, 413, 415, 422, 503),
+    responses=run_start_responses(400, 404, 409, 413, 415, 422, 503),
 )
 async def execute_workflow(workflow_id: str, body: WorkflowExecuteRequest, request: Request, wait: bool = WAIT) -> Any:
     state = state_of(request)

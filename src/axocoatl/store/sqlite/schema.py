@@ -50,7 +50,10 @@ def create_atomically(path: Path, synchronous: str) -> None:
     try:
         db = sqlite3.connect(tmp, isolation_level=None)
         try:
-            setup(db, path, synchronous)
+            # A rollback journal while it is built: every migration lands in the file itself, or fails
+            # loudly (a full disk). In WAL mode the data would sit in the -wal file until a checkpoint
+            # at close, which can fail silently, and the file linked into place would be half-written.
+            setup(db, path, synchronous, journal_mode="DELETE")
         finally:
             db.close()
         with contextlib.suppress(FileExistsError):  # another process linked its own first: use that one
@@ -61,7 +64,7 @@ def create_atomically(path: Path, synchronous: str) -> None:
                 leftover.unlink()
 
 
-def setup(db: sqlite3.Connection, path: Path, synchronous: str) -> None:
+def setup(db: sqlite3.Connection, path: Path, synchronous: str, *, journal_mode: str = "WAL") -> None:
     """Set a connection's pragmas and bring the schema of the database ``path`` up to date."""
     # The busy timeout first: switching a fresh database to WAL takes a lock that another
     # process opening it at the same moment may hold.
@@ -72,7 +75,7 @@ def setup(db: sqlite3.Connection, path: Path, synchronous: str) -> None:
             f"{path} is an SQLite database of another program (tables: {', '.join(sorted(tables)[:5])})",
             hint="move it away, or point --data-dir (or store.path) elsewhere",
         )
-    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA journal_mode={journal_mode}")
     db.execute(f"PRAGMA synchronous={synchronous}")
     db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
     applied = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
