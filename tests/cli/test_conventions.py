@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
 import time
@@ -15,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.cli.terminal import Terminal
 
 pytestmark = pytest.mark.slow
 
@@ -174,36 +173,17 @@ def test_ctrl_c_while_a_reply_streams_stops_the_reply_not_the_chat(tmp_path: Pat
         tmp_path,
         'agents:\n  - id: slow\n    provider: mock\n    options:\n      latency_ms: 60000\n      reply: "late"\n',
     )
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the CLI on a terminal
-        os.chdir(project)
-        os.environ.update({"NO_COLOR": "1", "TERM": "dumb"})
-        os.execv(sys.executable, [sys.executable, "-m", "axocoatl", "chat"])
-    output = b""
-
-    def read_until(marker: bytes, limit: float = 60.0) -> None:
-        nonlocal output
-        deadline = time.monotonic() + limit
-        while marker not in output and time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    output += os.read(fd, 4096)
-                except OSError:
-                    break
-        assert marker in output, output.decode(errors="replace")
-
+    term = Terminal(project, "chat", env={"NO_COLOR": "1", "TERM": "dumb"})
     try:
-        read_until(b"you>")
-        os.write(fd, b"are you there?\r")
-        read_until(b"slow>")
+        term.read_until(b"you>")
+        term.write(b"are you there?\r")
+        term.read_until(b"slow>")
         time.sleep(0.5)  # the turn is waiting on the model
-        os.write(fd, b"\x03")
-        read_until(b"(reply stopped)")
-        read_until(b"you>")
-        os.write(fd, b"/exit\r")
-        read_until(b"bye")
+        term.write(b"\x03")
+        term.read_until(b"(reply stopped)")
+        term.read_until(b"you>")
+        term.write(b"/exit\r")
+        term.read_until(b"bye")
     finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, output.decode(errors="replace")
+        code = term.close()
+    assert code == 0, term.text

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
 import stat
 import subprocess
 import sys
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli.fake_openai import GOOD_KEY, fake_openai
+from tests.cli.terminal import Terminal
 
 pytestmark = pytest.mark.slow
 
@@ -63,42 +62,23 @@ def test_a_remote_provider_tested_live_with_the_key_in_a_private_env_file(tmp_pa
 
 
 def test_the_wizard_on_a_terminal_for_the_local_model(tmp_path: Path) -> None:
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(tmp_path)
-        os.environ.update({"NO_COLOR": "1", "TERM": "xterm", "COLUMNS": "120", "LINES": "40"})
-        os.execv(sys.executable, [sys.executable, "-m", "axocoatl", "onboard"])
-    output = b""
-
-    def read_until(marker: bytes, limit: float = 60.0) -> None:
-        nonlocal output
-        deadline = time.monotonic() + limit
-        while marker not in output and time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    output += os.read(fd, 4096)
-                except OSError:
-                    break
-        assert marker in output, output.decode(errors="replace")
-
+    term = Terminal(tmp_path, "onboard", env={"NO_COLOR": "1", "TERM": "xterm", "COLUMNS": "120", "LINES": "40"})
     try:
-        read_until(b"Which model provider?")
-        os.write(fd, b"\r")  # the default: local
-        read_until(b"Which template?")
-        os.write(fd, b"2")  # research
+        term.read_until(b"Which model provider?")
+        term.write(b"\r")  # the default: local
+        term.read_until(b"Which template?")
+        term.write(b"2")  # research
         time.sleep(0.3)
-        os.write(fd, b"\r")
-        read_until(b"Project directory:")
-        os.write(fd, b"\x15wizard\r")  # Ctrl-U clears the suggested name
-        read_until(b"first message")
-        os.write(fd, b"n")
-        read_until(b"next steps:")
+        term.write(b"\r")
+        term.read_until(b"Project directory:")
+        term.write(b"\x15wizard\r")  # Ctrl-U clears the suggested name
+        term.read_until(b"first message")
+        term.write(b"n")
+        term.read_until(b"next steps:")
     finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    text = output.decode(errors="replace")
+        code = term.close()
+    text = term.text
     assert "provider local" in text
     config = (tmp_path / "wizard" / "axocoatl.yaml").read_text()
     assert "provider: local" in config and "id: summarizer" in config
-    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert code == 0, text
