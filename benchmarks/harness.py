@@ -55,10 +55,8 @@ MODULES = {"axocoatl": "benchmarks.ours", "langgraph": "benchmarks.peer_langgrap
 def env() -> dict[str, str]:
     e = dict(os.environ)
     e.update({k: v for k, v in TELEMETRY_OFF.items() if v})
-    # axocoatl's agents run their whole memory pipeline every turn (session, checkpoint, daily log,
-    # core blocks, a semantic-memory row); the peers have no such thing. The embedder is the cheap
-    # deterministic one so the numbers compare orchestration; MiniLM costs extra CPU per turn.
-    e.setdefault("AXOCOATL_EMBEDDER", "hashed")
+    # The defaults a user runs (MiniLM memory, synchronous: full): no embedder override. A workload
+    # that measures something else says so in its name (*_hashed, *_memory_off, *_normal).
     e["PYTHONPATH"] = str(ROOT) + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
     return e
 
@@ -89,6 +87,14 @@ def ensure_peer_venv(log: Callable[[str], None]) -> bool:
 
 def python_for(framework: str) -> str:
     return sys.executable if framework == "axocoatl" else str(peer_python())
+
+
+def failure(exc: BaseException) -> str:
+    """A failed case in one line: what ran, and the last line of its output (the error itself)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(exc).__name__
+    return f"{lines[0]} … {lines[-1]}"
 
 
 def run_case(framework: str, case: str, args: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
@@ -142,6 +148,10 @@ class Options:
     only: set[str] | None
     peers: bool
     log: Callable[[str], None]
+    steady_runs: int = 20
+    concurrent_runs: int = 1000
+    local_tokens: int = 128
+    daemon_connections: tuple[int, ...] = (64, 256)
 
     def wants(self, name: str) -> bool:
         return self.only is None or any(name.startswith(o) for o in self.only)
@@ -375,7 +385,7 @@ def bench_recall(opts: Options) -> list[Workload]:
             try:
                 r = run_case("axocoatl", "recall", {"n": size})
             except RuntimeError as exc:
-                w.pending = f"the recall case failed: {str(exc).splitlines()[0]}"
+                w.pending = f"the recall case failed: {failure(exc)}"
                 break
             w.add("axocoatl", r["ms_per_query"], r)
             opts.log(f"  {name} rep {rep + 1}: {r['ms_per_query']:.2f} ms/query")
@@ -384,27 +394,47 @@ def bench_recall(opts: Options) -> list[Workload]:
 
 
 def bench_daemon(opts: Options) -> list[Workload]:
-    """(g) POST /api/agents/{id}/execute at 64 concurrent connections (axocoatl's daemon)."""
-    names = ("daemon_execute_throughput", "daemon_execute_p99")
-    if not any(opts.wants(n) for n in names):
-        return []
-    thr = Workload(names[0], "req/s", "POST /api/agents/{id}/execute, 64 connections", frameworks=("axocoatl",))
-    p99 = Workload(names[1], "ms", "p99 latency of the same requests", frameworks=("axocoatl",))
-    for rep in range(max(1, min(opts.reps, 3))):
-        try:
-            r = run_case(
-                "axocoatl",
-                "daemon",
-                {"concurrency": 64, "requests": 2000 if opts.reps > 1 else 200, "seconds": 10 if opts.reps > 1 else 2},
-            )
-        except RuntimeError as exc:
-            reason = f"the daemon case failed: {str(exc).splitlines()[0]}"
-            thr.pending = p99.pending = reason
-            break
-        thr.add("axocoatl", r["requests_per_s"], r)
-        p99.add("axocoatl", r["p99_ms"], r)
-        opts.log(f"  daemon rep {rep + 1}: {r['requests_per_s']:.0f} req/s, p99 {r['p99_ms']:.1f} ms")
-    return [thr, p99]
+    """(g) POST /api/agents/{id}/execute at 64 and 256 concurrent connections (axocoatl's daemon)."""
+    out: list[Workload] = []
+    # The defaults at each connection count; once with the hashed embedder (the engine without
+    # MiniLM); and once with a window of 2 messages, so that from its third turn on every request's
+    # passive recall has earlier exchanges to find: MiniLM embeds the exchange that just left the
+    # window and the query, on the request's path (with the default window of 100 messages a thread
+    # of up to 50 turns recalls nothing from itself, and embeds nothing).
+    first = opts.daemon_connections[0]
+    cases = [(c, "", "") for c in opts.daemon_connections] + [(first, "hashed", ""), (first, "", "2")]
+    for connections, embedder, window in cases:
+        suffix = ("" if connections == 64 else f"_{connections}") + (f"_{embedder}" if embedder else "")
+        suffix += "_recall" if window else ""
+        names = (f"daemon_execute_throughput{suffix}", f"daemon_execute_p99{suffix}")
+        if not any(opts.wants(n) for n in names):
+            continue
+        thr = Workload(
+            names[0], "req/s", f"POST /api/agents/{{id}}/execute, {connections} connections", frameworks=("axocoatl",)
+        )
+        p99 = Workload(names[1], "ms", f"p99 latency of the same requests ({connections})", frameworks=("axocoatl",))
+        for rep in range(max(1, min(opts.reps, 3))):
+            try:
+                r = run_case(
+                    "axocoatl",
+                    "daemon",
+                    {
+                        "concurrency": connections,
+                        "requests": 2000 if opts.reps > 1 else 200,
+                        "seconds": 10 if opts.reps > 1 else 2,
+                        **({"embedder": embedder} if embedder else {}),
+                        **({"window": window} if window else {}),
+                    },
+                )
+            except RuntimeError as exc:
+                reason = f"the daemon case failed: {failure(exc)}"
+                thr.pending = p99.pending = reason
+                break
+            thr.add("axocoatl", r["requests_per_s"], r)
+            p99.add("axocoatl", r["p99_ms"], r)
+            opts.log(f"  daemon{suffix} rep {rep + 1}: {r['requests_per_s']:.0f} req/s, p99 {r['p99_ms']:.1f} ms")
+        out += [thr, p99]
+    return out
 
 
 # ---------------------------------------------------------------------------------------- output
@@ -489,6 +519,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--only", help="comma-separated workload name prefixes, e.g. chain,cold")
     parser.add_argument("--no-peers", action="store_true", help="measure axocoatl only")
+    parser.add_argument("--chain-n", type=int, help="agents in the chains (default 100; --quick 10)")
+    parser.add_argument("--steady-runs", type=int, help="runs in one project for steady_* (default 20; --quick 3)")
+    parser.add_argument("--concurrent-runs", type=int, help="runs at once for concurrent_* (default 1000; --quick 50)")
     parser.add_argument("--no-write", action="store_true", help="print the results; do not rewrite the result files")
     parser.add_argument("--render-only", action="store_true", help="rewrite docs/BENCHMARKS.md from the saved results")
     args = parser.parse_args(argv)
@@ -505,19 +538,28 @@ def main(argv: list[str] | None = None) -> None:
     peers = not args.no_peers and ensure_peer_venv(log)
     opts = Options(
         reps=1 if args.quick else args.reps,
-        chain_n=10 if args.quick else 100,
+        chain_n=args.chain_n or (10 if args.quick else 100),
         dag_width=8 if args.quick else 200,
         idle_n=100 if args.quick else 10_000,
         crash_n=10 if args.quick else 40,
+        steady_runs=args.steady_runs or (3 if args.quick else 20),
+        concurrent_runs=args.concurrent_runs or (50 if args.quick else 1000),
+        local_tokens=16 if args.quick else 128,
         only=set(args.only.split(",")) if args.only else None,
         peers=peers,
         log=log,
     )
     fsync = Workload("fsync_reference", "ms", "one 4 KiB append + fsync in the temp dir", frameworks=("axocoatl",))
     workloads: list[Workload] = []
-    for bench in (bench_steps, bench_idle, bench_cold, bench_crash, bench_recall, bench_daemon):
+    from benchmarks import defaults
+
+    default_path = (defaults.bench_cli_chain, defaults.bench_steady, defaults.bench_concurrent, defaults.bench_tokens)
+    default_path += (defaults.bench_local, defaults.bench_embed_query)
+    for bench in (*default_path, bench_steps, bench_idle, bench_cold, bench_crash, bench_recall):
         log(f"{bench.__name__.removeprefix('bench_')}:")
         workloads.extend(bench(opts, fsync) if bench is bench_steps else bench(opts))  # type: ignore[operator]
+    log("daemon:")
+    workloads.extend(bench_daemon(opts))
     if fsync.samples:
         workloads.append(fsync)
     data = results_json(workloads)

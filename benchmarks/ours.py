@@ -312,6 +312,9 @@ def case_recall(args: dict[str, str]) -> dict[str, Any]:
     return asyncio.run(main())
 
 
+TURN_TIMEOUT_S = 300  # agents' default timeout_secs: the daemon's own limit on one execute
+
+
 def case_daemon(args: dict[str, str]) -> dict[str, Any]:
     """POST /api/agents/{id}/execute against `axocoatl serve` on 127.0.0.1 (wrk, else an httpx client)."""
     import json
@@ -321,8 +324,10 @@ def case_daemon(args: dict[str, str]) -> dict[str, Any]:
     total = int(args.get("requests", "2000"))
     with tempfile.TemporaryDirectory(prefix="axo-daemon-") as tmp:
         agents = [f"agent{i:02d}" for i in range(concurrency)]
-        lines = ["agents:"] + [f"  - {{id: {a}, provider: mock}}" for a in agents]
-        (Path(tmp) / "axocoatl.yaml").write_text("\n".join(lines) + "\nstore: {synchronous: normal}\n")
+        # window: memory.max_session_messages (the default 100 keeps a short thread's exchanges in context)
+        memory = f", memory: {{max_session_messages: {int(args['window'])}}}" if args.get("window") else ""
+        lines = ["agents:"] + [f"  - {{id: {a}, provider: mock{memory}}}" for a in agents]
+        (Path(tmp) / "axocoatl.yaml").write_text("\n".join(lines) + "\n")  # the defaults: synchronous full
         data_dir = Path(tmp) / "data"
         log = open(Path(tmp) / "daemon.log", "w")  # noqa: SIM115 - the child writes to it until the end
         proc = subprocess.Popen(
@@ -330,7 +335,11 @@ def case_daemon(args: dict[str, str]) -> dict[str, Any]:
             cwd=tmp,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "NO_COLOR": "1"},
+            env={
+                **os.environ,
+                "NO_COLOR": "1",
+                **({"AXOCOATL_EMBEDDER": args["embedder"]} if args.get("embedder") else {}),
+            },
         )
         try:
             deadline = time.monotonic() + 60
@@ -373,8 +382,10 @@ def _wrk_load(url: str, agents: list[str], seconds: float) -> dict[str, Any]:
         '{["Content-Type"] = "application/json"}, \'{"input": "request \' .. n .. \'"}\')\n'
         "end\n"
     )
+    # wrk's default 2 s timeout counts a slow answer as a socket error; wait as long as the daemon would.
+    options = [f"-c{len(agents)}", f"-d{seconds:g}s", f"--timeout={TURN_TIMEOUT_S}s", "--latency", "-s", str(script)]
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{len(agents)}", f"-d{seconds:g}s", "--latency", "-s", str(script), url],
+        ["wrk", "-t2", *options, url],
         capture_output=True,
         text=True,
         check=True,
@@ -405,8 +416,10 @@ def _httpx_load(url: str, agents: list[str], total: int) -> dict[str, Any]:
     async def load() -> tuple[float, list[float]]:
         latencies: list[float] = []
         counter = iter(range(total))
+        # The timeout is the agents' own limit on a turn: the client never gives up before the daemon
+        # would (at 256 connections on a loaded machine single answers took up to 95 s).
         limits = httpx.Limits(max_connections=len(agents), max_keepalive_connections=len(agents))
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=TURN_TIMEOUT_S) as client:
 
             async def worker(agent: str) -> None:
                 for i in counter:
@@ -432,7 +445,176 @@ def _httpx_load(url: str, agents: list[str], total: int) -> dict[str, Any]:
     }
 
 
+# The agent spec `axocoatl init` writes (memory tools on, a budget), on the default mock reply.
+INIT_AGENT: dict[str, Any] = {
+    "provider": "mock",
+    "system_prompt": "You research the user's question. Reply with short, factual notes as a bullet list.",
+    "sampling": {"max_tokens": 200, "temperature": 0.2},
+    "memory": {"tools": True},
+    "token_budget": {"per_execution": 4000, "per_call": 2048},
+}
+
+
+def init_chain_yaml(n: int, *, memory_tools: bool = True, synchronous: str | None = None) -> str:
+    """A project config of ``n`` chained agents as `axocoatl init` writes them (JSON is YAML)."""
+    import json
+
+    ids = chain_ids(n)
+    agents = []
+    for i, agent in enumerate(ids):
+        spec = {"id": agent, **INIT_AGENT, "memory": {"tools": memory_tools}}
+        if i:
+            spec["depends_on"] = [ids[i - 1]]
+        agents.append(spec)
+    config: dict[str, Any] = {"agents": agents, "workflows": [{"id": "bench", "agents": ids, "timeout_secs": 3600}]}
+    if synchronous:
+        config["store"] = {"synchronous": synchronous}
+    return json.dumps(config, indent=1) + "\n"
+
+
+def case_concurrent(args: dict[str, str]) -> dict[str, Any]:
+    """``runs`` concurrent runs of a 3-agent chain (the init defaults: MiniLM memory, synchronous full)
+    on the mock with ``latency_ms`` per call, in one Runtime."""
+    import resource
+
+    runs = int(args.get("runs", "1000"))
+    latency = float(args.get("latency_ms", "100"))
+    agents = int(args.get("agents", "3"))
+
+    async def main() -> tuple[float, list[Any], int]:
+        from axocoatl.config.schema import AxocoatlConfig
+        from axocoatl.runtime.runtime import Runtime
+
+        ids = chain_ids(agents)
+        specs = [
+            {"id": a, **INIT_AGENT, "options": {"latency_ms": latency}, **({"depends_on": [ids[i - 1]]} if i else {})}
+            for i, a in enumerate(ids)
+        ]
+        config = AxocoatlConfig.model_validate(
+            {"agents": specs, "workflows": [{"id": "bench", "agents": ids, "timeout_secs": 3600}]}
+        )
+        provider = _counting_mock()
+        with tempfile.TemporaryDirectory(prefix="axo-conc-") as tmp:
+            async with Runtime(config, data_dir=Path(tmp), providers={"mock": provider}) as rt:
+                t0 = time.perf_counter()
+                # All started at once, as the peers do (LangGraph's abatch, CrewAI's gathered kickoff_async):
+                # each start commits the run durably, so awaiting them one by one would time N serial fsyncs.
+                started = await asyncio.gather(*(rt.start_workflow("bench", TASK) for _ in range(runs)))
+                done = await asyncio.gather(*(task for _, task in started))
+                wall = time.perf_counter() - t0
+        return wall, done, type(provider).calls
+
+    wall, done, calls = asyncio.run(main())
+    check(all(r.status == "completed" for r in done), "a run did not complete")
+    check(all(r.final_output == expected_chain_output(agents) for r in done), "a run's output differs")
+    check(calls == runs * agents, f"{calls} mock calls, expected {runs * agents}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"case": "concurrent", "runs": runs, "wall_s": wall, "ideal_s": agents * latency / 1000, "peak_rss": peak}
+
+
+LOCAL_PROMPT = "Write a short paragraph about write-ahead logging in databases."
+
+
+def case_local(args: dict[str, str]) -> dict[str, Any]:
+    """Tokens/s of the ``local`` provider (its default GGUF) vs llama-cpp-python called directly on the same
+    file, prompt, context size, thread count and greedy sampling; alternated, after one warm-up each."""
+    from axocoatl.core.messages import ChatMessage
+    from axocoatl.providers.base import ChatRequest, ResponseAccumulator, TextDelta
+    from axocoatl.providers.local import LocalProvider, load_model, resolve_model_path
+    from axocoatl.providers.local.files import import_llama_cpp
+
+    max_tokens = int(args.get("max_tokens", "128"))
+    reps = int(args.get("reps", "3"))
+    provider = LocalProvider()
+    path = resolve_model_path("", provider.config)
+    shared = load_model(path, provider.config.n_ctx, provider.config.n_threads)
+    llama_cpp = import_llama_cpp()
+    raw = llama_cpp.Llama(
+        model_path=str(path),
+        n_ctx=provider.config.n_ctx,
+        n_threads=shared.n_threads,
+        n_threads_batch=shared.n_threads,
+        seed=provider.config.seed,
+        verbose=False,
+    )
+    request = ChatRequest(model="", messages=(ChatMessage.user(LOCAL_PROMPT),), temperature=0.0, max_tokens=max_tokens)
+
+    async def ours() -> tuple[float, float, int]:
+        acc = ResponseAccumulator("local")
+        t0 = time.perf_counter()
+        first = 0.0
+        async for event in provider.stream(request):
+            if not first and isinstance(event, TextDelta):
+                first = time.perf_counter()
+            acc.add(event)
+        wall = time.perf_counter() - t0
+        usage = acc.response().usage
+        return wall, wall - (first - t0), usage.output if usage else 0
+
+    def direct() -> tuple[float, float, int]:
+        t0 = time.perf_counter()
+        first = 0.0
+        pieces = 0
+        for chunk in raw.create_chat_completion(
+            messages=[{"role": "user", "content": LOCAL_PROMPT}], max_tokens=max_tokens, temperature=0.0, stream=True
+        ):
+            if chunk["choices"][0]["delta"].get("content"):
+                pieces += 1  # llama-cpp-python streams one chunk per sampled token
+                first = first or time.perf_counter()
+        wall = time.perf_counter() - t0
+        return wall, wall - (first - t0), pieces
+
+    asyncio.run(ours())
+    direct()
+    # End to end (prompt evaluation included) and decoding only (first token to last): llama-cpp-python
+    # reuses the whole cached prompt of the previous identical call, the local provider re-evaluates the
+    # prompt's last partial chunk (so a reply never depends on what ran before), so decoding is the
+    # like-for-like figure.
+    rates: dict[str, list[float]] = {"ours": [], "direct": [], "ours_e2e": [], "direct_e2e": []}
+    for _ in range(reps):
+        for name, fn in (("ours", lambda: asyncio.run(ours())), ("direct", direct)):
+            wall, decode, tokens = fn()
+            rates[f"{name}_e2e"].append(tokens / wall)
+            rates[name].append((tokens - 1) / decode if tokens > 1 and decode > 0 else 0.0)
+    med = {k: sorted(v)[len(v) // 2] for k, v in rates.items()}
+    return {
+        "case": "local",
+        "model": path.name,
+        "threads": shared.n_threads,
+        "ours_tokens_per_s": med["ours"],
+        "direct_tokens_per_s": med["direct"],
+        "ours_e2e_tokens_per_s": med["ours_e2e"],
+        "direct_e2e_tokens_per_s": med["direct_e2e"],
+        "samples": rates,
+    }
+
+
+def case_embed_query(args: dict[str, str]) -> dict[str, Any]:
+    """p50 of embedding one recall query with the default embedder (MiniLM when installed): new queries
+    (a forward pass each) and a query asked again (the text cache)."""
+    from axocoatl.memory.embedding import default_embedder
+
+    queries = int(args.get("queries", "50"))
+    embedder = default_embedder()
+    embedder.embed(["warm up the model"])
+
+    def p50(texts: list[str]) -> float:
+        times = []
+        for text in texts:
+            t0 = time.perf_counter()
+            embedder.embed([text])
+            times.append(time.perf_counter() - t0)
+        return sorted(times)[len(times) // 2] * 1000
+
+    new = p50([f"what did we decide about topic {i} last week?" for i in range(queries)])
+    repeated = p50(["what did we decide about topic 0 last week?"] * queries)
+    return {"case": "embed_query", "embedder": embedder.id, "new_ms": new, "repeated_ms": repeated, "queries": queries}
+
+
 CASES = {
+    "embed_query": case_embed_query,
+    "local": case_local,
+    "concurrent": case_concurrent,
     "chain": case_chain,
     "dag": case_dag,
     "idle": case_idle,

@@ -262,7 +262,60 @@ def case_resume(args: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def case_script_chain(args: dict[str, str]) -> dict[str, Any]:
+    """One durable chain run and nothing else: the harness times this whole process (a user's script)."""
+    n = int(args.get("n", "100"))
+    durability = args.get("durability", "durable_full")
+    flow = chain_flow(n, _persistence(durability, os.path.join(args["data_dir"], "flows.db")))()
+    asyncio.run(flow.kickoff_async())
+    check(flow.state["last_output"] == expected_chain_output(n), "final output differs from the reference")
+    check(len(CALLS) == n, f"{len(CALLS)} mock calls, expected {n}")
+    return {"case": "script_chain", "n": n, "mock_calls": len(CALLS)}
+
+
+def case_concurrent(args: dict[str, str]) -> dict[str, Any]:
+    """``runs`` concurrent 3-agent chain flows (kickoff_async, one persisted flow each) on a mock with latency."""
+    import resource
+
+    runs = int(args.get("runs", "1000"))
+    latency = float(args.get("latency_ms", "100"))
+    agents = int(args.get("agents", "3"))
+
+    async def main(path: str) -> tuple[float, list[Any]]:
+        cls = chain_flow(agents, _persistence("durable_full", path), latency)
+        flows = [cls() for _ in range(runs)]
+        t0 = time.perf_counter()
+        await asyncio.gather(*(f.kickoff_async() for f in flows))
+        return time.perf_counter() - t0, flows
+
+    with tempfile.TemporaryDirectory(prefix="crew-conc-") as tmp:
+        wall, flows = asyncio.run(main(os.path.join(tmp, "flows.db")))
+    check(all(f.state["last_output"] == expected_chain_output(agents) for f in flows), "a run's output differs")
+    check(len(CALLS) == runs * agents, f"{len(CALLS)} mock calls, expected {runs * agents}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"case": "concurrent", "runs": runs, "wall_s": wall, "ideal_s": agents * latency / 1000, "peak_rss": peak}
+
+
+def case_prompt(args: dict[str, str]) -> dict[str, Any]:
+    """The messages one chain step sends its LLM for the task (the harness counts their tokens)."""
+    sent: list[Any] = []
+    original = MockLLM._reply
+
+    def capture(self: MockLLM, messages: Any) -> str:
+        sent.append([{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages))
+        return original(self, messages)
+
+    MockLLM._reply = capture  # type: ignore[method-assign]
+    flow = chain_flow(1, None)()
+    asyncio.run(flow.kickoff_async())
+    check(flow.state["last_output"] == expected_chain_output(1), "final output differs from the reference")
+    return {"case": "prompt", "messages": sent[0], "tools": []}
+
+
 CASES = {
+    "script_chain": case_script_chain,
+    "concurrent": case_concurrent,
+    "prompt": case_prompt,
     "chain": case_chain,
     "dag": case_dag,
     "idle": case_idle,

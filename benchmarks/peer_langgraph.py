@@ -334,7 +334,65 @@ def case_resume(args: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def case_script_chain(args: dict[str, str]) -> dict[str, Any]:
+    """One durable chain run and nothing else: the harness times this whole process (a user's script)."""
+    n = int(args.get("n", "100"))
+    sync = "NORMAL" if args.get("durability") == "durable_normal" else "FULL"
+    path = os.path.join(args["data_dir"], "checkpoints.db")
+    saver = _sync_saver(path, sync)
+    app = chain_graph(n).compile(checkpointer=saver)
+    state = app.invoke({}, {"configurable": {"thread_id": "run"}, "recursion_limit": 100_000}, **_durability(saver))
+    saver.conn.close()
+    check(state["last_output"] == expected_chain_output(n), "final output differs from the reference")
+    check(len(CALLS) == n, f"{len(CALLS)} mock calls, expected {n}")
+    return {"case": "script_chain", "n": n, "mock_calls": len(CALLS)}
+
+
+def case_concurrent(args: dict[str, str]) -> dict[str, Any]:
+    """``runs`` concurrent 3-agent chains on a mock with latency (abatch over threads of one durable saver)."""
+    import resource
+
+    runs = int(args.get("runs", "1000"))
+    latency = float(args.get("latency_ms", "100"))
+    agents = int(args.get("agents", "3"))
+
+    async def main() -> tuple[float, list[dict[str, Any]]]:
+        with tempfile.TemporaryDirectory(prefix="lg-conc-") as tmp:
+            saver = await _async_saver(os.path.join(tmp, "checkpoints.db"), "FULL")
+            app = chain_graph(agents, latency).compile(checkpointer=saver)
+            configs = [{"configurable": {"thread_id": f"t{i}"}, "recursion_limit": 1000} for i in range(runs)]
+            t0 = time.perf_counter()
+            states = await app.abatch([{} for _ in range(runs)], configs, max_concurrency=runs, **_durability(saver))
+            wall = time.perf_counter() - t0
+            await saver.conn.close()
+            return wall, states
+
+    wall, states = asyncio.run(main())
+    check(all(s["last_output"] == expected_chain_output(agents) for s in states), "a run's output differs")
+    check(len(CALLS) == runs * agents, f"{len(CALLS)} mock calls, expected {runs * agents}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"case": "concurrent", "runs": runs, "wall_s": wall, "ideal_s": agents * latency / 1000, "peak_rss": peak}
+
+
+def case_prompt(args: dict[str, str]) -> dict[str, Any]:
+    """The messages one chain node sends its model for the task (the harness counts their tokens)."""
+    sent: list[list[dict[str, str]]] = []
+    original = MockChat._reply
+
+    def capture(self: MockChat, messages: list[BaseMessage]) -> ChatResult:
+        sent.append([{"role": m.type, "content": str(m.content)} for m in messages])
+        return original(self, messages)
+
+    MockChat._reply = capture  # type: ignore[method-assign]
+    state = chain_graph(1).compile().invoke({})
+    check(state["last_output"] == expected_chain_output(1), "final output differs from the reference")
+    return {"case": "prompt", "messages": sent[0], "tools": []}
+
+
 CASES = {
+    "script_chain": case_script_chain,
+    "concurrent": case_concurrent,
+    "prompt": case_prompt,
     "chain": case_chain,
     "dag": case_dag,
     "idle": case_idle,

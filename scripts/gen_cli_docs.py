@@ -50,6 +50,26 @@ command also answers `-h`.
 | 2 | a usage or config error (a bad option or value, an invalid config, an ambiguous run id prefix) |
 | 3 | not found: an unknown agent, workflow, skill or run id |
 | 130 | interrupted (Ctrl-C) |
+
+## Service
+
+`axocoatl service install` runs the project's daemon at login as a systemd **user** unit,
+`$XDG_CONFIG_HOME/systemd/user/axocoatl-<project dir>.service` (default `~/.config/systemd/user/`;
+`--name` picks another name, for two projects in directories of the same name). The unit runs
+`<this python> -m axocoatl -c <absolute config> [--data-dir DIR] serve` in the config's directory
+(so `.env` beside the config is read), with `Restart=on-failure` except after exit 2 (a config error:
+restarting cannot fix it). `install` writes it, then `systemctl --user daemon-reload` and `enable`
+(`--now`: start it too); `start`, `stop` and `uninstall` (disable, remove the file; the data dir stays)
+call `systemctl --user`. Logs: `journalctl --user -u axocoatl-<project dir>.service`. To keep it running
+after you log out: `loginctl enable-linger $USER`.
+
+`service status [--json]` shows the unit as systemd reports it and the daemon by its own account
+(its `daemon.json`, a live pid, whether `/health/live` answers), so it is useful without systemd too.
+
+Without a systemd user session (containers, WSL without systemd, CI runners, a `su` shell) every
+command but `status` stops with "no systemd user session": run `axocoatl serve` under your own
+supervisor instead (a container's entrypoint, supervisord, runit), for example
+`axocoatl -c /srv/proj/axocoatl.yaml serve` with a restart policy.
 """
 
 

@@ -2,11 +2,17 @@
 
 .venv/bin/python scripts/gen_config_docs.py          # rewrite the generated part
 .venv/bin/python scripts/gen_config_docs.py --check  # exit 1 when it is out of date (tests run this)
+
+Every key needs a description (pydantic ``Field(description=...)`` in config/schema.py): both modes exit 1
+naming the keys without one, so the reference never has an empty cell.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 import sys
+import types
 import typing
 from pathlib import Path
 
@@ -37,6 +43,8 @@ def _strip_annotated(annotation: object) -> object:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is list and args:
         return list[_strip_annotated(args[0])]
+    if origin in (typing.Union, types.UnionType) and any(typing.get_origin(a) is typing.Annotated for a in args):
+        return functools.reduce(operator.or_, (_strip_annotated(a) for a in args))
     return annotation
 
 
@@ -61,7 +69,8 @@ def _default(field: FieldInfo) -> str:
     return f"`{field.default!r}`"
 
 
-def render() -> str:
+def render(undescribed: list[str] | None = None) -> str:
+    """The reference tables; the path of every key without a description is appended to ``undescribed``."""
     lines: list[str] = []
     seen: set[type[BaseModel]] = set()
     queue: list[tuple[str, type[BaseModel]]] = [("(top level)", AxocoatlConfig)]
@@ -75,8 +84,11 @@ def render() -> str:
         if doc:
             lines += [doc[0], ""]
         lines += ["| key | type | default | description |", "|---|---|---|---|"]
-        for name, field in model.model_fields.items():
-            description = (field.description or "").replace("|", "\\|")
+        for attribute, field in model.model_fields.items():
+            name = field.alias or attribute  # `as`, spelled as_ in Python
+            description = " ".join((field.description or "").split()).replace("|", "\\|")
+            if not description and undescribed is not None:
+                undescribed.append(name if path == "(top level)" else f"{path}.{name}")
             lines.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
             for sub in _models(field.annotation):
                 sub_path = name if path == "(top level)" else f"{path}.{name}"
@@ -91,7 +103,15 @@ def main() -> int:
     text = DOC.read_text()
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
-    updated = f"{head}{BEGIN}\n\n{render()}\n{END}{tail}"
+    undescribed: list[str] = []
+    updated = f"{head}{BEGIN}\n\n{render(undescribed)}\n{END}{tail}"
+    if undescribed:
+        print(
+            f"{len(undescribed)} config keys have no description (add Field(description=...) in "
+            f"src/axocoatl/config/schema.py): {', '.join(undescribed)}",
+            file=sys.stderr,
+        )
+        return 1
     if "--check" in sys.argv:
         if updated != text:
             print(f"{DOC} is out of date: run .venv/bin/python scripts/gen_config_docs.py", file=sys.stderr)

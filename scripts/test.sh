@@ -8,4 +8,6 @@ cd "$repo_dir"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+# Most slow tests wait on subprocesses, servers and sockets, so three workers beat the two cores;
+# AXOCOATL_TEST_WORKERS=0 runs everything in this process. Files stay whole on one worker.
+.venv/bin/python -m pytest -n "${AXOCOATL_TEST_WORKERS:-3}" --dist loadfile "$@"

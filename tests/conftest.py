@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tests import seed
+from tests.nats_cluster import NatsCluster
+from tests.pg import PostgresCluster
 
 from axocoatl.config.loader import parse_config_text
 from axocoatl.config.schema import AxocoatlConfig
@@ -38,8 +44,10 @@ def make_runtime(tmp_path: Path) -> Callable[..., Runtime]:
 def run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m axocoatl ARGS` in a subprocess, the way a user would."""
-    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    """Run `python -m axocoatl ARGS` in a subprocess, the way a user would (without an API key from the
+    shell the tests run in: ``env`` may give one)."""
+    inherited = {k: v for k, v in os.environ.items() if k != "AXOCOATL_API_KEY"}
+    full_env = {**inherited, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "axocoatl", *args],
         cwd=cwd,
@@ -129,3 +137,51 @@ def make_recording() -> Callable[..., RecordingProvider]:
 def axocoatl_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     """``run_cli`` as a fixture, for test packages that cannot import this module."""
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster for the session (fails, not skips, when PostgreSQL is missing)."""
+    # Not under pytest's temp dir: as root, the cluster runs as the postgres user, who cannot enter it.
+    root = Path(tempfile.mkdtemp(prefix="axocoatl-pg-"))
+    cluster = PostgresCluster(root)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_dsn(postgres_cluster: PostgresCluster) -> str:
+    """A fresh empty database in the session's cluster."""
+    return postgres_cluster.new_database()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A private 3-node NATS cluster with JetStream on loopback (fails, not skips, when nats-server is missing)."""
+    cluster = NatsCluster(tmp_path / "nats")
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A pytest-xdist worker takes its controller's seed (passed in pytest_configure_node below).
+    worker_seed = getattr(config, "workerinput", {}).get(seed.ENV)
+    if worker_seed is not None:
+        os.environ[seed.ENV] = worker_seed
+    seed.session_seed()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput[seed.ENV] = str(seed.session_seed())
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"{seed.ENV}={seed.session_seed()} (set it to replay this session's random kill points)"

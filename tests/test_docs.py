@@ -20,6 +20,15 @@ def test_config_reference_is_current() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_config_reference_has_no_empty_cell() -> None:
+    # The generator refuses a key without a description too; this catches a hand edit of the tables.
+    text = (REPO / "docs" / "configuration.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) > 100, "the generated reference tables are missing"
+    empty = [row for row in rows if any(not cell.strip() for cell in row.strip().strip("|").split(" | "))]
+    assert not empty, "empty cells in docs/configuration.md:\n" + "\n".join(empty)
+
+
 def test_cli_reference_is_current_and_every_option_has_help() -> None:
     result = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "gen_cli_docs.py"), "--check"], capture_output=True, text=True
@@ -31,7 +40,7 @@ def test_readme_quickstart_is_the_first_hour_flow() -> None:
     readme = (REPO / "README.md").read_text()
     steps = [readme.find(f"axocoatl {step}") for step in ("onboard", "doctor", "dev", "chat")]
     assert -1 not in steps and steps == sorted(steps), steps
-    for doc in ("docs/cli.md", "docs/ARCHITECTURE.md", "docs/TROUBLESHOOTING.md"):
+    for doc in ("docs/cli.md", "docs/ARCHITECTURE.md", "docs/TROUBLESHOOTING.md", "docs/CONCEPTS.md"):
         assert doc in readme and (REPO / doc).is_file()
 
 

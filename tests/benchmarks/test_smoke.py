@@ -1,7 +1,8 @@
 """Every benchmark runs at a tiny size and emits its JSON fields. Never a timed assertion.
 
-The peers' cases run only when their venv (.cache/bench-peers-venv, made by
-`python -m benchmarks`) exists; the test suite never installs them.
+The peers' cases need their venv (.cache/bench-peers-venv): the fixture creates it from the
+pinned benchmarks/peers-requirements.txt when it is missing (as `python -m benchmarks` does),
+and the test fails, naming the venv and how to make it, when it cannot be had.
 """
 
 from __future__ import annotations
@@ -19,11 +20,19 @@ if str(ROOT) not in sys.path:  # benchmarks/ lives at the repository root, besid
 
 from benchmarks.common import expected_chain_output, expected_dag_output, mock_reply  # noqa: E402
 
-from benchmarks import harness, report  # noqa: E402
+from benchmarks import defaults, harness, report  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-PEERS_PRESENT = harness.peer_python().exists()
+
+@pytest.fixture(scope="session")
+def peers_venv() -> None:
+    messages: list[str] = []
+    if not harness.ensure_peer_venv(messages.append):
+        pytest.fail(
+            f"the peers' venv {harness.PEER_VENV} could not be created ({'; '.join(messages)}); "
+            "run `python -m benchmarks --quick --only tokens` with network access to PyPI to create it"
+        )
 
 
 def options(**overrides: Any) -> harness.Options:
@@ -36,6 +45,10 @@ def options(**overrides: Any) -> harness.Options:
         "only": None,
         "peers": False,
         "log": lambda _msg: None,
+        "steady_runs": 2,
+        "concurrent_runs": 4,
+        "local_tokens": 4,
+        "daemon_connections": (4,),
     }
     values.update(overrides)
     return harness.Options(**values)
@@ -85,9 +98,8 @@ def test_recall_and_daemon_cases_emit_their_fields() -> None:
     assert daemon["requests"] == 8 and daemon["requests_per_s"] > 0 and daemon["p99_ms"] >= daemon["p50_ms"]
 
 
-@pytest.mark.skipif(not PEERS_PRESENT, reason="the peers' venv is absent (python -m benchmarks creates it)")
 @pytest.mark.parametrize("framework", ["langgraph", "crewai"])
-def test_peer_cases_pass_the_same_correctness_gate(framework: str) -> None:
+def test_peer_cases_pass_the_same_correctness_gate(framework: str, peers_venv: None) -> None:
     chain = harness.run_case(framework, "chain", {"n": 3, "durability": "durable_normal"})
     assert chain["framework"] == framework and chain["mock_calls"] == 3
     dag = harness.run_case(framework, "dag", {"width": 2, "durability": "nondurable"})
@@ -118,3 +130,54 @@ def test_results_and_document_keep_other_sections(tmp_path: Path) -> None:
     assert "## Memory\n\nrecall numbers by the memory layer" in first and report.BEGIN in first
     report.write_doc(doc, results, raw, {"machine": {}, "versions": {}, "options": {}})
     assert doc.read_text() == first  # rewriting replaces only the generated block
+
+
+def test_default_path_workloads_report_their_fields(peers_venv: None) -> None:
+    opts = options(chain_n=3, peers=True)
+    (cli,) = defaults.bench_cli_chain(opts)
+    assert set(cli.samples) == {"axocoatl", "langgraph", "crewai"}
+    assert {"t1_s", "t3_s"} <= set(cli.raw["axocoatl"][0])
+    time_ratio, token_ratio = defaults.bench_steady(opts)
+    runs = time_ratio.raw["axocoatl"][0]["runs"]
+    assert len(runs) == 2 and all(r["steps"] == 3 and r["tokens_in"] > 0 for r in runs)
+    assert token_ratio.samples["axocoatl"][0] > 0
+    wall, rss = defaults.bench_concurrent(opts)
+    assert wall.name == "concurrent_4_wall" and set(wall.samples) == {"axocoatl", "langgraph", "crewai"}
+    assert all(r["runs"] == 4 and r["ideal_s"] == pytest.approx(0.3) for r in wall.raw["axocoatl"])
+    assert all(v > 0 for v in rss.samples["axocoatl"])
+
+
+def test_tokens_per_call_compare_the_same_task(peers_venv: None) -> None:
+    per_call, memory_off, overhead = defaults.bench_tokens(options(peers=True))
+    ours, off = per_call.samples["axocoatl"][0], memory_off.samples["axocoatl"][0]
+    assert ours > off > 0 and overhead.samples["axocoatl"][0] == ours - overhead.raw["axocoatl"][0]["bare"]
+    for peer in ("langgraph", "crewai"):
+        assert per_call.raw[peer][0]["messages"][-1]["content"].startswith("Summarise the trade-offs")
+
+
+def test_local_provider_and_raw_llama_cpp_are_both_measured() -> None:
+    (local,) = defaults.bench_local(options())
+    assert local.pending is None, local.pending
+    assert local.samples["axocoatl"][0] > 0 and local.samples["llama-cpp-python"][0] > 0
+    assert local.raw["axocoatl"][0]["model"].endswith(".gguf")
+
+
+def test_daemon_is_measured_at_each_connection_count() -> None:
+    workloads = harness.bench_daemon(options(daemon_connections=(4, 6)))
+    assert [w.name for w in workloads] == [
+        "daemon_execute_throughput_4",
+        "daemon_execute_p99_4",
+        "daemon_execute_throughput_6",
+        "daemon_execute_p99_6",
+        "daemon_execute_throughput_4_hashed",
+        "daemon_execute_p99_4_hashed",
+        "daemon_execute_throughput_4_recall",
+        "daemon_execute_p99_4_recall",
+    ]
+    assert all(w.pending is None and w.samples["axocoatl"] for w in workloads)
+
+
+def test_query_embedding_is_timed_new_and_repeated() -> None:
+    new, repeated = defaults.bench_embed_query(options())
+    assert new.samples["axocoatl"][0] > 0 and repeated.samples["axocoatl"][0] > 0
+    assert new.raw["axocoatl"][0]["embedder"] == "minilm-l6-v2"  # the default: the weights are installed

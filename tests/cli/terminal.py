@@ -11,13 +11,17 @@ from pathlib import Path
 
 
 class Terminal:
-    """`python -m axocoatl ARGS` started on a pty in ``cwd`` with ``env`` added."""
+    """`python -m axocoatl ARGS` started on a pty in ``cwd`` with ``env`` added (a None value: removed)."""
 
-    def __init__(self, cwd: Path, *args: str, env: dict[str, str]) -> None:
+    def __init__(self, cwd: Path, *args: str, env: dict[str, str | None]) -> None:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: the CLI on a terminal
             os.chdir(cwd)
-            os.environ.update(env)
+            for name, value in env.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
             os.execv(sys.executable, [sys.executable, "-m", "axocoatl", *args])
         self.output = b""
 

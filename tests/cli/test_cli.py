@@ -6,28 +6,14 @@ import json
 import re
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from tests.contracts import check_run_contract
 
 from axocoatl.cli.main import app
 
-RUN_KEYS = {
-    "run_id",
-    "workflow_id",
-    "status",
-    "trigger",
-    "input",
-    "final_output",
-    "error",
-    "started_at",
-    "finished_at",
-    "steps",
-}
-STEP_KEYS = {"agent_id", "status", "attempts", "started_at", "finished_at", "input", "output", "error", "tokens"}
-ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+from .support import Cli
 
 PIPELINE = """
 agents:
@@ -45,58 +31,6 @@ workflows:
   - id: research
     agents: [researcher, critic, writer]
 """
-
-
-class Cli:
-    """Runs the app in-process against one project directory and data dir."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.config = root / "axocoatl.yaml"
-        self.data = root / "data"
-        self.runner = CliRunner()
-
-    def write(self, text: str) -> Path:
-        self.config.write_text(textwrap.dedent(text))
-        return self.config
-
-    def __call__(self, *args: str, config: bool = True) -> Any:
-        prefix = ["--config", str(self.config), "--data-dir", str(self.data)] if config else []
-        return self.runner.invoke(app, [*prefix, *args], catch_exceptions=False)
-
-    def json(self, *args: str, code: int = 0) -> Any:
-        result = self(*args)
-        assert result.exit_code == code, result.output
-        return json.loads(result.stdout)
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.setenv("AXOCOATL_EMBEDDER", "hashed")
-    monkeypatch.delenv("AXOCOATL_CONFIG", raising=False)
-    monkeypatch.delenv("AXOCOATL_DATA_DIR", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    return Cli(tmp_path)
-
-
-def check_run_contract(data: dict[str, Any]) -> None:
-    assert set(data) == RUN_KEYS
-    assert data["status"] in ("completed", "failed", "running", "interrupted")
-    assert isinstance(data["run_id"], str) and data["run_id"].startswith("run-")
-    assert isinstance(data["input"], str)
-    assert data["final_output"] is None or isinstance(data["final_output"], str)
-    assert ISO.match(data["started_at"])
-    assert data["finished_at"] is None or ISO.match(data["finished_at"])
-    for step in data["steps"]:
-        assert set(step) == STEP_KEYS
-        assert step["status"] in ("pending", "running", "completed", "failed", "skipped")
-        assert isinstance(step["attempts"], int) and not isinstance(step["attempts"], bool)
-        assert set(step["tokens"]) == {"input", "output"}
-        assert all(isinstance(v, int) for v in step["tokens"].values())
-        for key in ("started_at", "finished_at"):
-            assert step[key] is None or ISO.match(step[key])
-        for key in ("input", "output", "error"):
-            assert step[key] is None or isinstance(step[key], str)
 
 
 # ---------------------------------------------------------------------------------------- validate
@@ -274,6 +208,25 @@ def test_init_refuses_a_non_empty_directory_and_unknown_provider(
     assert "unknown provider 'nope'" in result.stderr and "mock" in result.stderr
 
 
+def test_init_json_lists_the_files_and_the_first_command(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("init", "crew", "--provider", "mock", "--template", "team", "--json", config=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["directory"], data["template"], data["provider"]) == (str(tmp_path / "crew"), "team", "mock")
+    assert {Path(f).name for f in data["files"]} == {
+        "axocoatl.yaml",
+        ".env.example",
+        "README.md",
+        ".gitignore",
+        "methods.yaml",
+    }
+    assert all(Path(f).is_file() for f in data["files"])
+    assert data["next"] == ["axocoatl doctor", 'axocoatl workflow run team -i "How do tides work?"']
+
+
 # ---------------------------------------------------------------------------------------- workflow and agents
 
 
@@ -355,6 +308,21 @@ def test_missing_input_option_is_a_usage_error(cli: Cli) -> None:
     result = cli.runner.invoke(app, ["--config", str(cli.config), "workflow", "run", "research"])
     assert result.exit_code == 2
     assert "--input" in result.output or "-i" in result.output
+
+
+def test_a_bad_option_value_is_refused_in_our_words(cli: Cli) -> None:
+    # Typer checks values with pydantic; its wording ("Input should be ...") must not reach the user.
+    cli.write(PIPELINE)
+    cases = {
+        ("runs", "list", "--limit", "0"): "Invalid value for '--limit' / '-n': must be at least 1 (got '0')",
+        ("runs", "list", "-n", "many"): "Invalid value for '--limit' / '-n': expected a whole number, got 'many'",
+        ("memory", "search", "researcher", "q", "-k", "500"): "Invalid value for '-k': must be at most 100 (got '500')",
+        ("doctor", "--timeout", "soon"): "Invalid value for '--timeout': expected a number, got 'soon'",
+    }
+    for args, said in cases.items():
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert said in result.stderr and "Input should" not in result.stderr, (args, result.stderr)
 
 
 # ---------------------------------------------------------------------------------------- runs

@@ -57,8 +57,8 @@ def test_a_healthy_mock_project_is_ready_and_doctor_creates_nothing(tmp_path: Pa
     assert code == 0 and report["ok"] is True, report
     checks = _by_check(report)
     assert {f["status"] for f in checks["provider mock"]} == {"ok"}
-    assert "not available yet" in checks["sandbox"][0]["message"]
-    assert "not available yet" in checks["MCP servers"][0]["message"]
+    assert checks["sandbox"][0]["message"].startswith("no agent runs commands; they would run under bubblewrap")
+    assert checks["MCP servers"][0]["message"] == "none configured"
     assert not (project / ".axocoatl").exists()  # read-only: no data dir, no database
     human = axocoatl_cli("doctor", cwd=project)
     assert human.returncode == 0 and "✓ config:" in human.stdout and "ready" in human.stdout
@@ -95,6 +95,27 @@ def test_a_locked_database_and_a_busy_port_fail(tmp_path: Path, axocoatl_cli: Cl
     assert checks["database lock"][0]["status"] == "fail" and "locked" in checks["database lock"][0]["message"]
     assert checks["port"][0]["status"] == "fail" and str(port) in checks["port"][0]["message"]
     assert "server.port" in checks["port"][0]["fix"]
+
+
+def test_a_nearly_full_disk_fails_and_a_low_one_warns(tmp_path: Path, axocoatl_cli: Cli) -> None:
+    # Data dirs on small filesystems (the tests run as root, as CI does): 50 MB free fails, 500 MB warns.
+    project = _project(tmp_path, MOCK.format(port=_free_port()))
+    verdicts = {}
+    for size in ("50m", "500m"):
+        disk = tmp_path / f"disk-{size}"
+        disk.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)], check=True)
+        try:
+            code, report = _doctor(axocoatl_cli, project, "--data-dir", str(disk / "data"))
+        finally:
+            subprocess.run(["umount", str(disk)], check=True)
+        verdicts[size] = (code, _by_check(report)["disk"][0])
+    code, full = verdicts["50m"]
+    assert code == 1 and full["status"] == "fail" and "--data-dir" in full["fix"], full
+    assert full["message"].startswith("50 MiB free on the disk of") and "disk-50m" in full["message"]
+    code, low = verdicts["500m"]
+    assert code == 0 and low["status"] == "warn" and low["message"].startswith("500 MiB free"), low
+    assert "free some disk space" in low["fix"]
 
 
 def test_remote_provider_key_accepted_refused_and_model_missing(tmp_path: Path, axocoatl_cli: Cli) -> None:
@@ -137,16 +158,32 @@ agents:
   - id: b
     provider: local
     model: {tmp_path}/missing.gguf
+  - id: c
+    provider: local
+    model: {tmp_path}/broken.gguf
+  - id: d
+    provider: local
 providers:
   ollama:
     base_url: http://127.0.0.1:{_free_port()}
 """
+    (tmp_path / "broken.gguf").write_bytes(b"GGUF" + bytes(200))  # the right magic, then nothing llama.cpp can load
     project = _project(tmp_path, text)
     code, report = _doctor(axocoatl_cli, project)
     checks = _by_check(report)
     assert code == 1
     assert checks["provider ollama"][0]["status"] == "fail" and "ollama serve" in checks["provider ollama"][0]["fix"]
     assert any(f["status"] == "fail" and "missing.gguf" in f["message"] for f in checks["config"])
+    # the missing file is one problem (the config's), not repeated under the provider
+    assert not any("missing.gguf" in f["message"] for f in checks["provider local"])
+    broken, bundled = checks["provider local"]
+    assert broken["status"] == "fail" and "llama.cpp could not load the local model" in broken["message"], broken
+    assert "complete GGUF model" in broken["fix"]
+    assert (
+        bundled["status"] == "ok"
+        and "SmolLM2-135M-Instruct" in bundled["message"]
+        and "loads in llama.cpp" in bundled["message"]
+    )
 
 
 def test_no_config_fails_with_the_way_to_make_one(tmp_path: Path, axocoatl_cli: Cli) -> None:

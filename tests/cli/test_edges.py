@@ -4,14 +4,14 @@ inputs must be UTF-8 within the daemon's body limit, and validate reports what t
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from axocoatl.cli.main import app
+
+from .support import Cli
 
 MARKUP = """\
 agents:
@@ -37,27 +37,6 @@ skills:
     reacts_to: ["[/]"]
     agents: [a]
 """
-
-
-class Cli:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.config = root / "axocoatl.yaml"
-        self.data = root / "data"
-
-    def write(self, text: str) -> None:
-        self.config.write_text(textwrap.dedent(text), encoding="utf-8")
-
-    def __call__(self, *args: str, input: bytes | str | None = None) -> Any:
-        prefix = ["--config", str(self.config), "--data-dir", str(self.data)]
-        return CliRunner().invoke(app, [*prefix, *args], input=input, catch_exceptions=False)
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.setenv("AXOCOATL_EMBEDDER", "hashed")
-    monkeypatch.setenv("COLUMNS", "200")
-    return Cli(tmp_path)
 
 
 # ------------------------------------------------------------------------------ text printed as written
@@ -248,4 +227,6 @@ def test_validate_accepts_an_existing_gguf_file_and_prints_warnings(cli: Cli) ->
     result = cli("validate")
     assert result.exit_code == 0, result.output
     assert "is valid" in result.stdout
-    assert f"warning: {cli.config}:4: agents[a].role: role 'worker' has no effect in this version" in result.stderr
+    assert (
+        f"warning: {cli.config}:4: agents[a].role: role 'worker' has no effect: 'a' is in no workflow" in result.stderr
+    )

@@ -12,14 +12,12 @@ input tokens are the request's, counted with the runtime's tokenizer.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -69,16 +67,7 @@ def project(directory: Path, yaml_text: str) -> Path:
 
 
 def cli_json(directory: Path, *args: str) -> Any:
-    env = {**os.environ, "NO_COLOR": "1", "AXOCOATL_EMBEDDER": "hashed"}
-    env.pop("AXOCOATL_API_KEY", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "axocoatl", *args, "--json"],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    result = run_cli(*args, "--json", cwd=directory, env={"AXOCOATL_EMBEDDER": "hashed"})
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -60,6 +60,13 @@ def test_process_environment_wins_over_dotenv(tmp_path: Path) -> None:
     assert env == {"SHARED": "from-process", "ONLY_FILE": "file"}
 
 
+def test_a_variable_exported_empty_does_not_hide_the_dotenv_value(tmp_path: Path) -> None:
+    # `export OPENAI_API_KEY=` in a shell profile must not hide the key `onboard` wrote to .env.
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-from-file\nOTHER=file\n")
+    env, _ = build_environment(tmp_path, {"OPENAI_API_KEY": "", "OTHER": "shell"})
+    assert (env["OPENAI_API_KEY"], env["OTHER"]) == ("sk-from-file", "shell")
+
+
 def test_build_environment_does_not_touch_os_environ(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("AXOCOATL_TEST_ONLY_IN_FILE=1\n")
     before = dict(os.environ)

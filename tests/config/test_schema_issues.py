@@ -97,7 +97,7 @@ def test_wrong_types_have_fix_hints() -> None:
             sampling:
               max_tokens: 1.5
         sandbox:
-          allow_untrusted_images: maybe
+          network: maybe
         """
     )
     tools = at(issues, "agents[a].tools")
@@ -109,7 +109,7 @@ def test_wrong_types_have_fix_hints() -> None:
     memory = at(issues, "agents[a].memory")
     assert memory.message == "expected a mapping of key: value pairs, got true"
     assert at(issues, "agents[a].sampling.max_tokens").message == "expected a whole number, got 1.5"
-    flag = at(issues, "sandbox.allow_untrusted_images")
+    flag = at(issues, "sandbox.network")
     assert (flag.message, flag.hint) == ("expected true or false, got 'maybe'", "write true or false")
 
 

@@ -28,6 +28,26 @@ def test_offline_project_loads_without_warnings(tmp_path: Path, provider: str) -
     assert (workflow.id, workflow.agents) == ("research", ["researcher", "summarizer"])
 
 
+@pytest.mark.parametrize("provider", ["local", "mock"])
+def test_the_team_and_tools_templates_load_offline_without_warnings(tmp_path: Path, provider: str) -> None:
+    team = scaffold_project(tmp_path / "team", "team", provider=provider, template="team")
+    assert (tmp_path / "team" / "methods.yaml") in team
+    config = load_config(tmp_path / "team" / "axocoatl.yaml", env={}).config
+    roles = [(a.id, a.role) for a in config.agents]
+    assert roles == [("lead", "coordinator"), ("researcher", "worker"), ("writer", "worker")]
+    [workflow] = config.workflows
+    assert (workflow.id, workflow.htn_methods_file, workflow.goal_task) == ("team", str(team[-1]), "answer")
+    assert "axocoatl workflow run team" in (tmp_path / "team" / "README.md").read_text()
+
+    scaffold_project(tmp_path / "tools", "tools", provider=provider, template="tools")
+    loaded = load_config(tmp_path / "tools" / "axocoatl.yaml", env={})
+    assert loaded.warnings == []
+    [agent] = loaded.config.agents
+    assert agent.tool_names[:3] == ["list_dir", "read_file", "grep"]
+    assert agent.workspace == str(tmp_path / "tools" / "workspace")
+    assert (tmp_path / "tools" / "workspace" / "notes.md").is_file()  # a workspace must exist
+
+
 def test_config_is_commented_and_readme_has_next_steps(tmp_path: Path) -> None:
     scaffold_project(tmp_path / "p", "My Agents")
     text = (tmp_path / "p" / "axocoatl.yaml").read_text()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from axocoatl.config import AxocoatlConfig, validate_config
-from axocoatl.core.errors import ConfigError
+from axocoatl.core.suggest import listing
 from axocoatl.core.tool_names import BUILTIN_TOOLS, MEMORY_TOOLS
 
 from .support import FILE, at, errors, load
@@ -52,12 +50,40 @@ def test_valid_config_has_no_issues() -> None:
     assert [a.id for a in loaded.config.agents] == ["planner", "coder", "tester", "reviewer"]
 
 
-def test_sections_of_features_this_version_lacks_are_checked_and_warned_about() -> None:
+def test_schedules_and_proactive_entries_are_live_sections() -> None:
     loaded = load(GOOD + INERT)
-    assert [(w.path, w.line, w.severity) for w in loaded.warnings] == [("proactive", 27, "warning")]
-    [proactive] = loaded.warnings
-    assert proactive.message == "proactive has no effect in this version: proactive agents are not triggered"
-    assert proactive.hint == "remove the section; it is checked but not used yet"
+    assert loaded.warnings == []
+    [watch] = loaded.config.proactive
+    assert watch.trigger.type == "on_event" and watch.trigger.names == ["AgentFailed"]
+    assert watch.cooldown == "30s"  # the original's fixed cooldown, now the default
+
+
+def test_proactive_entries_are_checked() -> None:
+    issues = errors(
+        GOOD
+        + """\
+proactive:
+  - id: p1
+    workflow: biuld
+    cooldown: 0s
+    trigger: {type: on_event, event: [run.failed, AgentFialed, "webhook:nope"]}
+    input: "{{ body.x }}"
+  - id: p2
+    agent: reviewer
+    trigger: {type: schedule, cron: "not cron", timezone: Mars/Base}
+"""
+    )
+    assert [i.path for i in issues] == [
+        "proactive[p1].workflow",
+        "proactive[p1].trigger.event[1]",
+        "proactive[p1].trigger.event[2]",
+        "proactive[p1].input",
+        "proactive[p2].trigger.cron",
+        "proactive[p2].trigger.timezone",
+    ]
+    assert issues[1].hint == "did you mean 'AgentFailed'?"
+    assert issues[3].message == "the input template uses '{{ body }}'; a proactive run's template sees only 'event'"
+    assert issues[5].hint == "use an IANA name such as Europe/Paris, America/New_York or UTC"  # not Africa/Abidjan...
 
 
 def test_schedule_checks_targets_time_zones_and_inert_keys() -> None:
@@ -397,36 +423,6 @@ def test_activation_threshold_of_a_reacting_agent_counts_the_event_sources() -> 
     assert "can never be reached" in issue.message and "Alarm" in issue.message
 
 
-ROLES = """\
-agents:
-  - id: boss
-    role: coordinator
-  - id: hand
-    role: worker
-workflows:
-  - id: team
-    agents: [boss, hand]
-    entry_point: boss
-"""
-
-
-def test_roles_have_no_effect_and_the_workflow_is_checked_as_it_runs() -> None:
-    # Coordinators and workers are not implemented: 'hand' is an ordinary agent without
-    # depends_on, and only the entry_point receives the input, so it never runs.
-    with pytest.raises(ConfigError) as caught:
-        load(ROLES)
-    [issue] = caught.value.issues
-    assert (issue.path, issue.line) == ("workflows[team].agents[1]", 8)
-    assert issue.message == "agent 'hand' can never run in workflow 'team': it is not reachable from 'boss'"
-    loaded = load(ROLES.replace("    entry_point: boss\n", ""))
-    assert [(w.path, w.line) for w in loaded.warnings] == [("agents[boss].role", 3), ("agents[hand].role", 5)]
-    assert loaded.warnings[1].message == (
-        "role 'worker' has no effect in this version: coordinators and workers are not implemented, "
-        "so 'hand' runs like any agent (when its depends_on complete)"
-    )
-    assert loaded.warnings[1].hint == "remove role (autonomous is the default)"
-
-
 def test_unknown_provider_with_suggestion() -> None:
     issues = errors(
         """\
@@ -525,7 +521,7 @@ def test_hooks_and_webhooks_basics() -> None:
           - id: a
         hooks:
           - name: audit
-            type: " "
+            type: http
             agent_id: b
             url: ftp://example.com
           - name: audit
@@ -533,17 +529,33 @@ def test_hooks_and_webhooks_basics() -> None:
         webhooks:
           - name: "  "
             url: https://example.com/hook
+            events: [run.failed, WorkflowFailed, WorkflowFialed, agent.failed]
         """
     )
     assert [(i.path, i.line) for i in issues] == [
-        ("hooks[audit].type", 5),
         ("hooks[audit].agent_id", 6),
         ("hooks[audit].url", 7),
         ("hooks[audit].name", 8),
         ("webhooks[0].name", 11),
+        ("webhooks[0].events[2]", 13),
     ]
-    assert issues[3].message == "duplicate hook name 'audit' (first defined on line 4)"
-    assert issues[4].message == "the webhook name is blank"
+    assert issues[2].message == "duplicate hook name 'audit' (first defined on line 4)"
+    assert issues[3].message == "the webhook name is blank"
+    assert issues[4].message == "unknown event 'WorkflowFialed': nothing ever publishes it"
+    assert issues[4].hint == "did you mean 'WorkflowFailed'?"
+
+
+def test_a_webhook_filter_may_name_a_skill_event() -> None:
+    assert not load(
+        """\
+        agents:
+          - id: a
+        skills:
+          - {id: review, agents: [a], emits: [code.reviewed]}
+        webhooks:
+          - {name: out, url: "https://example.com/hook", events: [code.reviewed, Custom]}
+        """
+    ).warnings
 
 
 def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
@@ -745,7 +757,8 @@ def test_unknown_tools_are_errors_with_a_suggestion() -> None:
         ("agents[a].tools[2]", 4, "unknown tool 'fetch_url'"),
     ]
     assert issues[0].hint == "did you mean 'echo'?"
-    assert issues[1].hint == ("valid tools: " + ", ".join(f"'{name}'" for name in (*BUILTIN_TOOLS, *MEMORY_TOOLS)))
+    assert issues[1].hint == "valid tools: " + listing((*BUILTIN_TOOLS, *MEMORY_TOOLS))
+    assert issues[1].hint.startswith("valid tools: 'echo', 'json_keys'")
 
 
 def test_memory_tools_listed_where_the_agent_does_not_get_them_are_warned_about() -> None:
@@ -773,6 +786,28 @@ def test_memory_tools_listed_where_the_agent_does_not_get_them_are_warned_about(
     assert loaded.warnings[0].hint == "remove it, or set agents[tiny].memory.tools: true"
 
 
+def test_the_retired_recall_timeframe_names_recall_search() -> None:
+    config = """\
+        agents:
+          - id: a
+            provider: mock
+            tools: [recall_timeframe]
+        """
+    loaded = load(config)  # an agent's list only warns: memory tools come with the agent anyway
+    assert [(w.path, w.message) for w in loaded.warnings] == [
+        ("agents[a].tools[0]", "tool 'recall_timeframe' no longer exists; this entry has no effect")
+    ]
+    hint = (
+        "'recall_timeframe' was folded into 'recall_search' (recall_search with 'from'/'to' dates reads the "
+        "activity log of those days): name 'recall_search' instead"
+    )
+    assert loaded.warnings[0].hint == hint
+    # An approval gate that matches nothing would let the calls through: that is an error.
+    assert [(i.path, i.message, i.hint) for i in errors(config + "approval: {tools: [recall_timeframe]}\n")] == [
+        ("approval.tools[0]", "unknown tool 'recall_timeframe'", hint)
+    ]
+
+
 def test_keys_without_effect_are_warned_about() -> None:
     loaded = load(
         """\
@@ -789,7 +824,7 @@ def test_keys_without_effect_are_warned_about() -> None:
         mcp_servers:
           - name: fs
             command: npx
-        sandbox: {network: none}
+        sandbox: {network: true}
         hooks:
           - name: audit
             type: log
@@ -803,28 +838,130 @@ def test_keys_without_effect_are_warned_about() -> None:
         ("agents[a].options", 4),
         ("workflows[w].htn_methods_file", 8),
         ("store.dsn", 10),
-        ("mcp_servers", 11),
         ("sandbox", 14),
-        ("hooks", 15),
-        ("webhooks", 18),
     ]
     messages = [w.message for w in loaded.warnings]
     assert messages[0] == "options has no effect with provider 'local': only the mock provider reads options"
-    assert messages[1] == "htn_methods_file has no effect in this version: HTN planning is not implemented"
+    assert messages[1] == "htn_methods_file has no effect: workflow 'w' has no coordinator"
     assert all("has no effect" in m for m in messages)
-    assert messages[3] == (
-        "mcp_servers has no effect in this version: MCP servers are not connected, so their tools are not offered "
-        "to agents"
-    )
+    assert messages[3].startswith("sandbox has no effect")
 
 
-def test_the_postgres_store_backend_is_an_error() -> None:
+def test_the_postgres_store_backend_needs_a_dsn() -> None:
     [issue] = errors("store:\n  backend: postgres\n")
-    assert (issue.path, issue.line) == ("store.backend", 2)
-    assert issue.message == "store backend 'postgres' is not available in this version"
-    assert issue.hint == "use backend: sqlite (the default)"
+    assert (issue.path, issue.message) == ("store.dsn", "store.backend is postgres but store.dsn is not set")
+    assert issue.hint is not None and "${AXOCOATL_DSN}" in issue.hint
+
+
+def test_a_postgres_store_with_a_dsn_is_valid_and_sqlite_settings_warn() -> None:
+    assert load("store:\n  backend: postgres\n  dsn: postgresql://u@127.0.0.1/x\n").warnings == []
+    loaded = load("store:\n  backend: postgres\n  dsn: postgresql://u@h/x\n  path: x.db\n")
+    assert [(w.path, w.line) for w in loaded.warnings] == [("store.path", 4)]
+    assert "has no effect with backend postgres" in loaded.warnings[0].message
 
 
 def test_default_sections_written_out_are_not_inert() -> None:
     loaded = load("store: {synchronous: normal}\nconsolidation: {enabled: false}\nproviders: {local: {n_ctx: 2048}}\n")
     assert loaded.warnings == []
+
+
+def test_expose_entries_name_agents_or_workflows() -> None:
+    issues = errors(GOOD + "openai_api:\n  expose: [planner, workflow/build, plannr, workflow/nope, build]\n")
+    assert [(i.path, i.message) for i in issues] == [
+        ("openai_api.expose[2]", "'plannr' is neither an agent id nor workflow/ID of a workflow"),
+        ("openai_api.expose[3]", "'workflow/nope' is neither an agent id nor workflow/ID of a workflow"),
+        ("openai_api.expose[4]", "'build' is neither an agent id nor workflow/ID of a workflow"),
+    ]
+    assert "did you mean 'planner'?" in (issues[0].hint or "")
+    assert "workflow/build" in (issues[2].hint or "")
+
+
+def test_a2a_default_must_be_exposed_and_remote_agents_must_exist() -> None:
+    text = GOOD + (
+        "a2a:\n  expose: [planner]\n  default: workflow/build\n"
+        "a2a_agents:\n  - {name: helper, url: 'http://127.0.0.1:9/a2a/x'}\n  - {name: helper, url: 'http://h'}\n"
+    )
+    text = text.replace("id: reviewer\n    provider: mock\n", "id: reviewer\n    provider: a2a\n    model: helpr\n")
+    tools_line = "    tools: [a2a__helper, a2a__x]\n"
+    text = text.replace("id: planner\n    provider: mock\n", "id: planner\n    provider: mock\n" + tools_line)
+    issues = errors(text)
+    found = {(i.path, i.message) for i in issues}
+    assert ("a2a.default", "a2a.default 'workflow/build' is not an exposed agent id or workflow/ID") in found
+    assert ("a2a_agents[helper].name", "duplicate A2A agent name 'helper' (first defined on line 26)") in found
+    model = next(i for i in issues if i.path.endswith("model"))
+    assert "provider a2a" in model.message and "did you mean 'helper'?" in (model.hint or "")
+    tools = [i for i in issues if "tool" in i.message]
+    assert [i.message for i in tools] == ["unknown tool 'a2a__x'"]
+
+
+def test_inbound_triggers_are_checked() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: a
+        workflows:
+          - {id: wf, agents: [a]}
+        triggers:
+          - {name: push, workflow: wv, secret: s3cret, input: "{{ bdy.ref }}"}
+          - {name: push, agent: a, api_key: k}
+        """
+    )
+    assert [(i.path, i.line) for i in issues] == [
+        ("triggers[push].workflow", 6),
+        ("triggers[push].input", 6),
+        ("triggers[push].name", 7),
+    ]
+    assert issues[0].hint == "valid workflow ids: 'wf'"
+    assert issues[1].message == "the input template uses '{{ bdy }}', which a request does not have"
+
+
+def test_template_text_that_is_not_a_placeholder_is_reported() -> None:
+    issues = errors(
+        """\
+        agents:
+          - id: a
+        triggers:
+          - {name: push, agent: a, secret: s3cret, input: "Review {{ body.ref"}
+          - {name: pull, agent: a, api_key: k, input: "{{ body.ref | upper }} and {{ raw }}"}
+        proactive:
+          - {id: p, agent: a, trigger: {type: on_event, event: run.failed}, input: "{{ event.type }} }}"}
+        """
+    )
+    assert [(i.path, i.line) for i in issues] == [
+        ("triggers[push].input", 4),
+        ("triggers[pull].input", 5),
+        ("proactive[p].input", 7),
+    ]
+    assert issues[0].message == (
+        "the input template has '{{ body.ref', which is not a placeholder (it would be sent as written)"
+    )
+    assert "'{{ body.ref | upper }}'" in issues[1].message and "no filters" in (issues[1].hint or "")
+    assert "'}}'" in issues[2].message
+
+
+def test_an_unverified_trigger_is_refused() -> None:
+    [issue] = errors("agents: [{id: a}]\ntriggers:\n  - {name: open, agent: a}\n")
+    assert issue.path == "triggers[open]"
+    assert "needs a 'secret' (signed requests) or an 'api_key'" in issue.message
+
+
+def test_ask_human_on_a_map_or_an_interrupted_agent_warns_that_it_has_no_effect() -> None:
+    loaded = load(
+        """\
+        agents:
+          - id: src
+          - id: each
+            depends_on: [src]
+            map: {over: src}
+            tools: [ask_human]
+          - id: gate
+            interrupt: before
+            tools: [echo, ask_human]
+          - id: free
+            tools: [ask_human]
+        """
+    )
+    assert [w.path for w in loaded.warnings] == ["agents[each].tools[0]", "agents[gate].tools[1]"]
+    assert "ask_human has no effect on 'each': it has a map" in loaded.warnings[0].message
+    assert "it has an interrupt" in loaded.warnings[1].message
+    assert loaded.warnings[1].hint and "remove ask_human" in loaded.warnings[1].hint

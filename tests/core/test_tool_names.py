@@ -13,7 +13,12 @@ from axocoatl.runtime.runtime import Runtime
 
 
 async def test_every_known_tool_name_is_offered_and_nothing_else(tmp_path: Path) -> None:
-    text = f"agents:\n  - id: a\n    provider: mock\n    tools: [{', '.join(BUILTIN_TOOLS)}]\n"
+    # A block with text, so the core-memory edit tools are offered too (they are hidden while blocks are empty).
+    text = (
+        f"agents:\n  - id: a\n    provider: mock\n    tools: [{', '.join(BUILTIN_TOOLS)}]\n"
+        "    memory: {core: {blocks: [{label: persona, value: 'a careful agent'}]}}\n"
+        "web_search: {provider: searxng, url: 'http://127.0.0.1:9'}\n"  # web_search needs a backend
+    )
     loaded = parse_config_text(text, env={})
     assert loaded.warnings == []
     recorder = Recorder()

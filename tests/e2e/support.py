@@ -21,10 +21,14 @@ TASK = "Explain write-ahead logging"
 ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "AXOCOATL_EMBEDDER": "hashed"}
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 60, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -m axocoatl ARGS`, the way a user runs it."""
     command = [sys.executable, "-m", "axocoatl", *args]
-    return subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout, input=stdin)
+    return subprocess.run(
+        command, cwd=cwd, env=env or ENV, capture_output=True, text=True, timeout=timeout, input=stdin
+    )
 
 
 class Project:

@@ -1,31 +1,42 @@
 """Crash test through the CLI: SIGKILL `workflow run` at several points, then `runs resume`.
 
 The run is a chain of six agents followed by a diamond, every agent on the mock provider with
-some latency. The test watches the run with `runs show --json` (in-process, to poll quickly),
-kills the `workflow run` subprocess once the wanted number of steps has committed, checks that
-`runs show --json` (a subprocess) reports the run as interrupted, resumes it with
-`runs resume RUN_ID --json` (a subprocess) and checks that nothing committed ran again.
+some latency. The killed process runs a config in which the steps that come after the kill point
+hold (a latency far longer than the test): the test watches the run with `runs show --json`
+(in-process), kills the `workflow run` subprocess once the wanted number of steps has committed
+(exactly that number, however slow the machine), checks that `runs show --json` (a subprocess)
+reports the run as interrupted, restores the config, resumes the run with `runs resume RUN_ID --json`
+(a subprocess) and checks that nothing committed ran again.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.e2e.support import TASK, Project
+from tests.seed import session_random
 
 pytestmark = pytest.mark.slow
 
 CHAIN = [f"c{i}" for i in range(1, 7)]
 AGENTS = [*CHAIN, "left", "right", "join"]
 LATENCY = {"c1": 250, "c2": 150, "c3": 150, "c4": 150, "c5": 150, "c6": 150, "left": 250, "right": 300, "join": 1000}
+HOLD_MS = 600_000  # a held step outlasts any test: it is in flight until the process is killed
 
 
-def scenario_yaml() -> str:
+def held_after(committed: int) -> list[str]:
+    """The steps to hold so that exactly ``committed`` steps commit: those that start next (for 7, only
+    right: left is the seventh to commit)."""
+    if committed < len(CHAIN):
+        return [CHAIN[committed]]
+    return {6: ["left", "right"], 7: ["right"], 8: ["join"]}[committed]
+
+
+def scenario_yaml(held: list[str] | None = None) -> str:
     lines = ["agents:"]
     deps = {"c1": [], **{CHAIN[i]: [CHAIN[i - 1]] for i in range(1, 6)}}
     deps |= {"left": ["c6"], "right": ["c6"], "join": ["left", "right"]}
@@ -33,7 +44,8 @@ def scenario_yaml() -> str:
         lines += [f"  - id: {agent}", "    provider: mock"]
         if deps[agent]:
             lines.append(f"    depends_on: [{', '.join(deps[agent])}]")
-        lines.append(f"    options: {{latency_ms: {LATENCY[agent]}, reply: '{agent} on {{digest}}: {{input_head}}'}}")
+        latency = HOLD_MS if agent in (held or []) else LATENCY[agent]
+        lines.append(f"    options: {{latency_ms: {latency}, reply: '{agent} on {{digest}}: {{input_head}}'}}")
     lines += ["workflows:", "  - id: pipeline", f"    agents: [{', '.join(AGENTS)}]"]
     return "\n".join(lines) + "\n"
 
@@ -54,9 +66,11 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return run
 
 
-def kill_after(project: Project, wanted: int) -> tuple[str, dict[str, Any]]:
-    """Run the workflow in a subprocess and SIGKILL it once ``wanted`` steps committed."""
-    proc = project.start()
+def kill_after(project: Project, wanted: int, *command: str) -> tuple[str, dict[str, Any]]:
+    """Run ``command`` (default: the workflow) in a subprocess with the steps after ``wanted`` held, SIGKILL
+    it once ``wanted`` steps committed, and restore the config."""
+    project.config.write_text(scenario_yaml(held=held_after(wanted)))
+    proc = project.start(*command)
     try:
         runs = project.wait_for(proc, lambda: project.peek("runs", "list", "--json"), "the run to start")
         run_id = runs[0]["run_id"]
@@ -69,6 +83,7 @@ def kill_after(project: Project, wanted: int) -> tuple[str, dict[str, Any]]:
     finally:
         proc.kill()  # SIGKILL: no cleanup, no final write
         proc.communicate()
+        project.config.write_text(scenario_yaml())
     assert proc.returncode == -9
     shown = project.cli("runs", "show", run_id, "--json")
     assert shown.returncode == 0, shown.stderr
@@ -97,7 +112,7 @@ def check_resumed(before: dict[str, Any], after: dict[str, Any], reference: dict
     assert [s["output"] for s in after["steps"]] == [s["output"] for s in reference["steps"]]
 
 
-RANDOM_POINT = random.Random().randint(1, 7)
+RANDOM_POINT = session_random(__name__).randint(1, 7)
 KILL_POINTS = [
     pytest.param(0, id="right-after-start"),
     pytest.param(2, id="mid-chain"),
@@ -114,13 +129,8 @@ def test_sigkill_then_resume_completes_without_redoing_committed_steps(
     project = Project(tmp_path / "project", scenario_yaml())
     run_id, before = kill_after(project, wanted)
     assert before["status"] == "interrupted"
-    done = completed(before)
-    assert len(done) >= wanted
-    assert len(done) < len(AGENTS), "the run finished before it could be killed"
-    assert done == AGENTS[: len(done)] or set(done) <= set(AGENTS)
-    in_flight = [s["agent_id"] for s in before["steps"] if s["status"] == "running"]
-    if wanted == 8:
-        assert in_flight == ["join"]
+    assert completed(before) == AGENTS[:wanted]
+    assert [s["agent_id"] for s in before["steps"] if s["status"] == "running"] == held_after(wanted)
 
     assert all(s["attempts"] == 1 for s in before["steps"] if s["status"] == "completed")
     assert project.peek("runs", "list", "--json")[0]["status"] == "interrupted"
@@ -135,19 +145,10 @@ def test_sigkill_then_resume_completes_without_redoing_committed_steps(
 def test_a_resume_killed_in_turn_is_resumed_again(tmp_path: Path, reference: dict[str, Any]) -> None:
     project = Project(tmp_path / "project", scenario_yaml())
     run_id, first = kill_after(project, 3)
-    proc = project.start("runs", "resume", run_id, "--json")
-    try:
-        target = len(completed(first)) + 2
-        project.wait_for(
-            proc,
-            lambda: len(completed(project.peek("runs", "show", run_id, "--json") or {"steps": []})) >= target,
-            "the resume to commit two more steps",
-        )
-    finally:
-        proc.kill()
-        proc.communicate()
-    second = json.loads(project.cli("runs", "show", run_id, "--json").stdout)
+    # The resume commits two more steps, then it is killed in turn.
+    _, second = kill_after(project, 5, "runs", "resume", run_id, "--json")
     assert second["status"] == "interrupted"
+    assert completed(second) == AGENTS[:5]
     resumed = project.cli("runs", "resume", run_id, "--json")
     assert resumed.returncode == 0, resumed.stderr
     after = json.loads(resumed.stdout)
@@ -159,8 +160,22 @@ def test_a_resume_killed_in_turn_is_resumed_again(tmp_path: Path, reference: dic
 
 
 def test_a_running_run_cannot_be_resumed_from_another_process(tmp_path: Path) -> None:
-    slow = "agents:\n  - id: slow\n    provider: mock\n    options: {latency_ms: 3000}\n"
-    project = Project(tmp_path / "project", slow + "workflows:\n  - id: pipeline\n    agents: [slow]\n")
+    # The step's tool call waits for a file the test writes: the step is in flight until then, however
+    # long the refused resume takes to start on a loaded machine.
+    held = textwrap.dedent(
+        """\
+        agents:
+          - id: slow
+            provider: mock
+            tools: [bash]
+            options: {tool_calls: [{name: bash, arguments: {command: "until [ -e release ]; do sleep 0.05; done"}}]}
+        workflows:
+          - {id: pipeline, agents: [slow], workspace: work}
+        """
+    )
+    project = Project(tmp_path / "project", held)
+    release = project.root / "work" / "release"
+    release.parent.mkdir()
     proc = project.start()
     try:
         runs = project.wait_for(proc, lambda: project.peek("runs", "list", "--json"), "the run to start")
@@ -168,12 +183,16 @@ def test_a_running_run_cannot_be_resumed_from_another_process(tmp_path: Path) ->
         clash = project.cli("runs", "resume", run_id, "--json")
         show = project.peek("runs", "show", run_id, "--json")
     finally:
+        release.touch()
         out, err = proc.communicate(timeout=60)
     assert clash.returncode == 2
     assert "being executed by another process" in clash.stderr
+    # The refused resume changed nothing: the owner still runs its step, and ran it once.
     assert show["status"] == "running"
     assert proc.returncode == 0, err
-    assert json.loads(out)["status"] == "completed"
+    final = json.loads(out)
+    assert final["status"] == "completed"
+    assert [s["attempts"] for s in final["steps"]] == [1]
 
 
 def test_the_scenario_validates(tmp_path: Path) -> None:

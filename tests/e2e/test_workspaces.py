@@ -99,6 +99,9 @@ def test_a_missing_workspace_is_a_clear_error(tmp_path: Path) -> None:
     result = project.cli("workflow", "run", "pipeline", "-i", "a", "--workspace", str(tmp_path / "nope"))
     assert result.returncode != 0
     assert f"--workspace: workspace '{tmp_path / 'nope'}' is not a directory" in result.stderr
+    chat = project.cli("chat", "-m", "hi", "--workspace", str(tmp_path / "nope"))  # refused before any turn
+    assert chat.returncode == 2 and chat.stdout == ""
+    assert f"--workspace: workspace '{tmp_path / 'nope'}' is not a directory" in chat.stderr
 
 
 def test_chat_works_in_the_given_workspace(tmp_path: Path) -> None:

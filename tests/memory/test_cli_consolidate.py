@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import run_cli
 from typer.testing import CliRunner
 
 from axocoatl.cli.main import app
@@ -137,12 +136,8 @@ def test_a_failing_agent_alone_exits_1_and_an_unknown_one_3(project: Path) -> No
 def test_through_the_daemon(project: Path) -> None:
     from tests.server.support import Daemon
 
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "AXOCOATL_EMBEDDER": "hashed"}
-    env.pop("AXOCOATL_API_KEY", None)
-
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "axocoatl", "--data-dir", "data", *args]
-        return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=120, env=env)
+        return run_cli("--data-dir", "data", *args, cwd=project, env={"AXOCOATL_EMBEDDER": "hashed"})
 
     daemon = Daemon(project).start()
     try:

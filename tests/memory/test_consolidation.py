@@ -94,7 +94,7 @@ async def test_an_unparseable_reply_changes_nothing(memory_runtime: Callable[...
 
 
 async def test_consolidation_is_budget_checked_and_never_crashes(memory_runtime: Callable[..., Runtime]) -> None:
-    tight = "token_budget: {per_execution: 4000, per_day: 900}"
+    tight = "token_budget: {per_execution: 4000, per_day: 450}"
     async with memory_runtime(yaml("Sure.", budget=tight)) as rt:
         await rt.execute("ada", "hi")
         result = await rt.agent("ada").consolidate()

@@ -38,8 +38,8 @@ async def test_core_memory_edit_survives_a_restart(memory_runtime: Callable[...,
     system = system_text(recorder.turn_requests()[0])
     assert system.startswith("You are ada.\n\n## Core Memory\n")
     assert "### human\nThe user is called Grace." in system
-    assert "### persona\n(empty — Who you are and how you behave.)" in system
-    assert "`core_memory_append`" in system  # the capability hint
+    assert "### persona" not in system  # an empty block costs no prompt tokens
+    assert "Use recall_search before saying you don't remember." in system  # the one-line hint
 
 
 async def test_an_edit_is_visible_to_the_next_request_of_the_same_turn(memory_runtime: Callable[..., Runtime]) -> None:
@@ -113,7 +113,7 @@ async def test_shared_block_edit_is_seen_by_another_agent_on_its_next_turn(
         await rt.execute("writer", "tell the team")
         await rt.execute("reader", "second look")
     before, after = (system_text(r) for r in recorder.turn_requests("reader"))
-    assert "### team\n(empty — Team-wide facts)" in before
+    assert "### team" not in before  # empty: not shown
     assert "### team\nRelease freeze starts Monday." in after
     # Local blocks stay local, and local blocks come first.
     assert "reader's own notes" in after and "writer's own notes" not in after
@@ -131,7 +131,7 @@ async def test_agent_without_blocks_has_no_core_memory_tools(memory_runtime: Cal
     async with memory_runtime(yaml, providers={"mock": recorder}) as rt:
         await rt.execute("ada", "hello")
     request = recorder.turn_requests()[0]
-    assert sorted(t.name for t in request.tools) == ["recall_search", "recall_timeframe"]
+    assert [t.name for t in request.tools] == ["recall_search"]
     assert "## Core Memory" not in system_text(request)
 
 
@@ -148,6 +148,21 @@ async def test_memory_tools_can_be_turned_off_for_small_models(memory_runtime: C
     (request,) = recorder.requests
     assert request.tools == ()
     system = system_text(request)
-    assert "## Core Memory" in system  # the blocks are still shown
+    assert "## Core Memory" not in system  # its blocks are empty: nothing to show
     assert "recall_search" not in system
     assert "core_memory_append" not in system
+
+
+async def test_the_edit_tools_are_offered_once_a_block_has_content(memory_runtime: Callable[..., Runtime]) -> None:
+    recorder = Recorder()
+    async with memory_runtime(agent_yaml(APPEND_NAME), providers={"mock": recorder}) as rt:
+        await rt.execute("ada", "Hi, I'm Grace.")
+    first, follow_up = recorder.turn_requests()
+    # Empty blocks: nothing to replace or rewrite, so those schemas cost no tokens.
+    assert [t.name for t in first.tools] == ["recall_search", "core_memory_append"]
+    assert [t.name for t in follow_up.tools] == [
+        "recall_search",
+        "core_memory_append",
+        "core_memory_replace",
+        "core_memory_set",
+    ]

@@ -159,3 +159,110 @@ def test_hashed_embedding_matches_the_reference_algorithm(text: str) -> None:
     if norm:
         expected /= norm
     assert np.array_equal(HashedEmbedder().embed([text])[0], expected)
+
+
+@needs_minilm
+async def test_minilm_cached_vectors_are_the_forward_pass_and_recall_the_same() -> None:
+    """The text cache changes no vector and no recall ranking (fixed stored vectors, fixed queries)."""
+    from axocoatl.memory import minilm
+
+    model_dir = minilm_model_dir()
+    assert model_dir is not None
+    queries = ["Where does Ingrid keep her bees?", "the quarterly report outline", "what is a write-ahead log"]
+    cached = MiniLMEmbedder(model_dir)
+    first = cached.embed(queries)
+    again = cached.embed([queries[1], "a text not seen before", queries[0]])  # hits and a miss in one call
+    uncached = MiniLMEmbedder(model_dir)
+    assert np.array_equal(first, uncached.embed(queries))  # the same batch, the same forward pass
+    assert np.array_equal(again[[0, 2]], first[[1, 0]])  # hits: the vectors computed before
+    assert np.array_equal(again[1], minilm._encode(cached._loaded(), ["a text not seen before"])[0])
+
+    rng = np.random.default_rng(19)
+    stored = rng.standard_normal((200, cached.dim)).astype(np.float32)
+    stored /= np.linalg.norm(stored, axis=1, keepdims=True)
+    stored[7] = first[0]  # the memory the first query must find first
+    texts = [f"memory {i}" for i in range(200)]
+    results = []
+    for embedder in (cached, MiniLMEmbedder(model_dir)):  # warm cache vs an embedder that never saw them
+        memory = SemanticMemory("bench", None, embedder, SystemClock(), persist=False)  # type: ignore[arg-type]
+        memory.add_vectors(texts, stored, 1.0)
+        results.append([[(r.text, r.score) for r in await memory.search(q, 5)] for q in queries])
+    # The same memories in the same order; scores equal to float32 rounding (a vector computed in a
+    # batch differs from one computed alone in the last bits, cached or not).
+    assert [[t for t, _ in found] for found in results[0]] == [[t for t, _ in found] for found in results[1]]
+    assert [[s for _, s in found] for found in results[0]] == [
+        [pytest.approx(s, abs=1e-6) for _, s in found] for found in results[1]
+    ]
+    assert results[0][0][0][0] == "memory 7"
+
+
+@needs_minilm
+async def test_minilm_vectors_match_the_recorded_reference_alone_and_batched() -> None:
+    """Fixed texts against vectors recorded by the plain (384, N) matmul forward pass of commit 7b5cd37,
+    which matched sentence-transformers to ~1e-6: a faster forward pass must not move a vector, a
+    similarity or a recall ranking. Never regenerate data/minilm_reference.npz from the code under test."""
+    model_dir = minilm_model_dir()
+    assert model_dir is not None
+    data = np.load(Path(__file__).parent / "data" / "minilm_reference.npz", allow_pickle=False)
+    texts, reference = [str(t) for t in data["texts"]], data["vectors"]
+    alone = np.stack([MiniLMEmbedder(model_dir).embed([text])[0] for text in texts])
+    batched = MiniLMEmbedder(model_dir).embed(texts)  # padded to the longest: the attention mask at work
+    for vectors in (alone, batched):
+        assert vectors.dtype == np.float32 and vectors.shape == reference.shape
+        assert float(np.abs(vectors - reference).max()) < 1e-6
+        assert np.allclose(vectors @ reference.T, reference @ reference.T, rtol=0, atol=1e-6)
+
+    memory = SemanticMemory("ref", None, MiniLMEmbedder(model_dir), SystemClock(), persist=False)  # type: ignore[arg-type]
+    memory.add_vectors(texts, reference, 1.0)
+    for i, text in enumerate(texts):
+        found = await memory.search(text, len(texts))
+        expected = np.argsort(-(reference @ reference[i]), kind="stable")
+        assert [r.text for r in found] == [texts[j] for j in expected]
+
+
+@needs_minilm
+def test_minilm_callers_in_many_threads_each_get_their_own_vectors_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent embed calls share forward passes: each caller still gets exactly its texts' vectors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from axocoatl.memory import minilm
+
+    model_dir = minilm_model_dir()
+    assert model_dir is not None
+    data = np.load(Path(__file__).parent / "data" / "minilm_reference.npz", allow_pickle=False)
+    texts, reference = [str(t) for t in data["texts"]], data["vectors"]
+    embedder = MiniLMEmbedder(model_dir)
+    calls = [[texts[i % 6], texts[(i * 5 + 1) % 6]] if i % 3 else [texts[i % 6]] for i in range(60)]
+    with ThreadPoolExecutor(8) as pool:
+        # A new embedder each time keeps the text cache out of it: every call needs a forward pass.
+        results = list(pool.map(lambda call: MiniLMEmbedder(model_dir).embed(call), calls))
+        shared = list(pool.map(embedder.embed, calls))
+    for call, vectors, again in zip(calls, results, shared, strict=True):
+        expected = reference[[texts.index(t) for t in call]]
+        assert vectors.shape == again.shape == expected.shape
+        assert float(np.abs(vectors - expected).max()) < 1e-6 and float(np.abs(again - expected).max()) < 1e-6
+
+    broken = MiniLMEmbedder(model_dir)
+    broken._loaded()
+    original = minilm._encode
+
+    def fail(model: object, batch: list[str]) -> object:
+        if any("boom" in t for t in batch):
+            raise RuntimeError("forward pass failed")
+        return original(model, batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(minilm, "_encode", fail)
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda t: _outcome(broken, t), ["boom one", "fine", "boom two", "also fine"] * 3))
+    for text, outcome in zip(["boom one", "fine", "boom two", "also fine"] * 3, outcomes, strict=True):
+        # A failed pass fails its callers (and possibly others of the same round), never hangs one.
+        assert outcome == "forward pass failed" or ("boom" not in text and outcome == "ok")
+    assert broken.embed(["fine after the failure"]).shape == (1, 384)  # the queue is not left stuck
+
+
+def _outcome(embedder: MiniLMEmbedder, text: str) -> str:
+    try:
+        embedder.embed([text])
+    except RuntimeError as exc:
+        return str(exc)
+    return "ok"

@@ -54,7 +54,7 @@ async def test_a_fact_told_in_one_process_is_recalled_in_the_next(memory_runtime
     # Passive injection: the first request already carried the fact.
     system = system_text(recorder.turn_requests()[0])
     assert "## Relevant memory from past sessions\n- User: " + FACT in system
-    assert "`recall_search`" in system and "`recall_timeframe`" in system  # the recall hint
+    assert "Use recall_search before" in system  # the recall hint
 
 
 async def test_passive_recall_respects_min_score_and_skips_the_live_context(
@@ -88,8 +88,9 @@ async def test_passive_injection_can_be_turned_off(memory_runtime: Callable[...,
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ("{}", "missing required argument 'query'"),
-        ('{query: "  "}', "needs a non-empty 'query'"),
+        ("{}", "needs a 'query' (what you want to remember), or 'from' and 'to' dates"),
+        ('{query: "  "}', "needs a 'query'"),
+        ("{query: 5}", "'query' must be string, got integer"),
         ('{query: bees, k: "many"}', "'k' must be a whole number from 1 to 20"),
     ],
 )
@@ -117,16 +118,19 @@ async def test_recall_search_clamps_k(memory_runtime: Callable[..., Runtime]) ->
     assert json.loads(out.tool_calls[0].result)["count"] == 1
 
 
-async def test_recall_timeframe_reads_the_daily_log(memory_runtime: Callable[..., Runtime]) -> None:
+async def test_recall_search_with_dates_and_no_query_reads_the_daily_log(
+    memory_runtime: Callable[..., Runtime],
+) -> None:
     today = date.today()
     async with memory_runtime(yaml()) as rt:
         await chat(rt, FACT)
     ranges = [
-        f"{{date: '{today}'}}",
+        f"{{from: '{today}'}}",  # one day
         f"{{from: '{today}', to: '{today - timedelta(days=3)}'}}",  # reversed: swapped
+        f"{{date: '{today}'}}",  # what the retired recall_timeframe took
     ]
     for args in ranges:
-        async with memory_runtime(yaml(f"[{{name: recall_timeframe, arguments: {args}}}]")) as rt:
+        async with memory_runtime(yaml(f"[{{name: recall_search, arguments: {args}}}]")) as rt:
             out = await rt.execute("ada", "what did we talk about?")
         result = json.loads(out.tool_calls[0].result)
         assert result["date_range"].endswith(str(today))
@@ -135,30 +139,45 @@ async def test_recall_timeframe_reads_the_daily_log(memory_runtime: Callable[...
         assert result["entries"][0]["content"].startswith(f"User: {FACT}")
 
 
+async def test_recall_search_with_a_query_and_dates_keeps_the_memories_of_those_days(
+    memory_runtime: Callable[..., Runtime],
+) -> None:
+    today = date.today()
+    async with memory_runtime(yaml()) as rt:
+        await chat(rt, FACT)
+    found = {}
+    for first, last in ((today, today), (today - timedelta(days=9), today - timedelta(days=2))):
+        args = f"{{query: 'Ingrid bees', from: '{first}', to: '{last}'}}"
+        async with memory_runtime(yaml(f"[{{name: recall_search, arguments: {args}}}]")) as rt:
+            out = await rt.execute("ada", "where does Ingrid live?")
+        found[first] = json.loads(out.tool_calls[0].result)
+    assert found[today]["date_range"] == f"{today}..{today}"
+    assert FACT in found[today]["results"][0]["text"]
+    earlier = found[today - timedelta(days=9)]
+    assert (earlier["date_range"], earlier["count"]) == (f"{today - timedelta(days=9)}..{today - timedelta(days=2)}", 0)
+
+
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ("{}", "needs either 'date'"),
-        ("{date: 'yesterday'}", "must be a date as YYYY-MM-DD"),
-        ("{date: '2026-02-30'}", "is not a real date"),
+        ("{from: 'yesterday'}", "'from' must be a date as YYYY-MM-DD"),
+        ("{query: bees, to: '2026-02-30'}", "is not a real date"),
         ("{from: '2026-01-01', to: '2026-03-01'}", "spans 60 days; at most 31"),
     ],
 )
-async def test_recall_timeframe_argument_errors(
-    memory_runtime: Callable[..., Runtime], arguments: str, expected: str
-) -> None:
-    async with memory_runtime(yaml(f"[{{name: recall_timeframe, arguments: {arguments}}}]")) as rt:
+async def test_recall_search_date_errors(memory_runtime: Callable[..., Runtime], arguments: str, expected: str) -> None:
+    async with memory_runtime(yaml(f"[{{name: recall_search, arguments: {arguments}}}]")) as rt:
         out = await rt.execute("ada", "read the log")
     assert out.tool_calls[0].is_error
     assert expected in json.loads(out.tool_calls[0].result)["error"]
 
 
-async def test_recall_timeframe_keeps_the_most_recent_40_with_short_previews(
+async def test_recall_search_by_day_keeps_the_most_recent_40_with_short_previews(
     memory_runtime: Callable[..., Runtime],
 ) -> None:
     async with memory_runtime(yaml()) as rt:
         await chat(rt, *[f"message {n} " + "z" * 600 for n in range(45)])
-    async with memory_runtime(yaml(f"[{{name: recall_timeframe, arguments: {{date: '{date.today()}'}}}}]")) as rt:
+    async with memory_runtime(yaml(f"[{{name: recall_search, arguments: {{from: '{date.today()}'}}}}]")) as rt:
         out = await rt.execute("ada", "log")
     result = json.loads(out.tool_calls[0].result)
     assert (result["count"], result["truncated"]) == (40, True)
@@ -206,11 +225,16 @@ async def test_vectors_are_re_embedded_when_the_embedder_changes_and_not_on_resu
 
     async with memory_runtime(yaml(), embedder=other) as rt:
         await chat(rt, "fourth")  # loads 3 stored vectors: nothing is re-embedded
-    # The query, and the new row unless the runtime closed before its background embedding ran.
-    assert other.calls - calls in (1, 2)
+    # Nor the query: all three are still in the thread's live context, so passive recall has nothing
+    # to find. The new row waits for a search that could find it.
+    assert other.calls == calls
+    async with memory_runtime(yaml(), embedder=other) as rt:
+        await rt.agent("ada").reset_session()  # now every memory is a candidate
+        await chat(rt, "fifth")
+    assert other.calls - calls == 2  # the fourth row (not embedded before), then the query
 
 
-async def test_a_memory_whose_vector_was_never_written_is_embedded_on_load(
+async def test_a_memory_whose_vector_was_never_written_is_embedded_by_the_next_search(
     memory_runtime: Callable[..., Runtime], caplog: pytest.LogCaptureFixture
 ) -> None:
     async with memory_runtime(yaml()) as rt:
@@ -224,7 +248,7 @@ async def test_a_memory_whose_vector_was_never_written_is_embedded_on_load(
             out = await rt.execute("ada", "where is Ingrid?")
             assert await count_rows(rt, "memories", "ada") == 2
     assert FACT in json.loads(out.tool_calls[0].result)["results"][0]["text"]
-    assert "embedding 1 stored memories" in caplog.text
+    assert "1 stored memories to embed" in caplog.text
 
 
 async def test_stateless_calls_leave_no_memory(memory_runtime: Callable[..., Runtime]) -> None:
@@ -297,3 +321,62 @@ async def test_workflow_steps_get_passive_recall_only_when_the_agent_opts_in(
     assert "Relevant memory" not in first
     # Off (the default): the step's prompt is the same size run after run; on: the first run is recalled.
     assert ("## Relevant memory from past sessions\n- User: " + FACT in second) is in_steps
+
+
+async def test_a_workflow_step_is_embedded_by_the_first_search_that_needs_it(
+    memory_runtime: Callable[..., Runtime],
+) -> None:
+    config = yaml().rstrip() + "\n    workflows:\n      - id: wf\n        agents: [ada]\n"
+    async with memory_runtime(config) as rt:
+        await rt.run_workflow("wf", FACT)
+
+    def vectors(db: sqlite3.Connection) -> list[object]:
+        return [row[0] for row in db.execute("SELECT vector FROM memories WHERE agent_id = 'ada' ORDER BY seq")]
+
+    async with memory_runtime(config) as rt:
+        # No search ran: the step cost no embedding, and its row waits for one.
+        assert on_database(rt, vectors) == [None]
+    search = '[{name: recall_search, arguments: {query: "Where does Ingrid live, the one with bees?"}}]'
+    async with memory_runtime(
+        yaml(search).rstrip() + "\n    workflows:\n      - id: wf\n        agents: [ada]\n"
+    ) as rt:
+        out = await rt.execute("ada", "where is Ingrid?")
+    result = json.loads(out.tool_calls[0].result)
+    assert FACT in result["results"][0]["text"]  # the same memory, found by meaning
+    async with memory_runtime(config) as rt:
+        stored = on_database(rt, vectors)
+    assert stored[0] is not None  # the step's row: computed once, then stored
+    assert stored[1:] == [None]  # the turn's own exchange waits for a search that could find it
+
+
+class CountingEmbedder(HashedEmbedder):
+    """hashed-v1, remembering every text it embedded."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.texts.extend(texts)
+        return super().embed(texts)
+
+
+async def test_passive_recall_embeds_an_exchange_once_it_left_the_live_context_and_finds_it(
+    memory_runtime: Callable[..., Runtime],
+) -> None:
+    embedder, recorder = CountingEmbedder(), Recorder()
+    config = yaml(recall="memory: {max_session_messages: 4}")
+    async with memory_runtime(config, embedder=embedder, providers={"mock": recorder}) as rt:
+        await chat(rt, FACT, "The weather is grey today.", "What should I cook tonight?")
+        # Every exchange was still in the window of 4 messages: recall had nothing to find, and
+        # neither the queries nor the exchanges were embedded.
+        assert embedder.texts == []
+        assert all("Relevant memory" not in system_text(r) for r in recorder.turn_requests())
+        await chat(rt, "Where does my sister Ingrid live?")  # the first exchange has left the window
+        assert embedder.texts == [f"User: {FACT}\nAssistant: ok", "Where does my sister Ingrid live?"]
+        assert "## Relevant memory from past sessions\n- User: " + FACT in system_text(recorder.turn_requests()[-1])
+        other = await rt.execute("ada", "Where does my sister Ingrid live?", thread="other")
+    # From another thread every exchange is a candidate: the other three are embedded (once), then the query.
+    asked = ["The weather is grey today.", "What should I cook tonight?", "Where does my sister Ingrid live?"]
+    assert embedder.texts[2:] == [f"User: {q}\nAssistant: ok" for q in asked] + [asked[-1]]
+    assert other.content == "ok"
+    assert "- User: " + FACT in system_text(recorder.turn_requests()[-1])

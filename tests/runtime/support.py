@@ -59,3 +59,22 @@ def assert_after(run: RunRecord, later: str, *earlier: str) -> None:
         finished = by_id[agent].finished_at
         assert finished is not None, f"{agent} never finished"
         assert start >= finished, f"{later} started at {start} before {agent} finished at {finished}"
+
+
+T0 = 1_750_000_000.0  # a fixed moment: times are computed from the clock, never from time.time()
+
+
+class FakeClock:
+    """A clock that moves only when told (``advance``): schedules and cooldowns under test control."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.at = now
+
+    def now(self) -> float:
+        return self.at
+
+    def monotonic(self) -> float:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += seconds

@@ -17,23 +17,7 @@ from axocoatl.providers.mock import MockProvider
 from axocoatl.runtime.runtime import Runtime
 from axocoatl.store import RunRecord
 
-from .support import build_config, mock_agent
-
-T0 = 1_750_000_000.0  # a fixed moment: slots are computed from the clock, never from time.time()
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.at = now
-
-    def now(self) -> float:
-        return self.at
-
-    def monotonic(self) -> float:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += seconds
+from .support import T0, FakeClock, build_config, mock_agent
 
 
 class GatedProvider(MockProvider):

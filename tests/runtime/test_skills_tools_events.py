@@ -188,6 +188,26 @@ async def test_bus_streams_progress_and_durable_events(make_runtime: Callable[..
     assert all(e.workflow_id == "wf" for e in seen)
 
 
+async def test_a_listener_without_tokens_gets_every_event_but_the_token_deltas(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    config = build_config([mock_agent("a"), mock_agent("b", ["a"])])
+    quiet: list[RuntimeEvent] = []
+    everything: list[RuntimeEvent] = []
+    async with make_runtime(config) as rt:
+        unsubscribe = rt.bus.subscribe(quiet.append, tokens=False)  # as the CLI's progress listens
+        await rt.run_workflow("wf", "alone")
+        alone = list(quiet)
+        rt.bus.subscribe(everything.append)
+        await rt.run_workflow("wf", "together")
+        unsubscribe()
+    assert ev.TOKEN_DELTA not in {e.type for e in quiet}
+    assert [e.type for e in alone].count(ev.TASK_COMPLETED) == 2 and alone[-1].type == ev.WORKFLOW_COMPLETED
+    # With a listener that takes them, the deltas flow again, to it alone.
+    assert ev.TOKEN_DELTA in {e.type for e in everything}
+    assert [e for e in everything if e.type != ev.TOKEN_DELTA] == quiet[len(alone) :]
+
+
 async def test_broken_listener_does_not_break_the_run(make_runtime: Callable[..., Runtime]) -> None:
     config = build_config([mock_agent("a"), mock_agent("b", ["a"])])
     seen: list[str] = []

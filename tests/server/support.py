@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,20 @@ class Daemon:
         self.proc.wait(10)
 
 
+def stop_nodes(nodes: Iterable[Daemon]) -> None:
+    """SIGTERM every node still running at once (they drain in parallel), then wait; kill a node that hangs."""
+    nodes = list(nodes)
+    for n in nodes:
+        if n.proc is not None and n.proc.poll() is None:
+            n.proc.send_signal(signal.SIGTERM)
+    for n in nodes:
+        if n.proc is not None:
+            try:
+                n.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                n.proc.kill()
+
+
 def write_project(directory: Path, yaml_text: str = MOCK_CONFIG) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "axocoatl.yaml").write_text(textwrap.dedent(yaml_text))
@@ -204,3 +218,64 @@ def serve_refusal(directory: Path, yaml_text: str, *args: str, env: dict[str, st
     assert result.returncode == 2, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     assert not (directory / "data" / "daemon.json").exists()
     return result.stderr
+
+
+# Our A2A client's project against a remote agent at {url} (format it): the remote as a workflow step
+# (``provider: a2a``) and as the tool ``a2a__peer`` of a mock agent.
+A2A_CLIENT_PROJECT = """
+a2a_agents:
+  - name: peer
+    url: {url}
+agents:
+  - id: remote_step
+    provider: a2a
+    model: peer
+  - id: asker
+    provider: mock
+    tools: [a2a__peer]
+    options:
+      tool_calls: [{{name: a2a__peer, arguments: {{message: ping}}}}]
+      reply: "asker got {{tool_result}}"
+workflows:
+  - id: delegate
+    agents: [remote_step]
+  - id: asking
+    agents: [asker]
+consolidation: {{enabled: false}}
+"""
+
+
+@contextmanager
+def listening_peer(
+    python: Path | str,
+    script: Path,
+    args: list[str],
+    log_path: Path,
+    what: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Iterator[str]:
+    """A third-party peer server, ``python script PORT *args`` on a free loopback port, until it listens
+    (its log is shown if it exits first); its URL is yielded, and it is stopped (killed if it hangs) after."""
+    from tests.pg import free_port
+
+    port = free_port()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([str(python), str(script), str(port), *args], stdout=log, stderr=log, env=env)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, f"{what} exited:\n{log_path.read_text()}"
+            assert time.monotonic() < deadline, f"{what} did not listen on {port}:\n{log_path.read_text()}"
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+from tests.contracts import check_run_contract
 from tests.server.support import Daemon, wait_run
 
 pytestmark = pytest.mark.slow
@@ -204,18 +205,7 @@ def test_workflow_wait_returns_the_run_json(daemon: Daemon) -> None:
         run = response.json()
         again = client.get(f"/api/runs/{run['run_id']}").json()
     assert run == again
-    assert set(run) == {
-        "run_id",
-        "workflow_id",
-        "status",
-        "trigger",
-        "input",
-        "final_output",
-        "error",
-        "started_at",
-        "finished_at",
-        "steps",
-    }
+    check_run_contract(run)
     assert run["final_output"].startswith("[summarizer]")
 
 
@@ -290,4 +280,29 @@ def test_dashboard_page(daemon: Daemon) -> None:
     assert response.status_code == 200
     assert "text/html" in response.headers["content-type"]
     assert "<title>axocoatl</title>" in response.text
-    assert 'new URL("ws", location.href)' in response.text  # it watches the WebSocket
+    assert '<script type="module" src="/static/app.js">' in response.text
+    with daemon.client() as client:
+        app = client.get("/static/app.js")
+        vendor = client.get("/static/vendor/htm-preact-standalone.js")
+        missing = client.get("/static/nope.js")
+        escape = client.get("/static/../dashboard.html")
+    assert app.status_code == 200 and app.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert 'from "/static/vendor/htm-preact-standalone.js"' in app.text
+    assert vendor.status_code == 200 and "export{" in vendor.text
+    assert missing.status_code == 404 and "no static file 'nope.js'" in missing.json()["error"]
+    assert escape.status_code == 404
+
+
+def test_every_route_with_a_json_body_documents_the_body_errors(daemon: Daemon) -> None:
+    # Any JSON body can be malformed (400), too large (413), not JSON at all (415) or not fit the schema (422):
+    # the error handlers answer so before the route runs, so each such route must declare them. (/v1 reads its
+    # own body and, as OpenAI does, answers any bad one with a 400.)
+    with daemon.client() as client:
+        spec = client.get("/openapi.json").json()
+    missing = {
+        f"{method.upper()} {path}": sorted({"400", "413", "415", "422"} - set(op["responses"]))
+        for path, operations in spec["paths"].items()
+        for method, op in operations.items()
+        if "application/json" in op.get("requestBody", {}).get("content", {}) and not path.startswith("/v1/")
+    }
+    assert {route: codes for route, codes in missing.items() if codes} == {}

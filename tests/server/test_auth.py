@@ -65,11 +65,55 @@ def test_health_stays_public(secured: Daemon) -> None:
         assert client.get("/openapi.json").status_code == 401
 
 
-def test_dashboard_takes_a_query_token(secured: Daemon) -> None:
+def test_dashboard_shell_is_public_its_data_is_not(secured: Daemon) -> None:
+    """The page and its code hold no data (the login form must load); the API behind them needs a key."""
     with secured.client() as client:
-        assert client.get("/").status_code == 401
-        assert client.get("/", params={"token": "nope"}).status_code == 401
-        assert client.get("/", params={"token": KEY}).status_code == 200
+        assert client.get("/").status_code == 200
+        assert client.get("/static/app.js").status_code == 200
+        assert client.get("/session").json() == {"auth_required": True, "authenticated": False}
+        assert client.get("/api/runs").status_code == 401
+        assert client.get("/api/runs", params={"token": KEY}).status_code == 401  # keys stay out of URLs
+
+
+def test_login_sets_a_strict_httponly_session_cookie(secured: Daemon) -> None:
+    with secured.client() as client:
+        wrong = client.post("/login", json={"key": "nope"})
+        login = client.post("/login", json={"key": KEY}, headers={"origin": secured.url})
+    assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
+    assert login.status_code == 200
+    cookie = login.headers["set-cookie"]
+    name, _, rest = cookie.partition("=")
+    token = rest.split(";")[0]
+    assert name == "axocoatl_session" and KEY not in cookie and len(token) >= 40
+    flags = {f.strip().split("=")[0].lower() for f in cookie.split(";")[1:]}
+    assert {"httponly", "samesite", "path", "max-age"} <= flags and "samesite=strict" in cookie.lower()
+    jar = {"cookie": f"axocoatl_session={token}"}
+    with secured.client() as client:
+        assert client.get("/api/runs", headers=jar).status_code == 200
+        assert client.get("/session", headers=jar).json()["authenticated"] is True
+        # CSRF: a state-changing request on the cookie alone must say where it comes from ...
+        no_origin = client.post("/api/agents/assistant/reset", headers=jar)
+        other = client.post("/api/agents/assistant/reset", headers={**jar, "origin": "http://evil.example"})
+        same = client.post("/api/agents/assistant/reset", headers={**jar, "origin": secured.url})
+        assert no_origin.status_code == 403 and "Origin" in no_origin.json()["error"]
+        assert other.status_code == 403
+        assert same.status_code == 200
+        # ... and a logged-out session is gone for good.
+        assert client.post("/logout", headers={**jar, "origin": secured.url}).status_code == 200
+        ended = client.get("/api/runs", headers=jar)
+    assert ended.status_code == 401 and "session has ended" in ended.json()["error"]
+
+
+def test_websocket_takes_the_session_cookie_from_this_origin_only(secured: Daemon) -> None:
+    with secured.client() as client:
+        token = client.post("/login", json={"key": KEY}).headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    cookie = f"axocoatl_session={token}"
+    with secured.ws(headers={"cookie": cookie, "origin": secured.url}) as ws:
+        recv_until(ws, "ready")
+    for headers in ({"cookie": cookie, "origin": "http://evil.example"}, {"cookie": cookie}):
+        with pytest.raises(InvalidStatus) as info:
+            secured.ws(headers=headers).close()
+        assert info.value.response.status_code == 403
 
 
 def test_websocket_auth(secured: Daemon) -> None:
@@ -115,12 +159,12 @@ def test_secrets_never_reach_the_log(secured: Daemon) -> None:
     with secured.client() as client:
         client.get("/api/agents", headers={"x-api-key": KEY})
         client.get("/api/agents", headers={"x-api-key": KEY + "-wrong"})
-        client.get("/", params={"token": KEY})
+        client.post("/login", json={"key": KEY})
         client.get("/api/agents", headers={"authorization": f"Bearer {TOKEN}"})
     with secured.ws(token=KEY) as ws:
         recv_until(ws, "ready")
     log = secured.log()
-    assert "GET / 200" in log and "GET /api/agents 401" in log
+    assert "POST /login 200" in log and "GET /api/agents 401" in log
     assert KEY not in log and TOKEN not in log
     assert "token=***" in log  # uvicorn's WebSocket line, redacted
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.conftest import run_cli
 from tests.server.support import Daemon, write_project
 
 pytestmark = pytest.mark.slow
@@ -17,15 +16,7 @@ pytestmark = pytest.mark.slow
 def cli(
     directory: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "axocoatl", "--data-dir", "data", *args],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        input=stdin,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})},
-    )
+    return run_cli("--data-dir", "data", *args, cwd=directory, input=stdin, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import run_cli
 from tests.server.support import Daemon, wait_run, write_project
 
 pytestmark = pytest.mark.slow
@@ -71,9 +72,7 @@ def command(*args: str) -> list[str]:
 
 
 def cli(directory: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **ENV, **(env or {})}
-    full_env.pop("AXOCOATL_API_KEY", None)
-    return subprocess.run(command(*args), cwd=directory, capture_output=True, text=True, timeout=120, env=full_env)
+    return run_cli("--data-dir", "data", *args, cwd=directory, env={**ENV, **(env or {})})
 
 
 def cli_json(directory: Path, *args: str, code: int = 0) -> Any:

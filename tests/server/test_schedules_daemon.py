@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.waiting import wait_for
 
 from axocoatl.store import SQLiteStore
 
@@ -30,16 +31,6 @@ schedules:
   - {id: tick, workflow: chores, every: 1s, input: sweep, catch_up: once}
   - {id: nightly, agent: worker, cron: "0 3 * * *", timezone: Europe/Paris, input: backup}
 """
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ledger(data_dir: Path) -> tuple[list[Any], list[Any]]:
@@ -157,7 +148,9 @@ def test_two_processes_on_one_project_fire_each_slot_once(tmp_path: Path) -> Non
     ]
     try:
         wait_for(lambda: (tmp_path / "data" / "axocoatl.db").exists(), "the database")
-        wait_for(lambda: len(ledger(tmp_path / "data")[0]) >= 6, "six fires")
+        # a third process reading the database: every half second, not ten times a second (each read opens a
+        # store, and under load its lock traffic on top of the two runtimes' once left one waiting over 10 s)
+        wait_for(lambda: len(ledger(tmp_path / "data")[0]) >= 6, "six fires", interval=0.5)
     finally:
         (tmp_path / "stop").touch()
         errors = [p.communicate(timeout=60)[1] for p in procs]

@@ -8,15 +8,14 @@ other thread's.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests.conftest import run_cli
 from tests.server.support import Daemon, recv_until, write_project
 
 pytestmark = pytest.mark.slow
@@ -33,17 +32,7 @@ consolidation: {enabled: false}
 
 
 def cli(directory: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "AXOCOATL_EMBEDDER": "hashed"}
-    env.pop("AXOCOATL_API_KEY", None)
-    return subprocess.run(
-        [sys.executable, "-m", "axocoatl", "--data-dir", "data", *args],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        input=stdin,
-        env=env,
-    )
+    return run_cli("--data-dir", "data", *args, cwd=directory, input=stdin, env={"AXOCOATL_EMBEDDER": "hashed"})
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,15 @@ import pytest
 from axocoatl.core.errors import StoreError
 from axocoatl.core.messages import ChatMessage
 from axocoatl.store import LedgerEntry, SessionAppend, SQLiteStore, StepUpdate, WriteBatch
+from axocoatl.store.postgres import PostgresStore
+from axocoatl.store.sqlite import commits
 
 
-@pytest.fixture(params=["full", "normal", "memory"])
+@pytest.fixture(params=["full", "normal", "memory", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    if request.param == "memory":
+    if request.param == "postgres":
+        s: SQLiteStore = PostgresStore(request.getfixturevalue("postgres_dsn"))
+    elif request.param == "memory":
         s = SQLiteStore(Path(":memory:"))
     else:
         s = SQLiteStore(tmp_path / "axocoatl.db", synchronous=request.param)
@@ -101,6 +105,36 @@ async def test_a_database_locked_by_another_process_waits_on_the_worker_not_the_
     other.close()
     await write
     assert (await thread_of(s, "agent"))[1] == 2
+    await s.close()
+
+
+async def test_a_quick_commit_that_finds_the_database_locked_joins_the_next_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At FULL a commit of its own on the worker is an fsync of its own: under load every step's start
+    # record (durable=False) found the worker's group commit holding the lock and paid one, serially.
+    path = tmp_path / "axocoatl.db"
+    s = SQLiteStore(path, synchronous="full")
+    await s.open()
+    groups: list[int] = []
+    real = commits.write_group
+
+    def spy(db: sqlite3.Connection, batches: list[WriteBatch]) -> list[BaseException | None]:
+        groups.append(len(batches))
+        return real(db, batches)
+
+    monkeypatch.setattr(commits, "write_group", spy)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # holds the write lock, as the worker does while it fsyncs a group
+    writes = [asyncio.ensure_future(s.write(append("quick", "start"), durable=False))]
+    writes += [asyncio.ensure_future(s.write(append(f"durable{i}", "result"))) for i in range(3)]
+    await asyncio.sleep(0.05)
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.gather(*writes)
+    assert groups == [4]  # one transaction, one fsync, for the quick commit and the three durable ones
+    assert (await thread_of(s, "quick"))[1] == 2
+    assert [(await thread_of(s, f"durable{i}"))[1] for i in range(3)] == [2, 2, 2]
     await s.close()
 
 

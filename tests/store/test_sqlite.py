@@ -1,4 +1,4 @@
-"""The SQLite store: migrations, atomic write batches, runs, sessions, ledger and the event log."""
+"""The store (on SQLite and, where a test takes `store`, on PostgreSQL): migrations, batches, runs, sessions, events."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,14 +30,7 @@ from axocoatl.store import (
     create_store,
 )
 from axocoatl.store.migrations import MIGRATIONS
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "db" / "axocoatl.db", synchronous="normal")
-    await s.open()
-    yield s
-    await s.close()
+from axocoatl.store.postgres import PostgresStore
 
 
 def run_record(run_id: str, *, started: float, workflow: str = "wf", status: str = "running") -> RunRecord:
@@ -193,7 +185,8 @@ async def test_a_constraint_violation_rolls_back_and_is_a_store_error(store: SQL
     with pytest.raises(StoreError) as caught:
         await store.write(clash)
     assert not isinstance(caught.value, sqlite3.Error)
-    assert "database error" in caught.value.message and str(store.path) in caught.value.message
+    where = store.dsn if isinstance(store, PostgresStore) else str(store.path)
+    assert "database error" in caught.value.message and where in caught.value.message
     assert (await store.load_session("agent", "main")).messages == []
     assert await store.token_report() == []
     # The store stays usable after the rollback.

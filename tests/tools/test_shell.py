@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
-from tests.tools.support import error, ok, pipeline
+from tests.tools.support import call, error, ok, pipeline
 
 from axocoatl.config.schema import ToolsConfig
+from axocoatl.tools.shell import OUTPUT_BYTES
 
 pytestmark = pytest.mark.slow  # subprocesses
 
@@ -39,12 +41,26 @@ async def test_a_command_that_never_ends_is_killed_with_what_it_started(tmp_path
 
 async def test_a_gigabyte_of_output_is_capped(tmp_path: Path) -> None:
     tools = pipeline(tmp_path, settings=ToolsConfig(max_output_chars=2000))
-    record = await ok(tools, "bash", command="head -c 1000000000 /dev/zero | tr '\\0' 'y'; echo done")
-    # The result is a JSON object cut by the output cap: the model sees the beginning and the mark.
-    assert isinstance(record, str)
-    assert record.startswith('{"exit_code": 0, "output": "yyyy')
-    assert "[truncated: " in record
-    assert len(record) < 2200
+    record = await call(tools, "bash", command="head -c 1000000000 /dev/zero | tr '\\0' 'y'; echo done")
+    # The output is cut so the whole result fits the cap and stays JSON, saying how much was left out.
+    assert not record.is_error and len(record.result) <= 2000
+    result = json.loads(record.result)
+    assert result["exit_code"] == 0
+    shown, mark = result["output"].split("\n[truncated: ")
+    assert set(shown) == {"y"} and len(shown) > 1800
+    kept = max(OUTPUT_BYTES, 2000 * 4)
+    assert mark == (
+        f"{kept - len(shown)} more characters not shown (limit 2000), "
+        f"and {1_000_000_005 - kept} more bytes of output not kept]"
+    )
+
+
+async def test_a_limit_note_survives_an_output_longer_than_the_cap(tmp_path: Path) -> None:
+    tools = pipeline(tmp_path, settings=ToolsConfig(max_output_chars=300))
+    result = await ok(tools, "bash", command="seq 1 5000; echo 'x: CPU time limit exceeded'; exit 3")
+    assert result["exit_code"] == 3
+    assert result["limit"] == "a process used up its CPU time (sandbox.limits.cpu_secs)"
+    assert result["output"].startswith("1\n2\n3\n") and "more characters not shown (limit 300)]" in result["output"]
 
 
 async def test_background_tasks_start_report_and_stop(tmp_path: Path) -> None:

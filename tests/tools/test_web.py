@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from tests.tools.support import error, ok, pipeline
+from tests.tools.support import call, error, ok, pipeline
 
+from axocoatl.config.loader import parse_config_text
 from axocoatl.config.schema import HttpToolsConfig, ToolsConfig, WebSearchConfig
+from axocoatl.config.validation import validate_config
 
 PAGE = (
     b"<html><head><title>Bees</title><style>p{}</style><script>alert(1)</script></head>"
@@ -93,6 +95,14 @@ async def test_fetch_cuts_large_bodies(tmp_path: Path, server: str) -> None:
     big = await ok(tools, "http_fetch", url=f"{server}/big")
     assert big["text"] == "z" * 1000
     assert big["truncated"] == "the body was cut at 1000 bytes (tools.http.max_bytes)"
+    # A body longer than the output cap: the text is cut to fit, the other fields stay.
+    settings = allowed(max_bytes=40_000).model_copy(update={"max_output_chars": 500})
+    record = await call(pipeline(tmp_path, settings=settings), "http_fetch", url=f"{server}/big")
+    assert len(record.result) <= 500
+    capped = json.loads(record.result)
+    assert capped["truncated"] == "the body was cut at 40000 bytes (tools.http.max_bytes)"
+    shown, mark = capped["text"].split("\n[truncated: ")
+    assert set(shown) == {"z"} and mark == f"{40_000 - len(shown)} more characters not shown (limit 500)]"
 
 
 async def test_loopback_and_private_hosts_are_refused_unless_allowed(tmp_path: Path, server: str) -> None:
@@ -145,3 +155,13 @@ async def test_web_search_errors_are_clear(tmp_path: Path, server: str) -> None:
     assert "answered HTTP 404" in await error(broken, "web_search", query="x")
     with pytest.raises(ValueError, match="provider 'searxng' needs the url"):
         WebSearchConfig(provider="searxng")
+
+
+def test_validate_warns_about_web_search_without_a_backend() -> None:
+    text = "agents:\n  - id: a\n    provider: mock\n    tools: [read_file, web_search]\n"
+    loaded = parse_config_text(text, file="t.yaml", env={})
+    [issue] = validate_config(loaded.config, loaded.source)
+    assert (issue.path, issue.severity) == ("agents[a].tools[1]", "warning")
+    assert issue.message == "tool 'web_search' has no backend: there is no web_search: section, so every call fails"
+    configured = parse_config_text(text + "web_search: {provider: searxng, url: 'http://127.0.0.1:1'}\n", env={})
+    assert validate_config(configured.config, configured.source) == []

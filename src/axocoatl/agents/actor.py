@@ -1,7 +1,8 @@
 """The agent actor: turns of one persistent agent, each with a context of its own.
 
-Turns of one thread run in order (a per-thread lock); turns of different threads and
-workflow steps of different runs run concurrently, at most ``max_concurrency`` at once.
+Turns of one thread run in order (a per-thread lock, and on a shared database the thread's lease:
+agents/thread_lease.py); turns of different threads and workflow steps of different runs run
+concurrently, at most ``max_concurrency`` at once.
 A turn runs in its caller's task, so an idle agent holds no task at all. Each turn
 commits its thread's messages, its token spend and (for a workflow step) the step's
 result in one transaction, before the caller hears about it; a turn whose commit fails
@@ -19,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from axocoatl.agents.thread_lease import thread_lease
 from axocoatl.agents.turn import TurnFailed, TurnResult, TurnSetup, run_turn
 from axocoatl.config.schema import AgentConfig
-from axocoatl.core.errors import AgentTimeout, AxocoatlError, MailboxClosed
+from axocoatl.core.errors import AgentTimeout, AxocoatlError, HumanQuestion, MailboxClosed
 from axocoatl.core.events import StreamSink
 from axocoatl.core.ids import Clock
 from axocoatl.core.messages import AgentInput, AgentOutput, TokenUsage
@@ -29,9 +31,10 @@ from axocoatl.memory.agent_memory import AgentMemory, TurnMemory
 from axocoatl.memory.consolidation import ConsolidationResult
 from axocoatl.memory.session import DEFAULT_THREAD, Session
 from axocoatl.providers.base import Provider
-from axocoatl.store import LedgerEntry, SessionAppend, Store, WriteBatch
+from axocoatl.store import ApprovalRecord, LedgerEntry, SessionAppend, Store, WriteBatch
 from axocoatl.tokens.budget import BudgetDecision, BudgetUsage, plan_call
 from axocoatl.tokens.counter import TokenCounter
+from axocoatl.tools.context import HumanReply
 from axocoatl.tools.journal import ToolJournal
 from axocoatl.tools.pipeline import ToolPipeline, ToolServices
 from axocoatl.tools.registry import AgentToolbox
@@ -64,6 +67,18 @@ class StepCommit(Protocol):
         """Commit the step's failure together with ``writes``."""
         ...
 
+    async def parked(self, request: ApprovalRecord) -> None:
+        """A call of the step waits for approval (the step shows awaiting_approval)."""
+        ...
+
+    def human_reply(self) -> HumanReply:
+        """The answer to the question the step parked on (ask_human), as its row holds it."""
+        ...
+
+    async def resumed(self, request: ApprovalRecord) -> None:
+        """The call was decided: the step runs on."""
+        ...
+
 
 @dataclass(frozen=True)
 class AgentStatusInfo:
@@ -86,6 +101,8 @@ class _Job:
     commit: StepCommit | None
     run_id: str | None
     workspace: Path | None = None
+    step: str | None = None  # the workflow step's key (a map item's differs from the agent id)
+    lease: str | None = None  # the token of the thread's lease (a shared database) while the turn runs
 
 
 class Agent:
@@ -103,8 +120,11 @@ class Agent:
         memory: AgentMemory | None = None,
         tools: ToolServices | None = None,
         workspace: Callable[[str | None], Path] | None = None,
+        leases: bool = False,
     ) -> None:
         self.config = config
+        # A shared database (several nodes): a thread's turn also takes the thread's lease there.
+        self._leases = leases
         self._tool_services = tools or ToolServices()
         # The directory a turn's tools work in when its caller names none (by thread).
         self._default_workspace = workspace
@@ -165,16 +185,18 @@ class Agent:
         commit: StepCommit | None = None,
         run_id: str | None = None,
         workspace: Path | None = None,
+        step: str | None = None,
     ) -> AgentOutput:
         """Run one turn and wait for its committed result.
 
         ``thread``: the conversation the turn belongs to (its history is the thread's, and the turn
         is appended to it); None: a turn with a context of its own (a workflow step).
         ``workspace``: the directory its tools work in (default: the agent's, by thread).
+        ``step``: the workflow step it executes (its tool journal's key; default: the agent id).
         """
         if self._stopped:
             raise MailboxClosed(f"agent '{self.id}' is stopped", hint="restart it to send it work again")
-        job = _Job(agent_input, None if agent_input.stateless else thread, sink, commit, run_id, workspace)
+        job = _Job(agent_input, None if agent_input.stateless else thread, sink, commit, run_id, workspace, step)
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
@@ -184,7 +206,7 @@ class Agent:
             while self._consolidating is not None:
                 await self._consolidating.wait()
             lock = self._thread_lock(job.thread) if job.thread is not None else contextlib.nullcontext()
-            async with lock, self._slots:
+            async with lock, self._lease(job.thread) as job.lease, self._slots:
                 self._waiting -= 1
                 waiting = False
                 if self._stopped:
@@ -206,6 +228,12 @@ class Agent:
                 self._waiting -= 1
             if task is not None:
                 self._tasks.discard(task)
+
+    def _lease(self, thread: str | None) -> contextlib.AbstractAsyncContextManager[str | None]:
+        """The thread's lease on a shared database (taken before the turn reads the session), else nothing."""
+        if thread is None or not self._leases:
+            return contextlib.nullcontext()
+        return thread_lease(self._store, self._clock, self.id, thread)
 
     def _thread_lock(self, thread: str) -> asyncio.Lock:
         lock = self._thread_locks.get(thread)
@@ -240,7 +268,7 @@ class Agent:
 
     async def reset_session(self, thread: str = DEFAULT_THREAD) -> None:
         """Start the thread afresh; its old messages stay in the store (and in the daily log)."""
-        async with self._thread_lock(thread):
+        async with self._thread_lock(thread), self._lease(thread):  # never in the middle of another node's turn
             await self._store.write(WriteBatch(session_resets=[(self.id, thread)]))
             self._sessions.pop(thread, None)
             if self.memory is not None:
@@ -320,7 +348,9 @@ class Agent:
             setup.release = self._store.release_tokens
         memory: TurnMemory | None = None
         try:
-            async with asyncio.timeout(self.config.timeout_secs):
+            async with asyncio.timeout(self.config.timeout_secs) as deadline:
+                if isinstance(tools.env.parking, _TurnParking):
+                    tools.env.parking.timeout = deadline
                 if self.memory is not None and not job.input.stateless:
                     await self.restore()
                     memory = await self.memory.prepare(
@@ -375,13 +405,16 @@ class Agent:
             self.id,
             Workspace(root or Path.cwd()),
             run_id=job.run_id,
-            step=self.id if job.commit is not None else None,
+            step=(job.step or self.id) if job.commit is not None else None,
             thread=job.thread,
+            approval_tools=self.config.approval_tools,
+            parking=_TurnParking(job.commit),
+            asking=job.commit,
         )
         journal = None
         toolbox = self.toolbox
         if toolbox and job.commit is not None and job.run_id is not None and not job.input.stateless:
-            journal = await ToolJournal.open(self._store, self._clock, job.run_id, self.id)
+            journal = await ToolJournal.open(self._store, self._clock, job.run_id, job.step or self.id)
         return ToolPipeline(toolbox, env, journal=journal, hooks=self._tool_services.hooks, sink=job.sink)
 
     async def _commit(
@@ -397,7 +430,7 @@ class Agent:
             batch.ledger.extend(memory.ledger)
         append = None
         if session is not None and result.new_messages:
-            append = SessionAppend(self.id, session.thread, tuple(result.new_messages), now)
+            append = SessionAppend(self.id, session.thread, tuple(result.new_messages), now, lease=job.lease)
             batch.session.append(append)
         batch.ledger.extend(result.ledger)
         try:
@@ -430,17 +463,24 @@ class Agent:
         memory: TurnMemory | None,
         tools: ToolPipeline,
     ) -> None:
-        self._mark_failed(error)
+        asked = isinstance(error, HumanQuestion)  # the step parks on a question: no failure, its journal stays open
+        if not asked:
+            self._mark_failed(error)
         now = self._last_active = self._clock.now()
 
         async def write() -> None:
             # The turn happened, failed or not: its core-memory edits (applied in memory) are kept.
             batch = WriteBatch(ledger=list(ledger))
-            batch.extend(tools.writes)
-            if tools.journal is not None:
-                batch.extend(tools.journal.close())
-            if self.memory is not None:
-                batch.extend(self.memory.failure_writes(now, session, memory))
+            if asked:
+                # Only the spend commits: the answered step replays this turn from its journal, and runs
+                # its transactional tools again.
+                tools.abandon()
+            else:
+                batch.extend(tools.writes)
+                if tools.journal is not None:
+                    batch.extend(tools.journal.close())
+                if self.memory is not None:
+                    batch.extend(self.memory.failure_writes(now, session, memory))
             try:
                 if job.commit is not None:
                     await job.commit.fail(error, batch)
@@ -504,6 +544,34 @@ class Agent:
         day_start = now - (now % 86400)
         run, day = await self._store.usage_since(self.id, since=day_start, run_id=run_id)
         return BudgetUsage(run=run, day=day)
+
+
+class _TurnParking:
+    """While a call of the turn waits for approval, the agent's timeout stops (a person may take longer
+    than a turn may), and a workflow step shows awaiting_approval."""
+
+    def __init__(self, commit: StepCommit | None) -> None:
+        self.commit = commit
+        self.timeout: asyncio.Timeout | None = None
+        self._parked = 0
+        self._left: float | None = None
+
+    async def parked(self, request: ApprovalRecord) -> None:
+        self._parked += 1
+        when = self.timeout.when() if self.timeout is not None else None
+        if self._parked == 1 and self.timeout is not None and when is not None:
+            self._left = max(0.0, when - asyncio.get_running_loop().time())
+            self.timeout.reschedule(None)
+        if self.commit is not None:
+            await self.commit.parked(request)
+
+    async def resumed(self, request: ApprovalRecord) -> None:
+        self._parked -= 1
+        if self._parked == 0 and self.timeout is not None and self._left is not None:
+            self.timeout.reschedule(asyncio.get_running_loop().time() + self._left)
+            self._left = None
+        if self.commit is not None:
+            await self.commit.resumed(request)
 
 
 def _memory_ledger(memory: TurnMemory | None) -> list[LedgerEntry]:

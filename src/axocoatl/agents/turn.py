@@ -94,7 +94,6 @@ async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEnt
     user = ChatMessage.user(agent_input.content)
     conversation: list[ChatMessage] = [*history, user]
     new_messages: list[ChatMessage] = [user]
-    tools = setup.tools.toolbox.specs()
     journal = setup.tools.journal
     model = agent_input.model_override or setup.model
     caps = setup.provider.capabilities(model)
@@ -115,6 +114,7 @@ async def _run(setup: TurnSetup, agent_input: AgentInput, ledger: list[LedgerEnt
             conversation.extend([asked, *tool_messages])
             new_messages.extend([asked, *tool_messages])
             continue
+        tools = setup.tools.toolbox.specs()  # per request: a tool call can make another one available
         system = _system_prompt(prompt, context() if callable(context) else context)
         messages = (ChatMessage.system(system), *conversation) if system else tuple(conversation)
         request = ChatRequest(

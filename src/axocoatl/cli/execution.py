@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 
 import typer
 
-from axocoatl.cli.common import console, err_console, fail, globals_of, load, print_json
+from axocoatl.cli.common import console, err_console, fail, globals_of, load, prefix, print_json, run
 from axocoatl.cli.daemon_client import DaemonClient, DaemonLost, daemon_error
 from axocoatl.cli.live import RunView, print_run_summary
 from axocoatl.config.loader import LoadedConfig
+from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.core import events as ev
 from axocoatl.core.errors import AxocoatlError
 from axocoatl.core.events import RuntimeEvent
@@ -56,12 +57,18 @@ def execute_run(ctx: typer.Context, request: RunRequest, *, as_json: bool) -> No
         _note_other_config(daemon, g.config_path)
     run_id_box: list[str] = []
     try:
-        if daemon is not None:
-            data = asyncio.run(_remote(daemon, request, as_json, run_id_box))
-        else:
-            if loaded is None:
-                loaded = load(ctx)  # in-process needs a config: the error says how to get one
-            data = asyncio.run(_local(loaded, data_dir, request.local, as_json, run_id_box)).to_json()
+        while True:
+            if daemon is not None:
+                data = asyncio.run(_remote(daemon, request, as_json, run_id_box))
+            else:
+                if loaded is None:
+                    loaded = load(ctx)  # in-process needs a config: the error says how to get one
+                data = asyncio.run(_local(loaded, data_dir, request.local, as_json, run_id_box)).to_json()
+            answer = _ask(data) if data.get("status") == "waiting" and not as_json and _interactive() else None
+            if answer is None:
+                break
+            request = answer_request(*answer)
+            run_id_box.clear()
     except AxocoatlError as exc:
         fail(exc, debug=g.debug)
     except KeyboardInterrupt:
@@ -75,14 +82,94 @@ def execute_run(ctx: typer.Context, request: RunRequest, *, as_json: bool) -> No
                 f"follow it with: {g.cli_prefix()} runs show {run_id_box[0]}"
             )
         else:
-            err_console().print(f"the daemon at {daemon.url} may have started the run; see: axocoatl runs list")
+            err_console().print(f"the daemon at {daemon.url} may have started the run; see: {g.cli_prefix()} runs list")
         raise typer.Exit(130) from None
     if as_json:
         print_json(data)
     else:
         print_run_summary(console(), run_from_json(data))
+    if data.get("status") == "waiting":
+        # Not a failure: the run is parked until someone answers (from anywhere, at any time).
+        waiting = [s["agent_id"] for s in data.get("steps", []) if s.get("status") == "waiting"]
+        err_console().print(
+            f"run {data['run_id']} is waiting for an answer at {', '.join(waiting)}; answer with: "
+            f"{g.cli_prefix()} runs answer {data['run_id']} {waiting[0] if waiting else 'STEP'} -m TEXT",
+            markup=False,
+        )
+        return
     if data.get("status") != "completed":
         raise typer.Exit(1)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _ask(data: dict[str, Any]) -> tuple[str, str, str] | None:
+    """On a terminal: show the first waiting step's question and read the answer (None: leave it waiting)."""
+    step = next((s for s in data.get("steps", []) if s.get("status") == "waiting"), None)
+    if step is None:
+        return None
+    out = console()
+    if step.get("output"):
+        out.print(f"[bold]{step['agent_id']}[/] answered:", markup=True)
+        out.print(str(step["output"]), markup=False)
+    out.print(f"[yellow]? {step['agent_id']}[/] asks: {step.get('question') or ''}", markup=True)
+    try:
+        text = input("answer (empty: leave the run waiting)> ").strip()
+    except EOFError:
+        return None
+    return (str(data["run_id"]), str(step["agent_id"]), text) if text else None
+
+
+def run_path(run_id: str, action: str) -> str:
+    """The daemon's endpoint for ``action`` (resume, fork, answer, cancel) on one run."""
+    from urllib.parse import quote
+
+    return f"/api/runs/{quote(run_id, safe='')}/{action}"
+
+
+def answer_request(run_id: str, step: str | None, text: str) -> RunRequest:
+    """Answer a waiting run: in this process, or through the daemon that owns the data dir."""
+    body: dict[str, Any] = {"answer": text}
+    if step is not None:
+        body["step"] = step
+    return RunRequest(local=lambda rt: rt.start_answer(run_id, text, step), path=run_path(run_id, "answer"), body=body)
+
+
+def daemon_or_local(
+    ctx: typer.Context,
+    method: str,
+    path: str,
+    local: Callable[[Runtime], Awaitable[Any]],
+    *,
+    config: AxocoatlConfig,
+    params: dict[str, Any] | None = None,
+    without_store: Callable[[], Any] | None = None,
+) -> Any:
+    """One request that is not a run to follow: the daemon's answer to ``method path`` when a daemon owns
+    the data dir (``config`` gives its API key), else ``local`` on a Runtime of ours (the project's config).
+    A read-only command passes ``without_store``, its answer when no database exists yet: a Runtime would
+    create one. An error prints and exits with its code, either way."""
+    g = globals_of(ctx)
+    data_dir = g.resolved_data_dir()
+    try:
+        daemon = DaemonClient.discover(data_dir, config)
+        if daemon is not None:
+            return daemon.request(method, path, params=params)
+        if without_store is not None:
+            from axocoatl.store import create_store
+
+            if not create_store(config.store, data_dir).exists():
+                return without_store()
+
+        async def in_process() -> Any:
+            async with Runtime(load(ctx).config, data_dir=data_dir) as rt:
+                return await local(rt)
+
+        return run(in_process(), debug=g.debug)
+    except AxocoatlError as exc:
+        fail(exc, debug=g.debug)
 
 
 def _note_other_config(daemon: DaemonClient, config_path: Path) -> None:
@@ -100,11 +187,13 @@ def _note_other_config(daemon: DaemonClient, config_path: Path) -> None:
 async def _local(
     loaded: LoadedConfig, data_dir: Path, start: Starter, as_json: bool, run_id_box: list[str]
 ) -> RunRecord:
+    from rich.markup import escape
+
     async with Runtime(loaded.config, data_dir=data_dir) as rt:
         for run in await rt.interrupted_runs():
             err_console().print(
                 f"[yellow]note:[/] run {run.run_id} ({run.workflow_id}) was interrupted; "
-                f"resume it with `axocoatl runs resume {run.run_id}`",
+                f"resume it with `{escape(prefix())} runs resume {run.run_id}`",
                 markup=True,
             )
         if as_json:
@@ -112,7 +201,7 @@ async def _local(
             run_id_box.append(run_id)
             return await task
         progress = _Progress()
-        unsubscribe = rt.bus.subscribe(progress.event)
+        unsubscribe = rt.bus.subscribe(progress.event, tokens=False)  # the progress shows no reply text
         try:
             run_id, task = await start(rt)
             run_id_box.append(run_id)
@@ -158,7 +247,9 @@ async def _remote(daemon: DaemonClient, request: RunRequest, as_json: bool, run_
 
 
 def _follow_hint(run_id: str) -> str:
-    return f"if the daemon stopped, the run resumes when it starts again; follow it with `axocoatl runs show {run_id}`"
+    return (
+        f"if the daemon stopped, the run resumes when it starts again; follow it with `{prefix()} runs show {run_id}`"
+    )
 
 
 def event_from_json(data: dict[str, Any]) -> RuntimeEvent:
@@ -192,6 +283,10 @@ def run_from_json(data: dict[str, Any]) -> RunRecord:
             tokens_out=int((step.get("tokens") or {}).get("output", 0)),
             started_at=_seconds(step.get("started_at")),
             finished_at=_seconds(step.get("finished_at")),
+            question=step.get("question"),
+            answer=step.get("answer"),
+            wait_until=_seconds(step.get("wait_until")),
+            reused_from=step.get("reused_from"),
         )
         for position, step in enumerate(data.get("steps", []))
     ]
@@ -206,6 +301,10 @@ def run_from_json(data: dict[str, Any]) -> RunRecord:
         error=data.get("error"),
         finished_at=_seconds(data.get("finished_at")),
         steps=steps,
+        parent_run_id=data.get("parent_run_id"),
+        parent_step=data.get("parent_step"),
+        relation=data.get("relation"),
+        plan=data.get("plan"),
     )
 
 
@@ -232,6 +331,13 @@ class _Progress:
     def started(self, run: RunRecord) -> None:
         self.view = RunView([], run_id=run.run_id)
         self.view.seed(run)
+        self.view.seed_plan(run.plan)
+        tasks = (run.plan or {}).get("tasks", [])
+        if run.plan and any(t["attempts"] for t in tasks) and not self.tty:  # a resumed pass
+            done = sum(1 for t in tasks if t["status"] == "completed")
+            self.out.print(
+                f"▤ plan ({run.plan.get('source')}, committed): {done}/{len(tasks)} subtask(s) done", markup=False
+            )
         early, self._early = self._early, []
         for event in early:
             self.event(event)
@@ -246,7 +352,8 @@ class _Progress:
         if event.type in (ev.RUN_STARTED, ev.RUN_RESUMED):
             self.out.print(f"[dim]run {event.run_id}{' (resumed)' if event.type == ev.RUN_RESUMED else ''}[/]")
         line = view.apply(event)
-        if line and not self.tty:
+        # A call waiting for approval is said on a terminal too (above the live table): someone must answer.
+        if line and (not self.tty or event.type == ev.APPROVAL_REQUESTED):
             self.out.print(line, markup=False)
 
     async def follow(self, task: asyncio.Future[T]) -> T:

@@ -12,9 +12,13 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from axocoatl.core.errors import AxocoatlError, ConfigError, NotFound, UsageError
 from axocoatl.runtime.data_dir import DATA_DIR_HINT, data_dir_problem
+
+if TYPE_CHECKING:
+    from typer import BadParameter
 
 __all__ = ["data_dir_problem", "describe", "explain", "report_crash"]
 
@@ -29,6 +33,19 @@ def exit_code_of(exc: AxocoatlError) -> int:
     if isinstance(exc, NotFound) or getattr(exc, "status", None) == 404:  # 404: the daemon's "not found"
         return EXIT_NOT_FOUND
     return EXIT_USAGE if isinstance(exc, ConfigError | UsageError) else EXIT_RUNTIME
+
+
+def reword_bad_value(exc: BadParameter) -> None:
+    """An option value Typer refused through pydantic, said as the config's errors are ("must be at least 1")."""
+    from pydantic import ValidationError
+
+    from axocoatl.config.schema_issues import value_words
+
+    cause = exc.__cause__
+    errors = cause.errors(include_url=False) if isinstance(cause, ValidationError) else []
+    words = value_words(errors[0]) if errors else None
+    if words is not None:
+        exc.message = words[0]
 
 
 def describe(exc: AxocoatlError) -> tuple[str, str | None, int]:

@@ -2,31 +2,67 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from axocoatl import __version__
 from axocoatl.cli.commands import (
+    a2a,
     agents,
+    approvals,
     chat,
+    cluster,
     daemon,
     doctor,
+    mcp,
     memory,
     onboard,
     project,
     runs,
     schedules,
+    service,
+    setup,
     skills,
     tokens,
+    webhooks,
     workflow,
 )
 from axocoatl.cli.common import Globals, begin, current, setup_logging
 
+
+class _RootGroup(TyperGroup):
+    """The root command. Typer checks option values with pydantic, whose wording ("Input should be greater
+    than or equal to 1") is not ours: a bad value from any command is reworded on its way out."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        with _our_words():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _our_words():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _our_words() -> Iterator[None]:
+    try:
+        yield
+    except typer.BadParameter as exc:
+        from axocoatl.cli.failures import reword_bad_value
+
+        reword_bad_value(exc)
+        raise
+
+
 app = typer.Typer(
+    cls=_RootGroup,
     name="axocoatl",
     help="Axocoatl: persistent, self-coordinating multi-agent LLM systems. Local by default.\n\n"
     "Global options may come anywhere on the line. Exit codes: 0 ok, 1 a run failed or a runtime error, "
@@ -102,7 +138,7 @@ def version_command(as_json: bool = typer.Option(False, "--json", help="Print JS
 
 @app.command("completion")
 def completion_command(
-    shell: str = typer.Argument(..., help="bash, zsh or fish."),
+    shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh or fish."),
 ) -> None:
     """Print the shell completion script: commands, options, agent, workflow and run ids.
 
@@ -133,6 +169,13 @@ app.add_typer(skills.app, name="skills")
 app.add_typer(schedules.app, name="schedules")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(memory.app, name="memory")
+app.add_typer(a2a.app, name="a2a")
+app.add_typer(approvals.app, name="approvals")
+app.add_typer(service.app, name="service")
+app.add_typer(setup.app, name="setup")
+app.add_typer(mcp.app, name="mcp")
+app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(cluster.app, name="cluster")
 
 
 def hoist_global_options(args: list[str], root: Any) -> list[str]:

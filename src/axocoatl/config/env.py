@@ -96,7 +96,8 @@ def build_environment(
 ) -> tuple[dict[str, str], list[ConfigIssue]]:
     """``base`` (default: the process environment) layered over ``config_dir/.env``.
 
-    Variables already in ``base`` always win, so a shell export overrides the file.
+    A variable set in ``base`` wins, so a shell export overrides the file; one exported empty does not
+    (``export OPENAI_API_KEY=`` would otherwise hide the key the file holds, as ``${VAR:-x}`` treats it unset).
     """
     env = dict(os.environ if base is None else base)
     dotenv = config_dir / DOTENV_NAME
@@ -116,7 +117,8 @@ def build_environment(
         return env, [issue]
     values, warnings = parse_dotenv(text, file=str(dotenv))
     for key, value in values.items():
-        env.setdefault(key, value)
+        if not env.get(key):
+            env[key] = value
     return env, warnings
 
 

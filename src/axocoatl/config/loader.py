@@ -54,11 +54,14 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Lo
     environment, env_warnings = build_environment(path.parent, env)
     loaded = parse_config_text(text, file=name, env=environment)
     anchor_paths(loaded.config, path.parent)
+    # Providers read their keys from it: OPENAI_API_KEY in .env works without `api_key: ${OPENAI_API_KEY}`.
+    loaded.config.set_environment(environment)
     return replace(loaded, warnings=[*env_warnings, *loaded.warnings])
 
 
 def anchor_paths(config: AxocoatlConfig, base: Path) -> None:
-    """Relative paths of the config (workspaces, tools.python) are relative to its file: made absolute here."""
+    """Relative paths of the config (workspaces, tools.python, hook files, htn_methods_file, mcp_servers[].cwd)
+    are relative to its file: made absolute here."""
 
     def anchored(value: str) -> str:
         return value if Path(value).is_absolute() else str((base / value).resolve())
@@ -69,7 +72,19 @@ def anchor_paths(config: AxocoatlConfig, base: Path) -> None:
     for workflow in config.workflows:
         if workflow.workspace:
             workflow.workspace = anchored(workflow.workspace)
+        if workflow.htn_methods_file:
+            workflow.htn_methods_file = anchored(workflow.htn_methods_file)
     config.tools.python = [anchored(p) for p in config.tools.python]
+    for hook in config.hooks:
+        if hook.path:
+            hook.path = anchored(hook.path)
+        if hook.callable:
+            target, _, function = hook.callable.rpartition(":")
+            if target.endswith(".py"):
+                hook.callable = f"{anchored(target)}:{function}"
+    for server in config.mcp_servers:
+        if server.transport == "stdio":  # a server started from the project runs in it unless told otherwise
+            server.cwd = anchored(server.cwd or ".")
 
 
 def parse_config_text(text: str, *, file: str = "<string>", env: Mapping[str, str] | None = None) -> LoadedConfig:

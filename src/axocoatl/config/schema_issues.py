@@ -15,7 +15,7 @@ from axocoatl.config.source import ConfigSource
 from axocoatl.core.errors import ConfigIssue
 from axocoatl.core.suggest import closest, did_you_mean
 
-__all__ = ["schema_issues"]
+__all__ = ["schema_issues", "value_words"]
 
 _EXPECTED = {
     "int_type": "a whole number",
@@ -91,18 +91,9 @@ def _explain(details: ErrorDetails, root: type[BaseModel]) -> tuple[str, str | N
         return _missing(loc, root)
     if value is None and kind in _EXPECTED:
         return "has no value", "give it a value, or remove the key to use the default"
-    if kind in _EXPECTED:
-        expected = _EXPECTED[kind]
-        return f"expected {expected}, got {_describe(value)}", _type_hint(expected, value)
-    if kind == "finite_number":
-        return (
-            f"must be a finite number (got {_describe(value)})",
-            "write an ordinary number; .inf and .nan are not allowed here",
-        )
-    if kind in _BOUNDS:
-        bound_key, words = _BOUNDS[kind]
-        bound = _describe(ctx.get(bound_key))
-        return f"must be {words} {bound} (got {_describe(value)})", f"use a value {words} {bound}"
+    plain = value_words(details)
+    if plain is not None:
+        return plain
     if kind == "literal_error":
         allowed = [str(v) for v in literal_values(type_at(loc, root))]
         expected = ctx.get("expected", ", ".join(repr(v) for v in allowed))
@@ -127,6 +118,28 @@ def _explain(details: ErrorDetails, root: type[BaseModel]) -> tuple[str, str | N
         error = ctx.get("error", details["msg"])
         return str(error), getattr(error, "hint", None)  # a ConfigValueError knows its fix
     return details["msg"], None
+
+
+def value_words(details: ErrorDetails) -> tuple[str, str] | None:
+    """A value of the wrong type or out of bounds, in plain words with its fix; None for other errors.
+
+    Also the CLI's words for a bad option value (Typer checks them with pydantic)."""
+    kind = details["type"]
+    value = details.get("input")
+    ctx: dict[str, Any] = dict(details.get("ctx") or {})
+    if kind in _EXPECTED:
+        expected = _EXPECTED[kind]
+        return f"expected {expected}, got {_describe(value)}", _type_hint(expected, value)
+    if kind == "finite_number":
+        return (
+            f"must be a finite number (got {_describe(value)})",
+            "write an ordinary number; .inf and .nan are not allowed here",
+        )
+    if kind in _BOUNDS:
+        bound_key, words = _BOUNDS[kind]
+        bound = _describe(ctx.get(bound_key))
+        return f"must be {words} {bound} (got {_describe(value)})", f"use a value {words} {bound}"
+    return None
 
 
 def _missing(loc: tuple[int | str, ...], root: type[BaseModel]) -> tuple[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from axocoatl.core.errors import UsageError
 
-__all__ = ["SCAFFOLD_PROVIDERS", "TEMPLATES", "key_env_of", "scaffold_project"]
+__all__ = ["SCAFFOLD_PROVIDERS", "TEMPLATES", "first_command", "key_env_of", "scaffold_project"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,21 @@ SCAFFOLD_PROVIDERS = tuple(_PRESETS)
 TEMPLATES = {
     "assistant": "one assistant agent to chat with",
     "research": "a research pipeline: a researcher, then a summarizer, joined by a workflow",
+    "team": "a coordinator team: a lead plans the task, two workers do the parts in parallel, the lead combines them",
+    "tools": "one agent with file tools (list, read, search, write, edit) in the project's workspace/ directory",
 }
+# What a new user runs first with each template (after `axocoatl `).
+_FIRST_COMMANDS = {
+    "assistant": "chat",
+    "research": 'workflow run research -i "What is a write-ahead log?"',
+    "team": 'workflow run team -i "How do tides work?"',
+    "tools": 'chat -m "Which files are in your workspace?"',
+}
+
+
+def first_command(template: str) -> str:
+    """The command (without `axocoatl`) that first uses a project made from ``template``."""
+    return _FIRST_COMMANDS[template]
 
 
 def key_env_of(provider: str) -> str | None:
@@ -77,11 +91,12 @@ def scaffold_project(
             hint="choose a new project name, or empty that directory first",
         )
     target.mkdir(parents=True, exist_ok=True)
-    config = (
-        _config_text(title, provider, preset)
-        if template == "research"
-        else _assistant_config_text(title, provider, preset)
-    )
+    config = {
+        "research": _config_text,
+        "assistant": _assistant_config_text,
+        "team": _team_config_text,
+        "tools": _tools_config_text,
+    }[template](title, provider, preset)
     if base_url:
         config = _with_base_url(config, provider, base_url)
     files = {
@@ -90,9 +105,14 @@ def scaffold_project(
         "README.md": _readme(title, provider, preset, template),
         ".gitignore": _GITIGNORE,
     }
+    if template == "team":
+        files["methods.yaml"] = _TEAM_METHODS
+    if template == "tools":
+        files["workspace/notes.md"] = _WORKSPACE_NOTES
     written = []
     for filename, text in files.items():
         path = target / filename
+        path.parent.mkdir(exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
@@ -191,6 +211,133 @@ server:
 """
 
 
+def _team_config_text(title: str, provider: str, preset: _ProviderPreset) -> str:
+    model_line = f"    model: {preset.model}\n" if preset.model else ""
+    # The bundled model is too small to call tools: its prompt is better spent on the task.
+    memory = "    memory: {tools: false}\n" if provider == "local" else ""
+    return f"""\
+# {title}: an axocoatl project with a coordinator team (docs/coordinator.md).
+# The lead splits each goal into subtasks with the methods in methods.yaml, auctions each subtask
+# to a worker, runs them in parallel and combines the results.
+# Run it with: axocoatl workflow run team -i "your question"
+{_providers_section(provider, preset)}
+agents:
+  - id: lead
+    name: Lead
+    role: coordinator                 # plans, auctions the subtasks, synthesizes the answer
+    provider: {provider}              # {_provider_comment(provider, preset)}
+{model_line}{memory}    system_prompt: |
+      You lead a small team. Combine your workers' results into one clear answer of at most two paragraphs.
+    sampling:
+      max_tokens: 300
+      temperature: 0.2
+    token_budget:
+      per_execution: 8000           # most tokens its turn may use (the synthesis reads every result)
+
+  # Workers take the subtasks they win in the auction; they have no depends_on.
+  - id: researcher
+    name: Researcher
+    role: worker
+    provider: {provider}
+{model_line}{memory}    system_prompt: |
+      You answer one research question with short, factual bullet points.
+    sampling:
+      max_tokens: 200
+      temperature: 0.2
+    token_budget:
+      per_execution: 4000           # most tokens one subtask may use
+
+  - id: writer
+    name: Writer
+    role: worker
+    provider: {provider}
+{model_line}{memory}    system_prompt: |
+      You write short, clear drafts.
+    sampling:
+      max_tokens: 250
+      temperature: 0.3
+    token_budget:
+      per_execution: 4000
+
+workflows:
+  - id: team
+    name: Plan, work in parallel, combine
+    agents: [lead, researcher, writer]
+    htn_methods_file: methods.yaml    # without it, the lead's model decomposes the goal
+    goal_task: answer
+    max_parallel: 2                   # subtasks running at once
+    retries: 1                        # a failed subtask is tried once more
+
+server:
+  host: 127.0.0.1                   # the dashboard and API of `axocoatl dev`
+  port: 8080
+"""
+
+
+_TEAM_METHODS = """\
+# How the lead splits a goal into subtasks (HTN methods; the format is in docs/coordinator.md).
+# {goal} is the run's input. A subtask runs once those in its `after` list are done.
+- task_pattern: answer
+  subtasks:
+    - name: facts
+      parameters: {description: "List the key facts needed to answer: {goal}"}
+    - name: caveats
+      parameters: {description: "Name two caveats or common mistakes about: {goal}"}
+    - name: draft
+      parameters: {description: "Write a short answer to: {goal}"}
+      after: [facts, caveats]
+"""
+
+
+def _tools_config_text(title: str, provider: str, preset: _ProviderPreset) -> str:
+    model_line = f"    model: {preset.model}\n" if preset.model else ""
+    note = (
+        "    # The bundled SmolLM2 is too small to call tools reliably: for real use pick ollama or a\n"
+        "    # remote provider (`axocoatl onboard` or `axocoatl init NAME --provider ...`).\n"
+        if provider == "local"
+        else ""
+    )
+    options = (
+        # The mock provider calls list_dir, then answers with its result: the tool loop, offline.
+        "    options:\n"
+        "      tool_calls: [{name: list_dir, arguments: {}}]\n"
+        '      reply: "Your workspace holds: {tool_result}"\n'
+        if provider == "mock"
+        else ""
+    )
+    return f"""\
+# {title}: an axocoatl project with an agent that uses tools (docs/tools.md).
+# Talk to it with `axocoatl chat`; each tool call is shown with its arguments and result.
+{_providers_section(provider, preset)}
+agents:
+  - id: assistant
+    name: Assistant
+    provider: {provider}              # {_provider_comment(provider, preset)}
+{model_line}{note}    system_prompt: |
+      You help with the files in your workspace. Look with your tools before you answer,
+      and say which files you read or changed.
+    # The tools it may call (an allow-list). Add bash to let it run commands (in a sandbox).
+    tools: [list_dir, read_file, grep, glob, write_file, edit_file]
+    workspace: workspace              # where its file tools work (relative to this file); paths cannot leave it
+    sampling:
+      max_tokens: 400
+      temperature: 0.2
+    token_budget:
+      per_execution: 12000          # most tokens one turn may use, tool rounds included
+{options}
+server:
+  host: 127.0.0.1                   # the dashboard and API of `axocoatl dev`
+  port: 8080
+"""
+
+
+_WORKSPACE_NOTES = """\
+# Notes
+
+The assistant's file tools work in this directory. Put the files you want it to read or edit here.
+"""
+
+
 def _with_base_url(config: str, provider: str, base_url: str) -> str:
     if provider == "ollama":
         return config.replace("${OLLAMA_BASE_URL:-http://localhost:11434}", base_url)
@@ -243,6 +390,28 @@ def _readme(title: str, provider: str, preset: _ProviderPreset, template: str = 
         if preset.offline
         else f"Copy `.env.example` to `.env` and fill it in ({preset.key_env or 'OLLAMA_BASE_URL'})."
     )
+    if template in ("team", "tools"):
+        what = (
+            "a coordinator team: `lead` plans each goal with `methods.yaml` and hands the subtasks to "
+            "`researcher` and `writer`"
+            if template == "team"
+            else "one agent, `assistant`, with file tools in `workspace/`"
+        )
+        return f"""\
+# {title}
+
+An axocoatl project: {what}, on the `{provider}` provider.
+
+## Next steps
+
+1. {setup}
+2. Check everything live: `axocoatl doctor`
+3. Start the runtime and dashboard: `axocoatl dev` (then open http://127.0.0.1:8080)
+4. Try it: `axocoatl {first_command(template)}`
+
+Edit `axocoatl.yaml` to add agents, workflows, skills and schedules. `axocoatl config schema`
+prints every key.
+"""
     if template == "assistant":
         return f"""\
 # {title}

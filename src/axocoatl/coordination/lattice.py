@@ -9,6 +9,11 @@ and the default threshold ``0.5 * len(depends_on)`` a join fires exactly when al
 completed; a lower threshold makes a quorum. A failure skips at once every node that can no longer
 reach its threshold, transitively. A cycle guard caps the activations of a run.
 
+A completion edge may carry a condition (``axocoatl.coordination.conditions``) on the producer's output,
+given to ``complete``: an untaken edge deposits nothing and stops counting for its subscriber (a default
+threshold drops by its strength, so a join waits only for the branches taken); a subscriber left with no
+taken edge is skipped ("condition: ..."), and its own dependents lose their edge from it in turn.
+
 Pure: no I/O, no clock reads, no randomness, no asyncio. Callers pass ``now`` (seconds, any epoch, never
 decreasing). The workflow engine in ``axocoatl.runtime`` does the I/O and tells the lattice what happened.
 
@@ -27,6 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
+
+from axocoatl.coordination.conditions import Condition
 
 NodeState = Literal["pending", "active", "completed", "failed", "skipped"]
 
@@ -53,6 +60,8 @@ class Subscription:
 
     key: str  # "completed:<agent_id>" for depends_on, "event:<name>" for skill events
     strength: float = DEFAULT_STRENGTH
+    # Only on a completion: the edge is taken only when the condition holds for the producer's output.
+    condition: Condition | None = None
 
     def __post_init__(self) -> None:
         for prefix in (COMPLETED_PREFIX, EVENT_PREFIX):
@@ -63,6 +72,8 @@ class Subscription:
                 f"subscription key {self.key!r} must be 'completed:<agent_id>' or 'event:<name>' with a non-empty name"
             )
         _check_number(self.strength, f"strength of subscription {self.key!r}", positive=True)
+        if self.condition is not None and not self.is_completion:
+            raise ValueError(f"subscription {self.key!r}: only a completed:<agent_id> edge may carry a condition")
 
     @property
     def is_completion(self) -> bool:
@@ -116,11 +127,15 @@ class NodeSpec:
         decay: float | None = None,
         emits: Iterable[str] = (),
         reacts_to: Iterable[str] = (),
+        conditions: Mapping[str, Condition] = MappingProxyType({}),
     ) -> NodeSpec:
-        """The node of a config agent: strength 0.5 per dependency and per reacted-to event (duplicates dropped)."""
+        """The node of a config agent: strength 0.5 per dependency and per reacted-to event (duplicates dropped);
+        ``conditions`` maps a dependency to the condition on its edge."""
         if isinstance(depends_on, str) or isinstance(emits, str) or isinstance(reacts_to, str):
             raise TypeError("depends_on, emits and reacts_to are sequences of names, not a single string")
-        subscriptions = [Subscription(f"{COMPLETED_PREFIX}{d}") for d in dict.fromkeys(depends_on)]
+        subscriptions = [
+            Subscription(f"{COMPLETED_PREFIX}{d}", condition=conditions.get(d)) for d in dict.fromkeys(depends_on)
+        ]
         subscriptions += [Subscription(f"{EVENT_PREFIX}{e}") for e in dict.fromkeys(reacts_to)]
         return cls(
             agent_id=agent_id,
@@ -166,8 +181,10 @@ class _Node:
         "anchor",
         "completed_key",
         "decay",
+        "has_events",
         "index",
         "is_entry",
+        "live_edges",
         "peak",
         "potential",
         "raw_total",
@@ -191,6 +208,8 @@ class _Node:
         self.raw_total = 0.0  # sum of deposits before evaporation
         self.potential = 0.0  # most signal that producers still alive may deposit later
         self.reason: str | None = None
+        self.live_edges = 0  # completion edges from nodes of the run not yet known untaken (conditions)
+        self.has_events = any(not s.is_completion for s in spec.subscriptions)
 
     def intensity(self, now: float) -> float:
         if self.acc == 0.0 or self.decay == 0.0 or now <= self.anchor:
@@ -210,7 +229,7 @@ class _Node:
 class LatticeSnapshot:
     """A RunLattice's mutable state at one moment (see ``RunLattice.snapshot``)."""
 
-    nodes: tuple[tuple[NodeState, float, float, float, float, float, str | None], ...]
+    nodes: tuple[tuple[NodeState, float, float, float, float, float, str | None, float, int], ...]
     alive_emitters: dict[str, int]
     counts: dict[NodeState, int]
     started: bool
@@ -248,16 +267,17 @@ class RunLattice:
         self._entry = tuple(dict.fromkeys(entry))
         self._order = list(self._nodes.values())
 
-        self._subscribers: dict[str, list[tuple[_Node, float]]] = {}
+        self._subscribers: dict[str, list[tuple[_Node, float, Condition | None]]] = {}
         self._alive_emitters: dict[str, int] = {}
         for node in self._order:
             for event in node.spec.emits:
                 self._alive_emitters[event] = self._alive_emitters.get(event, 0) + 1
         for node in self._order:
             for sub in node.spec.subscriptions:
-                self._subscribers.setdefault(sub.key, []).append((node, sub.strength))
+                self._subscribers.setdefault(sub.key, []).append((node, sub.strength, sub.condition))
                 if sub.is_completion:
                     producers = 1 if sub.key[len(COMPLETED_PREFIX) :] in self._nodes else 0
+                    node.live_edges += producers
                 else:
                     producers = self._alive_emitters.get(sub.key[len(EVENT_PREFIX) :], 0)
                 node.potential += sub.strength * producers
@@ -278,7 +298,10 @@ class RunLattice:
 
     def snapshot(self) -> LatticeSnapshot:
         """The mutable state, to ``rollback`` to if the transition computed next is not committed."""
-        nodes = tuple((n.state, n.acc, n.anchor, n.peak, n.raw_total, n.potential, n.reason) for n in self._order)
+        nodes = tuple(
+            (n.state, n.acc, n.anchor, n.peak, n.raw_total, n.potential, n.reason, n.threshold, n.live_edges)
+            for n in self._order
+        )
         return LatticeSnapshot(
             nodes, dict(self._alive_emitters), dict(self._counts), self._started, self._activations, self._refused
         )
@@ -286,7 +309,17 @@ class RunLattice:
     def rollback(self, snap: LatticeSnapshot) -> None:
         """Return to ``snap`` (taken from this lattice): the transitions since are undone."""
         for node, values in zip(self._order, snap.nodes, strict=True):
-            node.state, node.acc, node.anchor, node.peak, node.raw_total, node.potential, node.reason = values
+            (
+                node.state,
+                node.acc,
+                node.anchor,
+                node.peak,
+                node.raw_total,
+                node.potential,
+                node.reason,
+                node.threshold,
+                node.live_edges,
+            ) = values
         self._alive_emitters = dict(snap.alive_emitters)
         self._counts = dict(snap.counts)
         self._started, self._activations, self._refused = snap.started, snap.activations, snap.refused
@@ -304,6 +337,7 @@ class RunLattice:
         *,
         emits: Mapping[str, Sequence[str]] = _NO_EVENTS,
         reacts_to: Mapping[str, Sequence[str]] = _NO_EVENTS,
+        conditions: Mapping[str, Mapping[str, Condition]] = MappingProxyType({}),
         epsilon: float = 1e-9,
         max_activations: int | None = None,
     ) -> RunLattice:
@@ -311,7 +345,8 @@ class RunLattice:
 
         ``depends_on`` is filtered to the members (a dependency outside the workflow is ignored). The entry is
         ``[entry_point]`` when given, else every member without in-workflow dependencies and without
-        ``reacts_to`` events. ``emits``/``reacts_to`` map an agent to the events of the skills it holds.
+        ``reacts_to`` events. ``emits``/``reacts_to`` map an agent to the events of the skills it holds;
+        ``conditions`` maps an agent to the conditions on its dependency edges.
         """
         members = list(dict.fromkeys(agent_ids))
         member_set = set(members)
@@ -328,6 +363,7 @@ class RunLattice:
                     decay=decays.get(agent),
                     emits=emits.get(agent, ()),
                     reacts_to=reacts_to.get(agent, ()),
+                    conditions=conditions.get(agent, {}),
                 )
             )
         if entry_point is not None:
@@ -357,10 +393,14 @@ class RunLattice:
         self._deposit_event(event, now, producer, fired)
         return self._settle(fired, [], now)
 
-    def complete(self, agent_id: str, now: float) -> Transition:
-        """Mark an active node completed, deposit on its subscribers, then publish each of its ``emits``."""
+    def complete(self, agent_id: str, now: float, output: str = "") -> Transition:
+        """Mark an active node completed, deposit on its subscribers, then publish each of its ``emits``.
+
+        ``output`` decides the conditional edges: a subscriber whose condition does not hold is not
+        deposited on; the edge stops counting for it (see ``_untake``)."""
         node = self._require_active(agent_id, "complete")
-        return self._settle(self._complete(node, now), [], now)
+        skipped: list[_Node] = []
+        return self._settle(self._complete(node, now, output, skipped), skipped, now)
 
     def fail(self, agent_id: str, now: float, reason: str = "") -> Transition:
         """Mark an active node failed and skip, transitively, every node that can no longer fire."""
@@ -385,14 +425,15 @@ class RunLattice:
 
     # ------------------------------------------------------------------------------------ resume
 
-    def restore_completed(self, agent_id: str, at: float) -> None:
+    def restore_completed(self, agent_id: str, at: float, output: str = "") -> None:
         """Replay a committed completion (at its original time); a pending node is activated first.
 
         Replaying the completions (and failures) of a run in commit order, after ``start(started_at)``,
         rebuilds exactly the state the live run had after them.
         """
         node = self._restore_activate(agent_id, "restore_completed")
-        self._settle(self._complete(node, at), [], at)
+        skipped: list[_Node] = []
+        self._settle(self._complete(node, at, output, skipped), skipped, at)
 
     def restore_failed(self, agent_id: str, at: float, reason: str = "") -> None:
         """Replay a committed failure (at its original time), skips included; see ``restore_completed``."""
@@ -517,12 +558,18 @@ class RunLattice:
         self._counts[state] += 1
         node.state = state
 
-    def _complete(self, node: _Node, now: float) -> list[_Node]:
+    def _complete(self, node: _Node, now: float, output: str, skipped: list[_Node]) -> list[_Node]:
         self._set_state(node, "completed")
         self._retire(node)
         fired: list[_Node] = []
-        for subscriber, strength in self._subscribers.get(node.completed_key, ()):
-            self._deposit(subscriber, strength, now, fired)
+        untaken: list[tuple[_Node, float, str, bool]] = []
+        for subscriber, strength, condition in self._subscribers.get(node.completed_key, ()):
+            if condition is None or condition.holds(output):
+                self._deposit(subscriber, strength, now, fired)
+            else:
+                why = f"condition: {node.spec.agent_id}'s output does not satisfy {condition.describe()}"
+                untaken.append((subscriber, strength, why, True))
+        self._untake(untaken, now, fired, skipped)
         for event in node.spec.emits:
             self._deposit_event(event, now, node.spec.agent_id, fired)
         return fired
@@ -536,7 +583,7 @@ class RunLattice:
         return skipped
 
     def _deposit_event(self, event: str, now: float, producer: str | None, fired: list[_Node]) -> None:
-        for subscriber, strength in self._subscribers.get(f"{EVENT_PREFIX}{event}", ()):
+        for subscriber, strength, _ in self._subscribers.get(f"{EVENT_PREFIX}{event}", ()):
             if subscriber.spec.agent_id != producer:
                 self._deposit(subscriber, strength, now, fired)
 
@@ -551,15 +598,61 @@ class RunLattice:
     def _retire(self, node: _Node) -> list[_Node]:
         """``node`` will never produce again: lower its subscribers' potential; return them."""
         affected = []
-        for subscriber, strength in self._subscribers.get(node.completed_key, ()):
+        for subscriber, strength, _ in self._subscribers.get(node.completed_key, ()):
             subscriber.potential -= strength
             affected.append(subscriber)
+        return affected + self._retire_events(node)
+
+    def _retire_events(self, node: _Node) -> list[_Node]:
+        affected = []
         for event in node.spec.emits:
             self._alive_emitters[event] -= 1
-            for subscriber, strength in self._subscribers.get(f"{EVENT_PREFIX}{event}", ()):
+            for subscriber, strength, _ in self._subscribers.get(f"{EVENT_PREFIX}{event}", ()):
                 subscriber.potential -= strength
                 affected.append(subscriber)
         return affected
+
+    def _untake(
+        self, work: list[tuple[_Node, float, str, bool]], now: float, fired: list[_Node], skipped: list[_Node]
+    ) -> None:
+        """Edges that will never deposit because of a condition: (subscriber, strength, reason, retired).
+
+        An untaken edge stops counting for its subscriber: a default threshold drops by its strength
+        (a join waits only for the branches taken), so the subscriber may fire now. A subscriber left
+        with no completion edge (and no event to wait for), or that can no longer reach its threshold,
+        is skipped for the condition, and its own dependents lose their edge from it in turn.
+        """
+        while work:
+            # Drop every edge of this wave first, then judge the nodes: a node judged between two of its
+            # own untaken edges would look unreachable (its potential lowered, its threshold not yet).
+            judged: dict[int, tuple[_Node, str]] = {}
+            for node, strength, reason, retired in work:
+                if node.state != "pending":
+                    continue
+                if not retired:
+                    node.potential -= strength
+                node.live_edges -= 1
+                if node.spec.threshold is None:
+                    node.threshold -= strength
+                judged.setdefault(node.index, (node, reason))
+            work = []
+            for node, reason in sorted(judged.values(), key=lambda pair: pair[0].index):
+                if node.state != "pending":
+                    continue
+                orphan = node.live_edges <= 0 and not node.has_events and not node.is_entry
+                if not orphan and node.acc > 0 and node.acc >= node.threshold - self._epsilon:
+                    self._set_state(node, "active")
+                    fired.append(node)
+                    continue
+                if not orphan and self._can_still_fire(node, now):
+                    continue
+                self._set_state(node, "skipped")
+                node.reason = reason
+                skipped.append(node)
+                upstream = f"condition: upstream {node.spec.agent_id} was skipped"
+                for subscriber, weight, _ in self._subscribers.get(node.completed_key, ()):
+                    work.append((subscriber, weight, upstream, False))
+                self._skip_unreachable(self._retire_events(node), now, upstream, skipped)
 
     def _can_still_fire(self, node: _Node, now: float) -> bool:
         if node.is_entry and not self._started:
@@ -617,7 +710,7 @@ class RunLattice:
 
     def _is_sink(self, node: _Node) -> bool:
         keys = [node.completed_key, *(f"{EVENT_PREFIX}{e}" for e in node.spec.emits)]
-        return all(subscriber is node for key in keys for subscriber, _ in self._subscribers.get(key, ()))
+        return all(subscriber is node for key in keys for subscriber, _, _ in self._subscribers.get(key, ()))
 
     def _topological_order(self) -> list[_Node]:
         if self._topological is not None:

@@ -15,10 +15,14 @@
     ├── BudgetExceeded         a token budget refused an LLM call (overflow_policy: abort)
     ├── ToolError              a tool call failed; the message goes back to the model
     │   └── ToolNotAllowed
+    ├── SandboxUnavailable     the configured sandbox tier cannot run on this machine
     ├── AgentTimeout           an agent's turn took longer than its timeout_secs
     ├── MailboxClosed          the agent was stopped on purpose
-    └── StoreError             the database failed (never leaks sqlite3 / psycopg types)
-        └── OwnershipLost      another process took over a run this one was driving
+    ├── StoreError             the database failed (never leaks sqlite3 / psycopg types)
+    │   └── OwnershipLost      another process took over a run this one was driving
+    ├── PlanningError          a coordinator could not plan its goal (HTN methods, LLM decomposition)
+    ├── RemoteAgentError       a remote A2A agent could not be reached, or its task did not complete
+    └── ClusterError           the NATS cluster that shares work between nodes failed
 
 Every message says what was wrong, where, and how to fix it. Exceptions keep plain
 constructor arguments so they pickle and can be stored as a step's error text.
@@ -175,6 +179,25 @@ class ToolNotAllowed(ToolError):
     pass
 
 
+class HumanQuestion(Exception):
+    """Raised by the ask_human tool: the workflow step parks as ``waiting`` with ``question`` until a person
+    answers it (or ``timeout_secs`` pass). Not a failure: the step's turn resumes from its journal with the
+    answer as the call's result. The tool pipeline lets it through (it is no tool error)."""
+
+    def __init__(self, question: str, timeout_secs: float | None) -> None:
+        super().__init__(question)
+        self.question = question
+        self.timeout_secs = timeout_secs
+
+
+class NoAnswer(AxocoatlError):
+    """An ask_human question got no answer in time and its policy is ``on_timeout: fail``: the step fails."""
+
+
+class SandboxUnavailable(AxocoatlError):
+    """The configured sandbox tier cannot run here (bwrap or podman missing, its image not pulled)."""
+
+
 class AgentTimeout(AxocoatlError):
     pass
 
@@ -197,3 +220,23 @@ class FireTaken(StoreError):
     def __init__(self, message: str, *, hint: str | None = None, overlap: bool = False) -> None:
         super().__init__(message, hint=hint)
         self.overlap = overlap
+
+
+class PlanningError(AxocoatlError):
+    """A coordinator could not plan its goal: no HTN method applies, or the LLM's decomposition was unusable."""
+
+
+class RemoteAgentError(AxocoatlError):
+    """A remote A2A agent failed: unreachable or a bad card (``retryable``), or its task failed."""
+
+    def __init__(self, message: str, *, hint: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
+
+
+class Unauthorized(UsageError):
+    """A request to an inbound trigger without a valid signature or key (or with a stale timestamp)."""
+
+
+class ClusterError(AxocoatlError):
+    """The NATS cluster that shares work between nodes is unreachable or refused a request."""

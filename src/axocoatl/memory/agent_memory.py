@@ -11,7 +11,6 @@ agents (store, embedder, team blocks).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from axocoatl.memory import compaction, consolidation, daily_log
 from axocoatl.memory.checkpoint import AgentState, restore
 from axocoatl.memory.core import CoreMemory, SharedBlocks
 from axocoatl.memory.embedding import Embedder, default_embedder
-from axocoatl.memory.prompts import POST_COMPACTION_HINT, RECALL_HEADER, SUMMARY_HEADER, core_memory_hint, recall_hint
+from axocoatl.memory.prompts import POST_COMPACTION_HINT, RECALL_HEADER, SUMMARY_HEADER, TOOLS_HINT
 from axocoatl.memory.semantic import Recollection, SemanticMemory
 from axocoatl.memory.session import Compaction, Session, window_of
 from axocoatl.memory.tools import memory_tools
@@ -85,7 +84,7 @@ class AgentMemory:
         self._loaded = False
         self._lock_: asyncio.Lock | None = None
         self._tools_: dict[str, Tool] | None = None
-        self._hints = _hints(tuple(b.label for b in config.memory.core.blocks), config.memory.tools)
+        self._hints = TOOLS_HINT if config.memory.tools else ""
         self._token_cache: dict[tuple[str, int], int] = {}  # (thread, seq) -> tokens of that message
 
     # ------------------------------------------------------------------ loading
@@ -129,6 +128,10 @@ class AgentMemory:
                 self.agent_id, list(self.config.memory.core.blocks), self._services.shared, self.store, self._clock
             )
         return self._core
+
+    def core_has_content(self) -> bool:
+        """Whether a core block holds text (the edit tools beyond append are offered only then)."""
+        return self._core is not None and any(block.value for block in self._core.blocks)
 
     # ------------------------------------------------------------------ before the turn
 
@@ -368,7 +371,13 @@ class AgentMemory:
         if batch.checkpoints:
             state.version = max(state.version, batch.checkpoints[0].version)
         if turn.record is not None:
-            self.semantic.committed(turn.record)
+            # Embedded by the first search that could find it: for a conversation turn that is the
+            # first passive recall after the exchange left the thread's live context (or a search
+            # from another thread, or recall_search), so a conversation shorter than its window
+            # embeds no exchange at all. With passive recall in steps, every step's search takes
+            # every row: embed now.
+            recall = self.config.memory.recall
+            self.semantic.committed(turn.record, embed_now=recall.passive_inject and recall.in_steps)
 
     def failure_writes(self, now: float, session: Session | None, turn: TurnMemory | None) -> WriteBatch:
         """After a failed turn: the activity time, and a compaction that was paid for."""
@@ -452,6 +461,8 @@ def _message_bytes(message: ChatMessage) -> int:
 
 def _render_recall(found: list[Recollection], counter: TokenCounter, budget: int) -> str:
     """The recall section, best first, within ``budget`` tokens (small windows get fewer memories)."""
+    if not found:
+        return ""  # nothing to count
     lines: list[str] = []
     used = counter.count(RECALL_HEADER)
     for item in found:
@@ -464,14 +475,3 @@ def _render_recall(found: list[Recollection], counter: TokenCounter, budget: int
             break
         lines.append(line)
     return f"{RECALL_HEADER}\n" + "\n".join(lines) if lines else ""
-
-
-@functools.lru_cache(maxsize=256)
-def _hints(labels: tuple[str, ...], tools: bool) -> str:
-    """The tool hints of an agent's prompt: the same text for every agent with the same blocks."""
-    if not tools:
-        return ""
-    hints = [recall_hint(search=True, timeframe=True)]
-    if labels:
-        hints.append(core_memory_hint(list(labels)))
-    return "\n\n".join(hints)

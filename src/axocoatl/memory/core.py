@@ -31,9 +31,7 @@ class CoreBlock:
         return self.scope == SHARED_SCOPE
 
     def render(self) -> str:
-        if self.value:
-            return f"### {self.label}\n{self.value}"
-        return f"### {self.label}\n(empty — {self.description})" if self.description else f"### {self.label}\n(empty)"
+        return f"### {self.label}\n{self.value}" if self.value else ""
 
     def record(self, now: float) -> CoreBlockRecord:
         return CoreBlockRecord(self.scope, self.label, self.value, self.limit, self.description, now)
@@ -123,13 +121,17 @@ class CoreMemory:
         return block
 
     def render(self) -> str:
-        """The '## Core Memory' section; re-rendered only when a value changed (shared edits included)."""
+        """The '## Core Memory' section; re-rendered only when a value changed (shared edits included).
+
+        Empty blocks are not shown (the core-memory tools name every label): an agent whose blocks
+        are all empty pays no prompt tokens for them.
+        """
         if not self._blocks:
             return ""
         key = tuple(b.value for b in self._blocks.values())
         if self._rendered is None or self._rendered[0] != key:
-            body = "\n\n".join(b.render() for b in self._blocks.values())
-            self._rendered = (key, f"## Core Memory\n{body}")
+            body = "\n\n".join(r for r in (b.render() for b in self._blocks.values()) if r)
+            self._rendered = (key, f"## Core Memory\n{body}" if body else "")
         return self._rendered[1]
 
     # ------------------------------------------------------------------ edits

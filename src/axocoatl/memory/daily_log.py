@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from axocoatl.core.errors import ToolError
@@ -79,30 +79,39 @@ def preview(record: LogRecord, limit: int = PREVIEW_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def parse_range(args: dict[str, Any]) -> tuple[str, str]:
-    """(first day, last day) from ``{date}`` or ``{from, to}``; reversed ranges are swapped."""
+def parse_range(args: dict[str, Any]) -> tuple[str, str] | None:
+    """(first day, last day) from recall_search's ``from``/``to`` (either alone: that one day) or ``date``;
+    None when none is given. Reversed ranges are swapped."""
     if args.get("date") is not None:
         day = _parse_day(args["date"], "date")
         return day, day
-    if args.get("from") is None and args.get("to") is None:
-        raise ToolError("recall_timeframe needs either 'date' (YYYY-MM-DD) or 'from' and 'to' (YYYY-MM-DD)")
-    first = _parse_day(args.get("from", args.get("to")), "from")
-    last = _parse_day(args.get("to", args.get("from")), "to")
+    start, end = args.get("from"), args.get("to")
+    if start is None and end is None:
+        return None
+    first = _parse_day(start if start is not None else end, "from")
+    last = _parse_day(end if end is not None else start, "to")
     if first > last:
         first, last = last, first
     days = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
     if days > MAX_RANGE_DAYS:
         raise ToolError(
-            f"recall_timeframe: {first}..{last} spans {days} days; at most {MAX_RANGE_DAYS} days per call — "
+            f"recall_search: {first}..{last} spans {days} days; at most {MAX_RANGE_DAYS} days per call — "
             "narrow the range and call again"
         )
     return first, last
 
 
+def day_window(first: str, last: str) -> tuple[float, float]:
+    """The timestamps [start, end) of the local days ``first``..``last`` (the days entries are filed under)."""
+    start = datetime.combine(date.fromisoformat(first), time.min).timestamp()
+    end = datetime.combine(date.fromisoformat(last) + timedelta(days=1), time.min).timestamp()
+    return start, end
+
+
 def _parse_day(value: object, name: str) -> str:
     if not isinstance(value, str) or not _DATE.match(value.strip()):
-        raise ToolError(f"recall_timeframe: '{name}' must be a date as YYYY-MM-DD, got {value!r}")
+        raise ToolError(f"recall_search: '{name}' must be a date as YYYY-MM-DD, got {value!r}")
     try:
         return date.fromisoformat(value.strip()).isoformat()
     except ValueError as exc:
-        raise ToolError(f"recall_timeframe: '{name}' is not a real date: {value!r} ({exc})") from exc
+        raise ToolError(f"recall_search: '{name}' is not a real date: {value!r} ({exc})") from exc

@@ -1,7 +1,7 @@
 """The words memory puts in front of models: capability hints, the summarizer and consolidation prompts.
 
-They follow the original's (§6.4-§6.7) so models that learned to use its tools behave
-the same here. Hints name only the tools an agent actually has.
+The summarizer and consolidation prompts follow the original's (§6.4-§6.7). The hint every
+call carries is one line (the original's took ~150 tokens of every request).
 """
 
 from __future__ import annotations
@@ -10,29 +10,10 @@ RECALL_HEADER = "## Relevant memory from past sessions"
 SUMMARY_HEADER = "## Summary of earlier conversation"
 
 
-def core_memory_hint(labels: list[str]) -> str:
-    return (
-        "## Core memory\n"
-        f"You maintain editable memory blocks ({', '.join(labels)}), shown above under Core Memory. "
-        "When you learn a durable fact about yourself, the user, or the project, update the relevant block "
-        "with `core_memory_append` / `core_memory_replace` (or rewrite it with `core_memory_set`). "
-        "Keep them accurate and concise; don't store ephemeral, task-scoped detail."
-    )
-
-
-def recall_hint(search: bool, timeframe: bool) -> str:
-    parts = []
-    if search:
-        parts.append("use `recall_search` to look up past sessions and earlier context")
-    if timeframe:
-        parts.append("`recall_timeframe` to read a specific day's activity log")
-    if not parts:
-        return ""
-    return (
-        "## Recall\n"
-        "You have memory beyond this conversation. Before saying you don't know or don't remember "
-        f"something the user refers to, {', and '.join(parts)}."
-    )
+# The one line an agent with memory tools carries in its system prompt: every call pays for it, so it
+# says only when to search (models tend to claim they don't remember); the tools' own descriptions
+# say how, and core_memory_append's says what to save.
+TOOLS_HINT = "Use recall_search before saying you don't remember."
 
 
 POST_COMPACTION_HINT = (

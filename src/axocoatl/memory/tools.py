@@ -1,4 +1,4 @@
-"""The memory tools an agent owns: recall_search, recall_timeframe and the three core-memory edits.
+"""The memory tools an agent owns: recall_search and the three core-memory edits.
 
 Bad arguments raise ToolError with a message written for the model (what was wrong and
 what to send instead); the turn returns it to the model as the tool's result.
@@ -19,13 +19,13 @@ if TYPE_CHECKING:
     from axocoatl.memory.agent_memory import AgentMemory
 
 MAX_K = 20
-TIMEFRAME_ENTRIES = 40
+LOG_ENTRIES = 40  # the most recent entries of the days asked for
 # Every agent owns these (the core-memory ones when it has blocks), whatever its `tools:` allow-list says.
 MEMORY_TOOL_NAMES = frozenset(MEMORY_TOOLS)
 
 
 def memory_tools(memory: AgentMemory) -> dict[str, Tool]:
-    tools = [_recall_search(memory), _recall_timeframe(memory)]
+    tools = [_recall_search(memory)]
     if memory.config.memory.core.blocks:
         tools.extend(_core_tools(memory))
     return {tool.name: tool for tool in tools}
@@ -44,71 +44,60 @@ def _clamp_k(value: object, default: int) -> int:
 def _recall_search(memory: AgentMemory) -> Tool:
     recall = memory.config.memory.recall
 
+    # One tool for both ways of remembering (a second schema cost every call ~70 tokens): by meaning
+    # (query), by day (from/to: the activity log of those days), or by meaning within those days.
     async def handler(args: dict[str, Any], ctx: ToolContext) -> Any:
         query = args.get("query")
-        if not isinstance(query, str) or not query.strip():
-            raise ToolError("recall_search needs a non-empty 'query' string: what you want to remember")
+        if query is not None and not isinstance(query, str):
+            raise ToolError(f"recall_search: 'query' must be a string, got {query!r}")
+        days = daily_log.parse_range(args)
+        if not (query and query.strip()):
+            if days is None:
+                raise ToolError(
+                    "recall_search needs a 'query' (what you want to remember), or 'from' and 'to' dates "
+                    "(YYYY-MM-DD) to read your activity log of those days, or both"
+                )
+            return await _read_log(memory, *days)
         k = _clamp_k(args.get("k"), recall.top_k)
         await memory.ensure_loaded()
-        found = await memory.semantic.search(query, k, recall.min_score)
-        return {
-            "count": len(found),
-            "results": [{"text": r.text, "score": round(r.score, 4), "timestamp": iso(r.ts)} for r in found],
-        }
+        window = daily_log.day_window(*days) if days else None
+        found = await memory.semantic.search(query, k, recall.min_score, between=window)
+        result: dict[str, Any] = {"date_range": f"{days[0]}..{days[1]}"} if days else {}
+        result["count"] = len(found)
+        result["results"] = [{"text": r.text, "score": round(r.score, 4), "timestamp": iso(r.ts)} for r in found]
+        return result
 
     return Tool(
         "recall_search",
-        "Search your long-term memory of past conversations by meaning. Returns the most relevant past "
-        "exchanges with a similarity score. Use it before saying you don't know or don't remember.",
+        "Search your memory by meaning (query) and/or day (from, to: YYYY-MM-DD).",
         {
             "type": "object",
             "properties": {
-                "query": {"type": "string", "description": "What to look for, in natural language."},
+                "query": {"type": "string"},
                 # Lenient on purpose: small models send "5"; out-of-range values are clamped, not refused.
-                "k": {"type": ["integer", "string"], "description": f"How many results, 1 to {MAX_K}."},
-            },
-            "required": ["query"],
-        },
-        handler,
-        source="memory",
-    )
-
-
-def _recall_timeframe(memory: AgentMemory) -> Tool:
-    async def handler(args: dict[str, Any], ctx: ToolContext) -> Any:
-        first, last = daily_log.parse_range(args)
-        entries, total = await memory.store.read_log(
-            memory.agent_id, first_day=first, last_day=last, limit=TIMEFRAME_ENTRIES
-        )
-        return {
-            "date_range": f"{first}..{last}",
-            "count": len(entries),
-            "truncated": total > len(entries),
-            "entries": [
-                {"timestamp": iso(e.ts), "type": e.entry_type, "content": daily_log.preview(e)} for e in entries
-            ],
-        }
-
-    return Tool(
-        "recall_timeframe",
-        "Read your activity log (conversations, tool calls, archived context) for one day or a date range "
-        f"of at most {daily_log.MAX_RANGE_DAYS} days; returns the most recent {TIMEFRAME_ENTRIES} entries.",
-        {
-            "type": "object",
-            "properties": {
-                "date": {"type": "string", "description": "One day, YYYY-MM-DD."},
-                "from": {"type": "string", "description": "First day of a range, YYYY-MM-DD."},
-                "to": {"type": "string", "description": "Last day of a range, YYYY-MM-DD."},
+                "k": {"type": ["integer", "string"]},
+                "from": {"type": "string"},
+                "to": {"type": "string"},
             },
         },
         handler,
         source="memory",
     )
+
+
+async def _read_log(memory: AgentMemory, first: str, last: str) -> dict[str, Any]:
+    entries, total = await memory.store.read_log(memory.agent_id, first_day=first, last_day=last, limit=LOG_ENTRIES)
+    return {
+        "date_range": f"{first}..{last}",
+        "count": len(entries),
+        "truncated": total > len(entries),
+        "entries": [{"timestamp": iso(e.ts), "type": e.entry_type, "content": daily_log.preview(e)} for e in entries],
+    }
 
 
 def _core_tools(memory: AgentMemory) -> list[Tool]:
     labels = [b.label for b in memory.config.memory.core.blocks]
-    block_param = {"type": "string", "enum": labels, "description": "Label of the block to edit."}
+    block_param = {"type": "string", "enum": labels}
 
     # An edit is applied in memory at once (the turn's next request shows it) and its row commits with
     # the turn: a turn that never commits (a crash) never applied it, so its resumed run applies it once.
@@ -130,10 +119,10 @@ def _core_tools(memory: AgentMemory) -> list[Tool]:
     return [
         Tool(
             "core_memory_append",
-            "Add a line to one of your core-memory blocks (always visible to you). Use it for durable facts.",
+            "Save a durable fact in core memory (always in your context).",
             {
                 "type": "object",
-                "properties": {"block": block_param, "text": {"type": "string", "description": "Text to add."}},
+                "properties": {"block": block_param, "text": {"type": "string"}},
                 "required": ["block", "text"],
             },
             append,
@@ -143,13 +132,13 @@ def _core_tools(memory: AgentMemory) -> list[Tool]:
         ),
         Tool(
             "core_memory_replace",
-            "Replace the first occurrence of exact text in a core-memory block ('new' may be empty to delete).",
+            "Replace exact text in a core-memory block (new may be empty).",
             {
                 "type": "object",
                 "properties": {
                     "block": block_param,
-                    "old": {"type": "string", "description": "Exact text currently in the block."},
-                    "new": {"type": "string", "description": "Replacement text."},
+                    "old": {"type": "string"},
+                    "new": {"type": "string"},
                 },
                 "required": ["block", "old", "new"],
             },
@@ -157,18 +146,20 @@ def _core_tools(memory: AgentMemory) -> list[Tool]:
             effect="write",
             transactional=True,
             source="memory",
+            offered=memory.core_has_content,  # nothing to replace or rewrite in empty blocks
         ),
         Tool(
             "core_memory_set",
-            "Rewrite a core-memory block entirely (use to reorganise or tighten it).",
+            "Rewrite a core-memory block.",
             {
                 "type": "object",
-                "properties": {"block": block_param, "value": {"type": "string", "description": "New content."}},
+                "properties": {"block": block_param, "value": {"type": "string"}},
                 "required": ["block", "value"],
             },
             set_value,
             effect="write",
             transactional=True,
             source="memory",
+            offered=memory.core_has_content,  # nothing to replace or rewrite in empty blocks
         ),
     ]

@@ -7,7 +7,6 @@ kept and reported together at ``message_stop`` (the original lost the input coun
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -36,7 +35,7 @@ from axocoatl.providers.http import (
     missing_key_error,
     object_schema,
     parse_json_object,
-    resolve_key,
+    section_key,
     sse_messages,
     truncated,
 )
@@ -75,22 +74,19 @@ class AnthropicProvider:
         section = section or RemoteProviderConfig()
         self.base_url = (section.base_url or ANTHROPIC_BASE_URL).strip().rstrip("/").removesuffix("/v1")
         self.custom_server = self.base_url != ANTHROPIC_BASE_URL
-        configured = section.api_key.get_secret_value() if section.api_key else None
-        self._key = resolve_key(configured, os.environ if env is None else env, [KEY_ENV])
+        self._key = section_key(section, env, [KEY_ENV])
         headers = {"anthropic-version": ANTHROPIC_VERSION}
         if self._key:
             headers["x-api-key"] = self._key
-        self._http = HttpEndpoint(
-            provider=self.name,
-            base_url=self.base_url,
+        self._http = HttpEndpoint.for_section(
+            self.name,
+            section,
+            self.base_url,
             headers=headers,
             key_env=KEY_ENV,
-            timeout_secs=section.timeout_secs,
-            connect_timeout_secs=section.connect_timeout_secs,
-            max_retries=section.max_retries,
+            key=self._key,
             client=client,
             sleep=sleep,
-            secrets=(self._key,) if self._key else (),
         )
 
     def default_model(self) -> str:

@@ -7,7 +7,6 @@ Gemini has no end-of-stream marker: a stream is complete once a candidate carrie
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -39,7 +38,7 @@ from axocoatl.providers.http import (
     missing_key_error,
     parse_json_object,
     parse_tool_result,
-    resolve_key,
+    section_key,
     sse_messages,
     truncated,
 )
@@ -113,19 +112,16 @@ class GeminiProvider:
         section = section or RemoteProviderConfig()
         self.base_url = (section.base_url or GEMINI_BASE_URL).strip().rstrip("/").removesuffix("/v1beta")
         self.custom_server = self.base_url != GEMINI_BASE_URL
-        configured = section.api_key.get_secret_value() if section.api_key else None
-        self._key = resolve_key(configured, os.environ if env is None else env, KEY_ENVS)
-        self._http = HttpEndpoint(
-            provider=self.name,
-            base_url=self.base_url,
+        self._key = section_key(section, env, KEY_ENVS)
+        self._http = HttpEndpoint.for_section(
+            self.name,
+            section,
+            self.base_url,
             headers={"x-goog-api-key": self._key} if self._key else {},
             key_env=KEY_ENVS[0],
-            timeout_secs=section.timeout_secs,
-            connect_timeout_secs=section.connect_timeout_secs,
-            max_retries=section.max_retries,
+            key=self._key,
             client=client,
             sleep=sleep,
-            secrets=(self._key,) if self._key else (),
         )
 
     def default_model(self) -> str:

@@ -13,12 +13,13 @@ import asyncio
 import email.utils
 import json
 import logging
+import os
 import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -32,6 +33,9 @@ from axocoatl.core.errors import (
     RateLimited,
 )
 from axocoatl.providers.base import ChatRequest, Done, Provider, ProviderCapabilities, StreamEvent
+
+if TYPE_CHECKING:
+    from axocoatl.config.schema import OllamaProviderConfig, RemoteProviderConfig
 
 log = logging.getLogger("axocoatl.providers")
 
@@ -161,10 +165,13 @@ def tool_arguments_json(arguments: object) -> str:
     return json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
 
 
-def resolve_key(configured: str | None, env: Mapping[str, str], names: Sequence[str]) -> str | None:
-    """The configured key, else the first non-empty environment variable of ``names``."""
+def section_key(section: RemoteProviderConfig, env: Mapping[str, str] | None, names: Sequence[str]) -> str | None:
+    """A provider section's api_key, else the first non-empty variable of ``names`` in ``env`` (default: the
+    process's environment)."""
+    configured = section.api_key.get_secret_value() if section.api_key else None
     if configured:
         return configured
+    env = os.environ if env is None else env
     return next((env[n] for n in names if env.get(n)), None)
 
 
@@ -248,6 +255,37 @@ class HttpEndpoint:
     secrets: tuple[str, ...] = ()
     model_hint: Callable[[str], str] | None = None  # how to fix a missing model, given its name
     unreachable_hint: str | None = None  # how to fix a server that cannot be reached
+
+    @classmethod
+    def for_section(
+        cls,
+        provider: str,
+        section: RemoteProviderConfig | OllamaProviderConfig,
+        base_url: str,
+        *,
+        headers: dict[str, str],
+        key_env: str,
+        key: str | None = None,
+        client: httpx.AsyncClient | None = None,
+        sleep: SleepFn | None = None,
+        model_hint: Callable[[str], str] | None = None,
+        unreachable_hint: str | None = None,
+    ) -> HttpEndpoint:
+        """The endpoint of a provider section: its timeouts and retries; ``key`` never shows in an error."""
+        return cls(
+            provider=provider,
+            base_url=base_url,
+            headers=headers,
+            key_env=key_env,
+            timeout_secs=section.timeout_secs,
+            connect_timeout_secs=section.connect_timeout_secs,
+            max_retries=section.max_retries,
+            client=client,
+            sleep=sleep,
+            secrets=(key,) if key else (),
+            model_hint=model_hint,
+            unreachable_hint=unreachable_hint,
+        )
 
     def __post_init__(self) -> None:
         self._owns_client = self.client is None

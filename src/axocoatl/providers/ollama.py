@@ -60,14 +60,12 @@ class OllamaProvider:
         section = section or OllamaProviderConfig()
         self.base_url = section.base_url.strip().rstrip("/").removesuffix("/v1").removesuffix("/api")
         self._model = section.model or DEFAULT_MODEL
-        self._http = HttpEndpoint(
-            provider=self.name,
-            base_url=self.base_url,
+        self._http = HttpEndpoint.for_section(
+            self.name,
+            section,
+            self.base_url,
             headers={},
             key_env="",
-            timeout_secs=section.timeout_secs,
-            connect_timeout_secs=section.connect_timeout_secs,
-            max_retries=section.max_retries,
             client=client,
             sleep=sleep,
             model_hint=lambda model: f"pull it first: ollama pull {model}",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,7 +41,7 @@ from axocoatl.providers.http import (
     missing_key_error,
     object_schema,
     parse_json_object,
-    resolve_key,
+    section_key,
     sse_messages,
     tool_arguments_json,
     truncated,
@@ -140,22 +139,19 @@ class OpenAICompatProvider:
             # vLLM, llama.cpp, LM Studio... know max_tokens; only api.openai.com insists on the new name.
             spec = replace(spec, max_tokens_field="max_tokens")
         self._spec = spec
-        configured = section.api_key.get_secret_value() if section.api_key else None
-        self._key = resolve_key(configured, os.environ if env is None else env, [spec.key_env])
+        self._key = section_key(section, env, [spec.key_env])
         headers = {**spec.headers}
         if self._key:
             headers["authorization"] = f"Bearer {self._key}"
-        self._http = HttpEndpoint(
-            provider=self.name,
-            base_url=self.base_url,
+        self._http = HttpEndpoint.for_section(
+            self.name,
+            section,
+            self.base_url,
             headers=headers,
             key_env=spec.key_env,
-            timeout_secs=section.timeout_secs,
-            connect_timeout_secs=section.connect_timeout_secs,
-            max_retries=section.max_retries,
+            key=self._key,
             client=client,
             sleep=sleep,
-            secrets=(self._key,) if self._key else (),
         )
 
     @classmethod

@@ -10,7 +10,7 @@ from axocoatl.providers.base import Provider
 
 ProviderFactory = Callable[[AxocoatlConfig, str], Provider]
 
-KNOWN_PROVIDERS = ("local", "mock", "ollama", "openai", "openrouter", "mistral", "anthropic", "gemini")
+KNOWN_PROVIDERS = ("local", "mock", "ollama", "openai", "openrouter", "mistral", "anthropic", "gemini", "a2a")
 
 
 def _mock(config: AxocoatlConfig, name: str) -> Provider:
@@ -36,20 +36,28 @@ def _remote(config: AxocoatlConfig, name: str) -> Provider:
     from axocoatl.config.schema import RemoteProviderConfig
 
     section = getattr(config.providers, name) or RemoteProviderConfig()
+    env = config.environment()  # the .env beside the config too, when it was loaded from a file
     if name == "anthropic":
         from axocoatl.providers.anthropic import AnthropicProvider
 
-        return AnthropicProvider(section)
+        return AnthropicProvider(section, env=env)
     if name == "gemini":
         from axocoatl.providers.gemini import GeminiProvider
 
-        return GeminiProvider(section)
+        return GeminiProvider(section, env=env)
     from axocoatl.providers.openai_compat import OpenAICompatProvider
 
-    return OpenAICompatProvider.preset(name, section)
+    return OpenAICompatProvider.preset(name, section, env=env)
+
+
+def _a2a(config: AxocoatlConfig, name: str) -> Provider:
+    from axocoatl.providers.a2a import A2AProvider
+
+    return A2AProvider(config.a2a_agents)
 
 
 _FACTORIES: dict[str, ProviderFactory] = {
+    "a2a": _a2a,
     "mock": _mock,
     "local": _local,
     "ollama": _ollama,

@@ -22,6 +22,7 @@ from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.providers.base import Provider
 from axocoatl.runtime.ownership import pid_alive
 from axocoatl.runtime.runtime import Runtime
+from axocoatl.tools.sandbox import agent_runners, log_choices
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +118,12 @@ class ReloadReport:
     changed: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     restart_needed: list[str] = field(default_factory=list)  # top-level sections applied only on restart
+    mcp_servers: list[str] = field(default_factory=list)  # MCP servers started, stopped or restarted
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.deferred or self.restart_needed)
+        changes = (self.added, self.removed, self.changed, self.deferred, self.restart_needed, self.mcp_servers)
+        return not any(changes)
 
     def summary(self) -> str:
         parts = []
@@ -129,6 +132,7 @@ class ReloadReport:
             ("removed", self.removed),
             ("changed", self.changed),
             ("waiting for in-flight work", self.deferred),
+            ("MCP servers (re)started or stopped", self.mcp_servers),
         ):
             if ids:
                 parts.append(f"{label}: {', '.join(ids)}")
@@ -136,7 +140,11 @@ class ReloadReport:
 
 
 # Sections a running daemon cannot apply in place: the listening socket and the database.
-RESTART_SECTIONS = ("store",)
+RESTART_SECTIONS = ("store", "a2a_agents")  # a2a_agents: their tools are registered at start
+
+
+def _sandboxes(config: AxocoatlConfig) -> object:
+    return config.sandbox, [(a.id, a.tools, a.sandbox) for a in config.agents]
 
 
 class ConfigReloader:
@@ -165,8 +173,14 @@ class ConfigReloader:
         old_agents = {a.id: a for a in old.agents}
         new_agents = {a.id: a for a in config.agents}
         providers_changed = old.providers != config.providers
+        # Before anything changes: a sandbox tier that cannot run here refuses the whole reload.
+        runners, choices = agent_runners(config)
+        if _sandboxes(old) != _sandboxes(config):
+            log_choices(choices)
         rt.config = config
+        rt.tool_services.runners = runners  # an agent's next command runs under its new tier
         rt.scheduler.poke()  # new, re-timed or disabled schedules take effect now
+        report.mcp_servers = await rt.mcp.reconfigure(config.mcp_servers)
         if providers_changed:
             # Providers are rebuilt lazily from the new config; the old ones close when
             # nothing uses them any more (at shutdown at the latest).

@@ -25,14 +25,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from axocoatl.config.schema import AxocoatlConfig, ScheduleConfig
+from axocoatl.config.schema import ScheduleConfig
 from axocoatl.core.errors import FireTaken, UsageError
 from axocoatl.core.events import RuntimeEvent
 from axocoatl.core.ids import Clock, new_run_id
 from axocoatl.core.suggest import did_you_mean
 from axocoatl.runtime.bus import EventBus
 from axocoatl.runtime.ownership import STALE_AFTER
-from axocoatl.store import RunRecord, ScheduleClaim, ScheduleFire, ScheduleState, Store
+from axocoatl.store import RunRecord, ScheduleClaim, ScheduleFire, ScheduleState, Store, schedule_trigger
 
 log = logging.getLogger(__name__)
 
@@ -174,22 +174,25 @@ class Scheduler:
 
     def __init__(
         self,
-        config: Callable[[], AxocoatlConfig],
+        schedules: Callable[[], list[ScheduleConfig]],
         store: Store,
         clock: Clock,
         bus: EventBus,
         start: Starter,
     ) -> None:
-        self._config = config
+        self._schedules = schedules  # the config's, and those of proactive entries on a schedule
         self._store = store
         self._clock = clock
         self._bus = bus
         self._start = start
         self._started_at: float | None = None  # slots due before this were missed, unless another process ran
         self._wake = asyncio.Event()
+        # Cluster mode: a due slot becomes a fire item (schedule, slot) on the work queue instead of firing
+        # here; whichever node takes it fires it through ``fire_slot`` (runtime/cluster/fires.py).
+        self.dispatch: Callable[[ScheduleConfig, float, float], Awaitable[None]] | None = None
 
     def schedule(self, schedule_id: str) -> ScheduleConfig:
-        schedules = self._config().schedules
+        schedules = self._schedules()
         found = next((s for s in schedules if s.id == schedule_id), None)
         if found is None:
             names = [s.id for s in schedules]
@@ -222,7 +225,7 @@ class Scheduler:
         """Every enabled schedule's stored state, created or re-timed where the config says so."""
         now = self._clock.now()
         stored = await self._store.schedule_states()
-        for schedule in self._config().schedules:
+        for schedule in self._schedules():
             if not schedule.enabled:
                 continue
             state = stored.get(schedule.id)
@@ -239,7 +242,7 @@ class Scheduler:
             self._started_at = now
         states = await self.sync()
         wake = math.inf
-        for schedule in self._config().schedules:
+        for schedule in self._schedules():
             state = states.get(schedule.id)
             if not schedule.enabled or state is None or state.paused:
                 continue
@@ -286,6 +289,14 @@ class Scheduler:
         )
 
     async def _fire(self, schedule: ScheduleConfig, slot: float, following: float, now: float) -> None:
+        if self.dispatch is not None:
+            await self.dispatch(schedule, slot, following)
+            return
+        await self.fire_slot(schedule, slot, following)
+
+    async def fire_slot(self, schedule: ScheduleConfig, slot: float, following: float) -> None:
+        """Fire one slot: its run starts committed with the slot's claim, or the slot is found taken."""
+        now = self._clock.now()
         run_id = new_run_id()
         claim = ScheduleClaim(
             schedule.id,
@@ -345,7 +356,7 @@ class Scheduler:
     async def views(self, only: list[str] | None = None) -> list[ScheduleView]:
         states = await self._store.schedule_states()
         views = []
-        for schedule in self._config().schedules:
+        for schedule in self._schedules():
             if only is not None and schedule.id not in only:
                 continue
             fires = await self._store.schedule_fires(schedule.id, limit=1)
@@ -367,5 +378,5 @@ class Scheduler:
         now: float,
     ) -> None:
         payload = {"schedule_id": schedule.id, "slot": slot, "run_id": run_id, "detail": detail}
-        producer = f"schedule:{schedule.id}"
+        producer = schedule_trigger(schedule.id)
         self._bus.publish(RuntimeEvent(kind, now, run_id=run_id, produced_by=producer, payload=payload))

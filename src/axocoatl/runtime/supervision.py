@@ -73,7 +73,9 @@ async def agent_in_use(runtime: Runtime, agent_id: str) -> bool:
             return True
     for run_id in runtime.active_run_ids():
         run = await runtime.store.get_run(run_id)
-        if run is not None and any(s.agent_id == agent_id and s.status == "running" for s in run.steps):
+        if run is not None and any(
+            s.agent_id == agent_id and s.status in ("running", "awaiting_approval") for s in run.steps
+        ):
             return True
     return False
 
@@ -135,7 +137,7 @@ class Supervisor:
     def start(self) -> None:
         if self._task is not None:
             return
-        self._unsubscribe = self.runtime.bus.subscribe(self._on_event)
+        self._unsubscribe = self.runtime.bus.subscribe(self._on_event, tokens=False)
         self._task = asyncio.create_task(self._loop(), name="supervisor")
 
     async def aclose(self) -> None:
@@ -200,8 +202,8 @@ class Supervisor:
         self._wake.set()
 
     def _on_event(self, event: RuntimeEvent) -> None:
-        if event.type != ev.AGENT_FAILED or not event.agent_id:
-            return
+        if event.type != ev.AGENT_FAILED or not event.agent_id or event.origin:
+            return  # another node's agent failing is that node's to supervise
         error = event.payload.get("error")
         if isinstance(error, str) and unexpected_error_text(error):
             self.crash(event.agent_id, error)

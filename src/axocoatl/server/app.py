@@ -13,21 +13,29 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from axocoatl import __version__
 from axocoatl.config.schema import ServerConfig
+from axocoatl.server.a2a import A2AEndpoints
 from axocoatl.server.auth import PUBLIC_PATHS, AuthMiddleware
 from axocoatl.server.browser import BrowserGuardMiddleware, SecurityHeadersMiddleware
 from axocoatl.server.errors import install_error_handlers
 from axocoatl.server.middleware import AccessLogMiddleware, BodyLimitMiddleware, RateLimitMiddleware
 from axocoatl.server.routes import (
+    a2a,
+    agent_memory,
     agents,
+    approvals,
     events,
     health,
+    hooks,
     mcp,
     memory,
+    openai,
     pages,
+    run_graph,
     runs,
     schedules,
     skills,
     tokens,
+    webhooks,
     workflows,
     ws,
 )
@@ -52,12 +60,44 @@ def create_app(state: ServerState, server: ServerConfig) -> FastAPI:
     )
     app.state.axocoatl = state
     install_error_handlers(app)
-    for module in (health, agents, workflows, runs, skills, schedules, tokens, memory, mcp, events, ws, pages):
+    for module in (
+        health,
+        agents,
+        workflows,
+        runs,
+        skills,
+        schedules,
+        tokens,
+        memory,
+        mcp,
+        events,
+        approvals,
+        ws,
+        pages,
+        openai,
+        a2a,
+        webhooks,
+        hooks,
+        agent_memory,
+        run_graph,
+    ):
         app.include_router(module.router)
+    app.state.a2a = A2AEndpoints(state)
+    app.mount("/a2a", app.state.a2a)
+    # MCP over streamable HTTP: the project's agents and workflows as tools (docs/mcp.md); its sessions
+    # are served by state.mcp_endpoint.run(), a task of the daemon.
+    from starlette.routing import Route
+
+    from axocoatl.server.mcp_server import MCPEndpoint
+
+    state.mcp_endpoint = MCPEndpoint(state.runtime)
+    app.router.routes.append(Route("/mcp", endpoint=state.mcp_endpoint, methods=["GET", "POST", "DELETE"]))
 
     # add_middleware wraps: the last added runs first.
     app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: state.settings.max_body_bytes)
-    app.add_middleware(AuthMiddleware, credentials=lambda: state.settings.credentials)
+    app.add_middleware(
+        AuthMiddleware, credentials=lambda: state.settings.credentials, session_valid=state.sessions.valid
+    )
     app.add_middleware(RateLimitMiddleware, settings=lambda: state.settings.rate_limit, exempt=PUBLIC_PATHS)
     app.add_middleware(BrowserGuardMiddleware, hosts=lambda: state.settings.hosts, cors_origins=server.cors_origins)
     app.add_middleware(AccessLogMiddleware)

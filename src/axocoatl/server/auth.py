@@ -1,7 +1,8 @@
 """Who may talk to the daemon: API keys, bearer tokens, and the fail-closed exposure rule.
 
-Keys are compared in constant time and never logged. Browsers cannot set headers on a
-WebSocket or a page load, so ``/ws`` and the dashboard also accept ``?token=``.
+Keys are compared in constant time and never logged. The dashboard logs in once
+(``POST /login``) and then holds a session cookie (server/sessions.py); other browser
+clients may still pass ``?token=`` to ``/ws``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,33 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from axocoatl.config.schema import AuthConfig, ServerConfig
 from axocoatl.core.errors import UsageError
+from axocoatl.server.browser import STATE_CHANGING
 from axocoatl.server.middleware import reject
+from axocoatl.server.openai_wire import is_openai_path
+from axocoatl.server.sessions import cookie_value
 
+DOCS_ASSETS_PATH = "/docs/assets"  # Swagger UI's own code (routes/pages.py): public, like the CDN it replaced
 PUBLIC_PATHS = frozenset({"/health", "/health/live", "/health/ready"})
+# A2A agent cards: clients read them first, to learn how to authenticate (docs/a2a.md).
+CARD_PATHS = frozenset({"/.well-known/agent-card.json", "/.well-known/agent.json"})
+# The dashboard's shell, its code and its login: no data in them, and a browser without a
+# session must be able to load the login form.
+DASHBOARD_PUBLIC = frozenset({"/", "/login", "/logout", "/session"})
+STATIC_PATH = "/static"
+
+
+def is_public(path: str) -> bool:
+    if path in PUBLIC_PATHS or path in CARD_PATHS or path in DASHBOARD_PUBLIC:
+        return True
+    if path.startswith((DOCS_ASSETS_PATH + "/", STATIC_PATH + "/")):
+        return True
+    if path.startswith("/hooks/"):
+        return True  # each inbound trigger verifies its own signature or key (runtime/triggers.py)
+    return path.startswith("/a2a/") and path.endswith("/.well-known/agent-card.json")
+
+
 # Paths a browser opens directly, where a query token is the only way to authenticate.
-QUERY_TOKEN_PATHS = frozenset({"/", "/ws", "/dashboard"})
+QUERY_TOKEN_PATHS = frozenset({"/ws"})
 
 
 def is_loopback(host: str) -> bool:
@@ -74,13 +97,16 @@ class Credentials:
     def enabled(self) -> bool:
         return bool(self.api_keys or self.bearer_tokens)
 
-    def accepts(self, *, api_key: str | None, bearer: str | None, query_token: str | None) -> bool:
+    def accepts(
+        self, *, api_key: str | None, bearer: str | None, query_token: str | None, bearer_key: bool = False
+    ) -> bool:
+        """``bearer_key``: a bearer token may also be an API key (OpenAI clients send their key that way)."""
         # Compare against every secret without stopping early, so timing says nothing.
         ok = False
         if api_key is not None:
             ok |= _any_equal(api_key, self.api_keys)
         if bearer is not None:
-            ok |= _any_equal(bearer, self.bearer_tokens)
+            ok |= _any_equal(bearer, self.bearer_tokens + self.api_keys if bearer_key else self.bearer_tokens)
         if query_token is not None:
             ok |= _any_equal(query_token, self.api_keys + self.bearer_tokens)
         return ok
@@ -97,9 +123,12 @@ def _any_equal(presented: str, secrets: tuple[bytes, ...]) -> bool:
 class AuthMiddleware:
     """Rejects requests without a valid key when keys are configured (HTTP 401, WebSocket 401/1008)."""
 
-    def __init__(self, app: ASGIApp, credentials: Callable[[], Credentials]) -> None:
+    def __init__(
+        self, app: ASGIApp, credentials: Callable[[], Credentials], session_valid: Callable[[str, Credentials], bool]
+    ) -> None:
         self.app = app
         self.credentials = credentials
+        self.session_valid = session_valid
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -107,7 +136,7 @@ class AuthMiddleware:
             return
         creds = self.credentials()
         path: str = scope.get("path", "")
-        if not creds.enabled or path in PUBLIC_PATHS or scope.get("method") == "OPTIONS":
+        if not creds.enabled or is_public(path) or scope.get("method") == "OPTIONS":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -117,16 +146,34 @@ class AuthMiddleware:
         if authorization[:7].lower() == "bearer ":
             bearer = authorization[7:].strip()
         query_token = None
-        if path in QUERY_TOKEN_PATHS or path.startswith("/static/"):
+        if path in QUERY_TOKEN_PATHS:
             values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
             query_token = values[0] if values else None
-        if creds.accepts(api_key=api_key, bearer=bearer, query_token=query_token):
+        bearer_key = is_openai_path(path)
+        if creds.accepts(api_key=api_key, bearer=bearer, query_token=query_token, bearer_key=bearer_key):
             await self.app(scope, receive, send)
             return
-        presented = api_key is not None or bearer is not None or query_token is not None
+        session = cookie_value(headers)
+        if session is not None and self.session_valid(session, creds):
+            # CSRF: a cookie rides along on any request the browser makes, so a state-changing one
+            # must show where it comes from (BrowserGuardMiddleware checked the Origin is ours).
+            if "origin" not in headers and (scope["type"] == "websocket" or scope.get("method") in STATE_CHANGING):
+                await reject(
+                    scope,
+                    send,
+                    403,
+                    "a request authenticated by the session cookie must carry an Origin header",
+                    "browsers send it themselves; other clients use the x-api-key header",
+                )
+                return
+            await self.app(scope, receive, send)
+            return
+        presented = api_key is not None or bearer is not None or query_token is not None or session is not None
         message = "wrong API key" if presented else "missing API key"
+        if session is not None and not (api_key or bearer or query_token):
+            message = "the dashboard session has ended (expired, logged out, the daemon restarted or its keys changed)"
         hint = "send the key in the x-api-key header or as Authorization: Bearer <token>"
         if path in QUERY_TOKEN_PATHS:
-            hint += " (browsers: add ?token=<key> to the URL)"
+            hint += " (browsers: log in on the dashboard, or add ?token=<key> to the URL)"
         challenge = [(b"www-authenticate", b'Bearer realm="axocoatl"')] if scope["type"] == "http" else []
         await reject(scope, send, 401, message, hint, challenge)

@@ -115,7 +115,7 @@ class BrowserGuardMiddleware:
 
 BASE_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),  # the dashboard URL may carry ?token=
+    (b"referrer-policy", b"no-referrer"),  # a /ws URL may carry ?token=
     (b"x-frame-options", b"DENY"),
 )
 # For anything that is not one of our HTML pages (JSON, errors): nothing may load or frame it.

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from axocoatl.server.errors import error_body
+from axocoatl.server.openai_wire import is_openai_path, openai_error_body
 from axocoatl.server.text import json_bytes
 
 access_log = logging.getLogger("axocoatl.server.access")
@@ -35,9 +36,14 @@ class RedactSecrets(logging.Filter):
 
 
 async def send_json_error(
-    send: Send, status: int, error: str, hint: str | None, headers: list[tuple[bytes, bytes]] | None = None
+    scope: Scope,
+    send: Send,
+    status: int,
+    error: str,
+    hint: str | None,
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    await reject({"type": "http"}, send, status, error, hint, headers)
+    await reject({"type": "http", "path": scope.get("path", "")}, send, status, error, hint, headers)
 
 
 async def reject(
@@ -56,7 +62,11 @@ async def reject(
     else:
         await send({"type": "websocket.close", "code": 1008, "reason": error[:120]})
         return
-    body = json_bytes(error_body(error, hint))
+    # OpenAI clients read their own error shape (docs/openai-endpoint.md).
+    shaped = (
+        openai_error_body(status, error, hint) if is_openai_path(scope.get("path", "")) else error_body(error, hint)
+    )
+    body = json_bytes(shaped)
     all_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     all_headers.extend(headers or [])
     await send({"type": f"{prefix}.response.start", "status": status, "headers": all_headers})
@@ -171,10 +181,10 @@ class BodyLimitMiddleware:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await send_json_error(send, 400, "invalid Content-Length header", None)
+                    await send_json_error(scope, send, 400, "invalid Content-Length header", None)
                     return
                 if declared > limit:
-                    await send_json_error(send, 413, f"request body too large ({declared} bytes)", hint)
+                    await send_json_error(scope, send, 413, f"request body too large ({declared} bytes)", hint)
                     return
         received = 0
         started = False
@@ -198,4 +208,4 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await send_json_error(send, 413, f"request body too large (more than {limit} bytes)", hint)
+                await send_json_error(scope, send, 413, f"request body too large (more than {limit} bytes)", hint)

@@ -45,6 +45,37 @@ class WorkflowExecuteRequest(Strict):
     )
 
 
+class ForkRequest(Strict):
+    from_step: str = Field(..., min_length=1, max_length=200, description="The step to run again.")
+    input: Text | None = Field(None, description="A new input for the steps that run again (default: the run's).")
+
+
+class AnswerRequest(Strict):
+    answer: Text = Field(..., description="The human's answer.")
+    step: str | None = Field(
+        None, min_length=1, max_length=200, description="The waiting step (needed when several wait)."
+    )
+
+
+class Checkpoint(BaseModel):
+    seq: int
+    step: str
+    agent_id: str
+    item: int | None
+    status: Literal["completed", "failed"]
+    output: str | None
+    error: str | None
+    finished_at: str | None
+    reused_from: str | None
+    fork_reuses: list[str] | None = Field(description="The steps a fork from this one keeps (null: a map item)")
+
+
+class RunHistory(BaseModel):
+    run_id: str
+    parent_run_id: str | None
+    checkpoints: list[Checkpoint]
+
+
 class SkillFireRequest(Strict):
     input: str = Field("", description="Text given to the agents that react.")
 
@@ -172,7 +203,7 @@ class StepTokens(BaseModel):
 
 class StepInfo(BaseModel):
     agent_id: str
-    status: Literal["pending", "running", "completed", "failed", "skipped"]
+    status: Literal["pending", "running", "awaiting_approval", "completed", "failed", "skipped", "waiting", "cancelled"]
     attempts: int
     started_at: str | None
     finished_at: str | None
@@ -180,6 +211,11 @@ class StepInfo(BaseModel):
     output: str | None
     error: str | None
     tokens: StepTokens
+    item: int | None = Field(None, description="A map item's index (the step is named agent[index])")
+    question: str | None = Field(None, description="What a step waiting for a human asks")
+    answer: str | None = Field(None, description="The human's answer, once given")
+    wait_until: str | None = Field(None, description="When an unanswered question times out")
+    reused_from: str | None = Field(None, description="A fork's step copied from this run (no LLM call)")
 
 
 class RunInfo(BaseModel):
@@ -187,20 +223,26 @@ class RunInfo(BaseModel):
 
     run_id: str
     workflow_id: str
-    status: Literal["running", "completed", "failed", "interrupted"]
+    status: Literal["running", "completed", "failed", "interrupted", "waiting", "cancelled"]
     trigger: str = Field(description="What started it: manual, schedule:ID, proactive:ID, webhook:NAME")
     input: str
     final_output: str | None
     error: str | None
     started_at: str | None
     finished_at: str | None
+    parent_run_id: str | None = Field(None, description="The run this one was forked from, or whose step started it")
+    parent_step: str | None = Field(None, description="The parent's step it was forked from, or that started it")
+    relation: Literal["fork", "child"] | None = None
     steps: list[StepInfo]
+    plan: dict[str, Any] | None = Field(
+        None, description="A coordinator run only: its subtasks, bid rounds and attempts (docs/coordinator.md)"
+    )
 
 
 class RunSummary(BaseModel):
     run_id: str
     workflow_id: str
-    status: Literal["running", "completed", "failed", "interrupted"]
+    status: Literal["running", "completed", "failed", "interrupted", "waiting", "cancelled"]
     trigger: str = Field(description="What started it: manual, schedule:ID, proactive:ID, webhook:NAME")
     input: str
     final_output: str | None
@@ -261,14 +303,25 @@ class EventInfo(BaseModel):
 
 class MCPServerInfo(BaseModel):
     name: str
-    transport: str
+    transport: Literal["stdio", "streamable_http", "http", "sse"]
+    target: str = Field(description="The command line (stdio) or the URL")
+    status: Literal["starting", "connected", "reconnecting", "failed", "stopped"]
     tool_count: int
+    resource_count: int
+    prompt_count: int
+    last_error: str | None = Field(description="Why the last attempt failed or the connection ended")
+    restarts: int = Field(description="Attempts since the first one (restarts after a failure or a loss)")
+    protocol_version: str | None = Field(description="The MCP revision negotiated")
+    server_name: str | None = Field(description="The name the server gave itself")
 
 
 class MCPToolInfo(BaseModel):
-    name: str
+    name: str = Field(description="What agents call it: mcp__{server}__{tool}")
     server: str
+    tool: str = Field(description="Its name on the server")
     description: str
+    effect: Literal["read", "external"] = Field(description="read: the server marks it readOnlyHint")
+    input_schema: dict[str, Any]
 
 
 class ScheduleFireInfo(BaseModel):
@@ -293,3 +346,49 @@ class ScheduleInfo(BaseModel):
     run_count: int
     last_fire: ScheduleFireInfo | None
     last_outcome: str | None = Field(description="The last fire's run status, or why it did not run")
+
+
+# ----------------------------------------------------------------------------------- approvals
+
+
+class ApprovalDecisionRequest(Strict):
+    decision: Literal["allow", "deny"] = Field(..., description="allow: the call runs; deny: the model gets an error.")
+    scope: Literal["once", "agent_tool", "agent_source", "source"] = Field(
+        "once",
+        description="Also decide later identical calls: agent_tool (this agent, this tool), agent_source (this "
+        "agent, every tool of the source), source (every agent, every tool of the source); once: only this call.",
+    )
+    reason: Text | None = Field(None, max_length=2000, description="Shown to the model when denied.")
+
+
+class ApprovalInfo(BaseModel):
+    approval_id: str
+    status: Literal["pending", "allowed", "denied"]
+    kind: str
+    agent_id: str
+    source: str
+    tool: str
+    arguments: dict[str, Any]
+    message: str
+    run_id: str | None
+    thread: str | None
+    created_at: str | None
+    expires_at: str | None
+    scope: str | None
+    reason: str | None
+    decided_by: str | None = Field(description="user, rule (a decision saved by scope) or timeout")
+    decided_at: str | None
+
+
+class DeliveryInfo(BaseModel):
+    id: str = Field(description="The delivery id (the x-axocoatl-delivery header)")
+    webhook: str
+    event_id: str
+    event_type: str
+    status: Literal["pending", "delivered", "failed"] = Field(description="failed: a dead letter (redeliver it)")
+    attempts: int
+    next_attempt_at: str | None = Field(description="When a pending delivery is attempted next")
+    last_status: int | None = Field(description="The HTTP status of the last attempt")
+    last_error: str | None
+    created_at: str | None
+    finished_at: str | None

@@ -30,7 +30,8 @@ import uvicorn
 from axocoatl import __version__
 from axocoatl.config.loader import LoadedConfig, load_config
 from axocoatl.config.schema import AxocoatlConfig, ServerConfig
-from axocoatl.core.errors import AxocoatlError, ConfigError, UsageError
+from axocoatl.core.errors import AxocoatlError, ConfigError, SandboxUnavailable, UsageError
+from axocoatl.runtime.cluster import node_id_of
 from axocoatl.runtime.daemon import (
     ConfigReloader,
     DaemonInfo,
@@ -38,6 +39,8 @@ from axocoatl.runtime.daemon import (
     remove_daemon_info,
     write_daemon_info,
 )
+from axocoatl.runtime.fanout import EventFanout, NatsSubjects, events_prefix
+from axocoatl.runtime.nodes import NodePresence
 from axocoatl.runtime.runtime import Runtime
 from axocoatl.runtime.supervision import SupervisionState, Supervisor
 from axocoatl.server.app import create_app
@@ -50,6 +53,13 @@ log = logging.getLogger("axocoatl.daemon")
 
 DEFAULT_GRACE_SECS = 10.0
 RELOAD_POLL_SECS = 1.0
+# How long an idle keep-alive connection stays open. uvicorn's default (5 s) equals httpx's pool
+# expiry: a client that reads an answer late (a busy event loop) and reuses the connection at once
+# sends its next request just as the daemon closes the connection, and loses it unread (a reset,
+# httpx.ReadError). The server must outlive its clients' idle timeouts (httpx 5 s, aiohttp 15 s,
+# nginx's upstream default 60 s), so that the client is the one that closes an idle connection.
+KEEP_ALIVE_SECS = 75
+DRAIN_MARK_TIMEOUT_SECS = 3.0  # marking the node draining in a database that does not answer must not eat the grace
 
 
 @dataclass
@@ -148,13 +158,26 @@ async def run_daemon(options: DaemonOptions, loaded: LoadedConfig) -> int:
     signals = _SignalHandlers(stop)
     signals.install()
     runtime = Runtime(config, data_dir=options.data_dir, auto_resume=True, **_runtime_kwargs())
+    node_id = node_id_of(config.cluster)
+    # Listening before the runtime starts: the events of the runs it resumes reach the other nodes too.
+    events = EventFanout(runtime.bus, node_id=node_id, prefix=events_prefix(config.cluster))
+    started = False
     try:
-        await runtime.start()
+        await runtime.start()  # with cluster.nats it connects to NATS (runtime.cluster), or fails naming the urls
+        started = True
+        if runtime.cluster is not None:
+            await events.start(NatsSubjects(runtime.cluster.connection))
     except BaseException:
+        await events.aclose()
+        if started:  # (a failed start has closed what it opened)
+            await runtime.aclose()
         sock.close()
         signals.remove()
         raise
-    state = ServerState(runtime=runtime, settings=LiveSettings.from_config(server), mode=options.mode)
+    if runtime.cluster is None:
+        await events.aclose()  # a single node (or nodes on PostgreSQL alone): the bus stays in-process
+    nats = runtime.cluster.connection if runtime.cluster is not None else None
+    state = ServerState(runtime=runtime, settings=LiveSettings.from_config(server), mode=options.mode, nats=nats)
 
     def on_restart(agent_id: str, _: SupervisionState) -> None:
         status = state.agent_status(agent_id)
@@ -175,10 +198,13 @@ async def run_daemon(options: DaemonOptions, loaded: LoadedConfig) -> int:
         ws=_ws_protocol(),
         ws_max_size=MAX_FRAME_BYTES,
         server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_SECS,
     )
     uv = _Server(uv_config)
     signals.server = uv
     serve_task = asyncio.create_task(uv.serve(sockets=[sock]), name="http")
+    assert state.mcp_endpoint is not None
+    mcp_task = asyncio.create_task(state.mcp_endpoint.run(), name="mcp-sessions")
     reloader = ConfigReloader(runtime, on_swap=supervisor.manual_restart_done)
     watcher: asyncio.Task[None] | None = None
     info = DaemonInfo(
@@ -196,6 +222,10 @@ async def run_daemon(options: DaemonOptions, loaded: LoadedConfig) -> int:
         if serve_task.done():
             await serve_task  # re-raises why the server could not start
             return 1
+        runtime.presence = NodePresence(
+            runtime.store, runtime.clock, node_id=node_id, owner=runtime.owner, version=__version__, url=info.url
+        )
+        await runtime.presence.join()
         write_daemon_info(options.data_dir, info)
         _banner(options, info, runtime, state)
         if options.reload:
@@ -211,11 +241,20 @@ async def run_daemon(options: DaemonOptions, loaded: LoadedConfig) -> int:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         state.draining = True
+        mcp_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await mcp_task
         await supervisor.aclose()
         state.hub.detach()
         await state.cancel_detached()
+        with contextlib.suppress(Exception):  # A2A tasks still streaming, push deliveries (before the store closes)
+            await app.state.a2a.aclose()
         left = runtime.active_run_ids()
+        if runtime.presence is not None:
+            with contextlib.suppress(Exception):  # the database may be gone: the row then goes stale
+                await runtime.presence.leave()
         await runtime.aclose()
+        await events.aclose()
         for provider in reloader.retired:
             with contextlib.suppress(Exception):
                 await provider.aclose()
@@ -233,6 +272,12 @@ async def _shutdown(
 ) -> None:
     state.draining = True
     runtime = state.runtime
+    runtime.stop_adopting()
+    if runtime.presence is not None:
+        try:
+            await asyncio.wait_for(runtime.presence.drain(), DRAIN_MARK_TIMEOUT_SECS)
+        except Exception:  # the database may be gone: draining goes on without telling it
+            log.warning("could not mark this node draining in the database", exc_info=True)
     active = runtime.active_run_ids()
     if active:
         log.info(
@@ -394,7 +439,11 @@ class _Reload:
             for name in ("host", "port", "cors_origins")
             if getattr(server_settings(new, self.options), name) != getattr(self.bound, name)
         ]
-        report = await self.reloader.apply(new)
+        try:
+            report = await self.reloader.apply(new)
+        except SandboxUnavailable as exc:
+            log.error("config reload refused; still running the previous config: %s (%s)", exc.message, exc.hint)
+            return
         self.state.settings = LiveSettings.from_config(server)
         self.supervisor.reset()
         log.info("config reloaded from %s: %s", path, report.summary())

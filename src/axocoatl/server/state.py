@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from fastapi import FastAPI
 from starlette.requests import HTTPConnection
@@ -18,13 +18,18 @@ from axocoatl.core.errors import AxocoatlError
 from axocoatl.core.events import StreamSink
 from axocoatl.core.messages import AgentInput, AgentOutput
 from axocoatl.memory.session import DEFAULT_THREAD
+from axocoatl.runtime.cluster import NatsConnection
 from axocoatl.runtime.runtime import Runtime
 from axocoatl.runtime.supervision import Supervisor
 from axocoatl.server.auth import Credentials
 from axocoatl.server.browser import HostPolicy
 from axocoatl.server.middleware import RateLimitSettings
+from axocoatl.server.sessions import Sessions
 from axocoatl.server.stream import StreamHub
 from axocoatl.server.views import agent_status_json
+
+if TYPE_CHECKING:
+    from axocoatl.server.mcp_server import MCPEndpoint
 
 T = TypeVar("T")
 
@@ -58,6 +63,9 @@ class ServerState:
     version: str = __version__
     started_at: float = field(default_factory=time.time)
     draining: bool = False
+    mcp_endpoint: MCPEndpoint | None = None  # /mcp, set by create_app
+    nats: NatsConnection | None = None  # this node's NATS connection (cluster.nats); /health/ready checks it
+    sessions: Sessions = field(default_factory=Sessions)  # the dashboard's logins
     hub: StreamHub = field(init=False)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set, init=False)
 

@@ -42,6 +42,8 @@ class Subscription:
         """Run frames go to run subscribers; frames naming an agent also go to that agent's subscribers."""
         if frame.get("kind") == "agent-status":
             return _matches(self.agents, frame.get("agent_id"))
+        if frame.get("kind") == "automation":
+            return self.runs == "*" or _matches(self.runs, frame.get("run_id"))
         return _matches(self.runs, frame.get("run_id")) or _matches(self.agents, frame.get("agent_id"))
 
     def to_json(self) -> dict[str, Any]:
@@ -160,7 +162,8 @@ class StreamHub:
         if not self._clients:
             return
         frames = frames_for(event)
-        if event.type in AGENT_CHANGING_EVENTS and event.agent_id:
+        # Another node's event changed that node's agent, not ours: no status frame of ours for it.
+        if event.type in AGENT_CHANGING_EVENTS and event.agent_id and not event.origin:
             status = self._agent_status(event.agent_id)
             if status is not None:
                 frames.append({"kind": "agent-status", "agent_id": event.agent_id, "agent": status})

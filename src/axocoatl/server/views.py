@@ -23,7 +23,7 @@ def agent_json(config: AgentConfig, agent: Agent | None) -> dict[str, Any]:
         "model": config.model,
         "role": config.role,
         "depends_on": list(config.depends_on),
-        "tools": list(config.tools),
+        "tools": config.tool_names,
         "system_prompt": config.system_prompt,
         "token_budget": budget.model_dump() if budget else None,
         "status": agent.statistics().status if agent else "stopped",

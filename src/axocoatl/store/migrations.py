@@ -249,6 +249,84 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
     (
+        7,
+        "approval: requests that park a tool call, and decisions saved by scope",
+        """
+        CREATE TABLE approvals (
+            approval_id  TEXT PRIMARY KEY,
+            key          TEXT UNIQUE,
+            kind         TEXT NOT NULL DEFAULT 'tool_call',
+            agent_id     TEXT NOT NULL,
+            source       TEXT NOT NULL,
+            tool         TEXT NOT NULL,
+            arguments    TEXT NOT NULL,
+            message      TEXT NOT NULL DEFAULT '',
+            run_id       TEXT,
+            thread       TEXT,
+            status       TEXT NOT NULL,
+            scope        TEXT,
+            reason       TEXT,
+            decided_by   TEXT,
+            created_at   REAL NOT NULL,
+            expires_at   REAL NOT NULL,
+            decided_at   REAL
+        );
+        CREATE INDEX approvals_by_status ON approvals(status, created_at);
+        CREATE INDEX approvals_by_run ON approvals(run_id);
+
+        CREATE TABLE approval_decisions (
+            agent_id     TEXT NOT NULL,
+            source       TEXT NOT NULL,
+            tool         TEXT NOT NULL,
+            scope        TEXT NOT NULL,
+            decision     TEXT NOT NULL,
+            reason       TEXT,
+            approval_id  TEXT,
+            recorded_at  REAL NOT NULL,
+            PRIMARY KEY (agent_id, source, tool)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        8,
+        "webhooks and event consumers: each consumer's place in the event log, the delivery outbox, "
+        "inbound trigger receipts",
+        """
+        CREATE TABLE event_cursors (
+            consumer  TEXT PRIMARY KEY,
+            seq       INTEGER NOT NULL
+        );
+
+        CREATE TABLE deliveries (
+            id               INTEGER PRIMARY KEY,
+            delivery_id      TEXT NOT NULL UNIQUE,
+            webhook          TEXT NOT NULL,
+            event_seq        INTEGER NOT NULL,
+            event_id         TEXT NOT NULL,
+            event_type       TEXT NOT NULL,
+            body             TEXT NOT NULL,
+            status           TEXT NOT NULL DEFAULT 'pending',
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at  REAL NOT NULL,
+            claimed_by       TEXT,
+            claimed_until    REAL,
+            last_status      INTEGER,
+            last_error       TEXT,
+            created_at       REAL NOT NULL,
+            finished_at      REAL,
+            UNIQUE (webhook, event_seq)
+        );
+        CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
+
+        CREATE TABLE trigger_receipts (
+            trigger_name  TEXT NOT NULL,
+            digest        TEXT NOT NULL,
+            at            REAL NOT NULL,
+            PRIMARY KEY (trigger_name, digest)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
         9,
         "a run's input is stored once, apart from the run row (its steps refer to it)",
         """
@@ -259,6 +337,114 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         INSERT INTO run_inputs (run_id, input) SELECT run_id, input FROM runs;
         UPDATE runs SET input = '';
         ALTER TABLE steps ADD COLUMN input_ref INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
+    (
+        10,
+        "workflow control flow: run lineage (forks, child runs), map items, steps waiting for a human",
+        """
+        ALTER TABLE runs ADD COLUMN parent_run_id TEXT;
+        ALTER TABLE runs ADD COLUMN parent_step TEXT;
+        ALTER TABLE runs ADD COLUMN relation TEXT;
+        ALTER TABLE runs ADD COLUMN depth INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX runs_by_parent ON runs(parent_run_id, parent_step);
+        ALTER TABLE steps ADD COLUMN question TEXT;
+        ALTER TABLE steps ADD COLUMN answer TEXT;
+        ALTER TABLE steps ADD COLUMN wait_until REAL;
+        ALTER TABLE steps ADD COLUMN reused_from TEXT;
+        """,
+    ),
+    (
+        11,
+        "coordinator plans: a coordinator run's plan, bid rounds and subtask outcomes",
+        """
+        CREATE TABLE run_plans (
+            run_id      TEXT PRIMARY KEY,
+            plan        TEXT NOT NULL,
+            updated_at  REAL NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        12,
+        "A2A tasks and their push-notification configs, kept in the project's database across restarts",
+        """
+        CREATE TABLE a2a_tasks (
+            task_id     TEXT PRIMARY KEY,
+            target      TEXT NOT NULL,
+            context_id  TEXT NOT NULL,
+            owner       TEXT NOT NULL,
+            state       TEXT NOT NULL,
+            updated_at  REAL NOT NULL,
+            data        BLOB NOT NULL,
+            run_id      TEXT,
+            thread      TEXT
+        );
+        CREATE INDEX a2a_tasks_by_target ON a2a_tasks(target, owner, updated_at);
+
+        CREATE TABLE a2a_push_configs (
+            task_id    TEXT NOT NULL,
+            config_id  TEXT NOT NULL,
+            owner      TEXT NOT NULL,
+            data       BLOB NOT NULL,
+            PRIMARY KEY (task_id, config_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        18,
+        "Cancel requests: a run another process owns is asked to stop; its owner polls for them",
+        """
+        CREATE TABLE run_cancels (
+            run_id        TEXT PRIMARY KEY,
+            requested_at  REAL NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        19,
+        "Nodes: each daemon sharing the database registers, beats and says when it drains",
+        """
+        CREATE TABLE nodes (
+            node_id       TEXT PRIMARY KEY,
+            owner         TEXT NOT NULL,
+            host          TEXT NOT NULL,
+            pid           INTEGER NOT NULL,
+            version       TEXT NOT NULL,
+            url           TEXT,
+            state         TEXT NOT NULL,
+            started_at    REAL NOT NULL,
+            heartbeat_at  REAL NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        20,
+        "Step claims: a node running a step for another node's run (cluster mode) holds it by a token",
+        """
+        CREATE TABLE step_claims (
+            run_id      TEXT NOT NULL,
+            step        TEXT NOT NULL,
+            node        TEXT NOT NULL,
+            token       TEXT NOT NULL,
+            claimed_at  REAL NOT NULL,
+            result      TEXT,
+            applied     INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (run_id, step)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        21,
+        "Thread leases: a node running a turn of a conversation thread on a shared database holds it by a token",
+        """
+        CREATE TABLE thread_leases (
+            agent_id    TEXT NOT NULL,
+            thread      TEXT NOT NULL,
+            token       TEXT NOT NULL,
+            expires_at  REAL NOT NULL,
+            PRIMARY KEY (agent_id, thread)
+        ) WITHOUT ROWID;
         """,
     ),
 ]

@@ -1,4 +1,4 @@
-"""The built-in tools: text helpers (echo, json_keys, text_split), files, shell and web."""
+"""The built-in tools: text helpers (echo, json_keys, text_split), files, shell, web and ask_human."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from axocoatl.core.errors import ToolError
 from axocoatl.tools.context import ToolContext
 from axocoatl.tools.files import FILE_TOOLS
+from axocoatl.tools.human import HUMAN_TOOLS
 from axocoatl.tools.registry import Tool
 from axocoatl.tools.shell import SHELL_TOOLS
 from axocoatl.tools.web import WEB_TOOLS
@@ -67,4 +68,4 @@ TEXT_TOOLS: tuple[Tool, ...] = (
     ),
 )
 
-BUILTIN_TOOLS: tuple[Tool, ...] = (*TEXT_TOOLS, *FILE_TOOLS, *SHELL_TOOLS, *WEB_TOOLS)
+BUILTIN_TOOLS: tuple[Tool, ...] = (*TEXT_TOOLS, *FILE_TOOLS, *SHELL_TOOLS, *WEB_TOOLS, *HUMAN_TOOLS)

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from axocoatl.config.schema import ToolsConfig, WebSearchConfig
 from axocoatl.store.records import WriteBatch
@@ -14,6 +14,23 @@ from axocoatl.tools.workspace import Workspace
 
 if TYPE_CHECKING:
     from axocoatl.tools.processes import BackgroundTasks, CommandRunner
+
+
+@dataclass(frozen=True)
+class HumanReply:
+    """What a person said to the question a workflow step asked (ask_human), as the step's row holds it.
+
+    ``refused``: why this step cannot ask at all (a map item, an agent with an interrupt)."""
+
+    answer: str | None = None
+    expired: bool = False
+    refused: str | None = None
+
+
+class Asking(Protocol):
+    """A workflow step's side of ask_human: the answer its parked question got, if any."""
+
+    def human_reply(self) -> HumanReply: ...
 
 
 @dataclass
@@ -32,6 +49,8 @@ class ToolContext:
     step: str | None = None  # the workflow step (its agent id) the call belongs to
     thread: str | None = None
     web_search: WebSearchConfig | None = None
+    asking: Asking | None = None  # a workflow step: where ask_human finds its answer
+    resumed: bool = False  # the journal shows this call started before (the step was re-driven)
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     writes: WriteBatch = field(default_factory=WriteBatch)
     # Undo the in-memory side of ``writes`` when the turn is abandoned before it commits.

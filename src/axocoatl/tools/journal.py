@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
-from axocoatl.core.ids import Clock
+from axocoatl.core.ids import Clock, iso
 from axocoatl.core.messages import ToolCall, ToolCallRecord
 from axocoatl.store import JournalRecord, Store, WriteBatch
 
@@ -105,3 +106,57 @@ class ToolJournal:
 
 def record_call(record: ToolCallRecord) -> ToolCall:
     return ToolCall(record.id, record.name, record.arguments)
+
+
+async def run_tool_calls(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """A run's tool calls as shown by `runs show` and GET /api/runs/{id}/tool-calls: every journaled call
+    (status started, done or interrupted), then each call waiting for approval (status awaiting_approval)."""
+    calls: list[dict[str, Any]] = [
+        {
+            "agent_id": row.agent_id,
+            "execution": row.activation,
+            "round": row.round,
+            "index": row.idx,
+            "call_id": row.call_id,
+            "name": row.name,
+            "arguments": row.arguments,
+            "effect": row.effect,
+            "status": row.status,
+            "is_error": row.is_error,
+            "result": row.result,
+            "started_at": iso(row.started_at),
+            "finished_at": iso(row.finished_at),
+            "approval_id": None,
+        }
+        for row in await store.run_tool_calls(run_id)
+    ]
+    for request in await store.list_approvals(status="pending", run_id=run_id):
+        execution, round_no, index = _position(request.key)
+        calls.append(
+            {
+                "agent_id": request.agent_id,
+                "execution": execution,
+                "round": round_no,
+                "index": index,
+                "call_id": None,
+                "name": request.tool,
+                "arguments": request.arguments,
+                "effect": None,
+                "status": "awaiting_approval",
+                "is_error": False,
+                "result": None,
+                "started_at": iso(request.created_at),
+                "finished_at": None,
+                "approval_id": request.approval_id,
+            }
+        )
+    return calls
+
+
+def _position(key: str | None) -> tuple[int | None, int | None, int | None]:
+    """(execution, round, index) from an approval key made by the pipeline (RUN:AGENT:EXECUTION:ROUND:INDEX)."""
+    parts = (key or "").rsplit(":", 3)
+    try:
+        return int(parts[1]), int(parts[2]), int(parts[3])
+    except (IndexError, ValueError):
+        return None, None, None

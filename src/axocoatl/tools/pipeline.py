@@ -4,10 +4,13 @@
     → approval gate → journal "started" → handler (timeout, deadline) → output cap
     → post hooks → journal "done"
 
-Hooks and the approval gate plug in as ``CallHooks`` (none ship in this version). The
+Hooks plug in as ``CallHooks`` (tools/hooks.py builds them from ``hooks:``); the approval
+gate (tools/approval.py) parks a call that needs a person's decision: a denial becomes the
+tool error the model sees, and the call's timeout starts only once it is allowed. The
 calls of one model reply run concurrently only when every one of them is ``read``;
 otherwise one after another, in the order the model gave. Every failure becomes a tool
-error result the model sees; nothing a tool does can end the turn, except cancellation.
+error result the model sees; nothing a tool does can end the turn, except cancellation and ask_human
+(whose question parks the workflow step, tools/human.py).
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from axocoatl.config.schema import ToolsConfig, WebSearchConfig
-from axocoatl.core.errors import ToolError, ToolNotAllowed
-from axocoatl.core.events import StreamSink, ToolFinished, ToolStarted
+from axocoatl.core.errors import HumanQuestion, NoAnswer, ToolError, ToolNotAllowed
+from axocoatl.core.events import ApprovalWaiting, StreamSink, ToolFinished, ToolStarted
 from axocoatl.core.messages import ToolCall, ToolCallRecord
-from axocoatl.store.records import WriteBatch
+from axocoatl.store.records import ApprovalRecord, WriteBatch
+from axocoatl.tools.approval import ApprovalGate, Parking
 from axocoatl.tools.arguments import check_arguments
-from axocoatl.tools.context import ToolContext
+from axocoatl.tools.context import Asking, ToolContext
 from axocoatl.tools.journal import INTERRUPTED, ToolJournal
 from axocoatl.tools.processes import BackgroundTasks, CommandRunner, SubprocessRunner
 from axocoatl.tools.registry import AgentToolbox, Tool
@@ -33,8 +37,8 @@ from axocoatl.tools.workspace import Workspace
 
 
 class CallHooks(Protocol):
-    """Pre and post hooks and the approval gate: ``before`` returns the (possibly transformed) call or
-    raises ToolError to deny it; ``after`` returns the (possibly transformed) result text."""
+    """Pre and post hooks: ``before`` returns the (possibly transformed) call or raises ToolError to deny
+    it; ``after`` returns the (possibly transformed) result text (or raises ToolError to withhold it)."""
 
     async def before(self, tool: Tool, call: ToolCall, ctx: ToolContext) -> ToolCall: ...
 
@@ -54,6 +58,10 @@ class CallEnvironment:
     run_id: str | None = None
     step: str | None = None
     thread: str | None = None
+    approval: ApprovalGate | None = None
+    approval_tools: frozenset[str] = frozenset()  # the agent's own requires_approval tools
+    parking: Parking | None = None  # told when a call starts and stops waiting for approval
+    asking: Asking | None = None  # a workflow step: where ask_human finds its answer
 
 
 @dataclass
@@ -62,9 +70,11 @@ class ToolServices:
 
     settings: ToolsConfig = field(default_factory=ToolsConfig)
     runner: CommandRunner = field(default_factory=SubprocessRunner)
+    runners: dict[str, CommandRunner] = field(default_factory=dict)  # an agent's own sandbox tier
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     web_search: WebSearchConfig | None = None
     hooks: tuple[CallHooks, ...] = ()
+    approval: ApprovalGate | None = None
 
     def environment(
         self,
@@ -74,17 +84,24 @@ class ToolServices:
         run_id: str | None = None,
         step: str | None = None,
         thread: str | None = None,
+        approval_tools: frozenset[str] = frozenset(),
+        parking: Parking | None = None,
+        asking: Asking | None = None,
     ) -> CallEnvironment:
         return CallEnvironment(
             agent_id=agent_id,
             workspace=workspace,
             settings=self.settings,
-            runner=self.runner,
+            runner=self.runners.get(agent_id, self.runner),
             tasks=self.tasks,
             web_search=self.web_search,
             run_id=run_id,
             step=step,
             thread=thread,
+            approval=self.approval,
+            approval_tools=approval_tools,
+            parking=parking,
+            asking=asking,
         )
 
 
@@ -111,7 +128,7 @@ class ToolPipeline:
     async def run_round(self, round_no: int, calls: Sequence[ToolCall]) -> list[ToolCallRecord]:
         """Results of one model reply's calls, in the model's order."""
         tools = [self.toolbox.get(c.name) for c in calls]
-        if all(t is not None and t.effect == "read" for t in tools):
+        if all(t is not None and t.effect == "read" and not t.parks for t in tools):
             return list(await asyncio.gather(*(self._one(round_no, i, c) for i, c in enumerate(calls))))
         return [await self._one(round_no, i, c) for i, c in enumerate(calls)]
 
@@ -146,9 +163,12 @@ class ToolPipeline:
                 await journal.finished(round_no, index, record, tool.effect, "interrupted")
                 return record
         ctx = self._context(tool, call)
+        ctx.resumed = prior is not None
         try:
             for hook in self.hooks:
                 call = await hook.before(tool, call, ctx)
+            await self._approve(tool, call, self._key(round_no, index))
+            ctx.deadline = self._deadline(tool)  # the call's time starts once it may run
             if journal is not None:
                 await journal.started(round_no, index, call, tool.effect)
             text = await self._invoke(tool, call, ctx)
@@ -173,14 +193,44 @@ class ToolPipeline:
         self._undo.clear()
         self.writes = WriteBatch()
 
+    async def _approve(self, tool: Tool, call: ToolCall, key: str | None) -> None:
+        """Wait for a person's decision when the call needs one; a denial raises the error the model sees."""
+        env = self.env
+        gate = env.approval
+        if gate is None or not (tool.requires_approval or gate.required(tool.name, tool.source, env.approval_tools)):
+            return
+        decision = await gate.request(
+            agent_id=env.agent_id,
+            source=tool.source,
+            tool=tool.name,
+            arguments=call.arguments,
+            key=key,
+            run_id=env.run_id,
+            thread=env.thread,
+            message=f"agent '{env.agent_id}' wants to call {tool.name} ({tool.effect})",
+            parking=_Told(env.parking, self.sink),
+        )
+        if not decision.allowed:
+            raise ToolError(f"the call to '{tool.name}' was {decision.message}; do not retry it unchanged")
+
+    def _key(self, round_no: int, index: int) -> str | None:
+        """The approval key of a journaled call: a resumed step finds its request (and decision) again."""
+        journal = self.journal
+        if journal is None:
+            return None
+        return f"{journal.run_id}:{journal.agent_id}:{journal.activation}:{round_no}:{index}"
+
+    def _deadline(self, tool: Tool) -> float:
+        timeout = tool.timeout_secs if tool.timeout_secs is not None else self.env.settings.timeout_secs
+        return time.monotonic() + timeout
+
     def _context(self, tool: Tool, call: ToolCall) -> ToolContext:
         env = self.env
-        timeout = tool.timeout_secs if tool.timeout_secs is not None else env.settings.timeout_secs
         return ToolContext(
             agent_id=env.agent_id,
             call_id=call.id,
             workspace=env.workspace,
-            deadline=time.monotonic() + timeout,
+            deadline=self._deadline(tool),
             settings=env.settings,
             runner=env.runner,
             tasks=env.tasks,
@@ -188,6 +238,7 @@ class ToolPipeline:
             step=env.step,
             thread=env.thread,
             web_search=env.web_search,
+            asking=env.asking,
         )
 
     async def _invoke(self, tool: Tool, call: ToolCall, ctx: ToolContext) -> str:
@@ -196,8 +247,8 @@ class ToolPipeline:
         try:
             async with asyncio.timeout(ctx.remaining()):
                 result = await tool.handler(dict(call.arguments), ctx)
-        except ToolError:
-            raise
+        except (ToolError, HumanQuestion, NoAnswer):
+            raise  # HumanQuestion parks the step, NoAnswer fails it (tools/human.py): neither is the model's
         except TimeoutError as exc:
             raise ToolError(
                 f"tool '{tool.name}' timed out after {configured:.3g} s and was stopped; try a smaller task, or run "
@@ -207,6 +258,24 @@ class ToolPipeline:
             raise ToolError(f"tool '{tool.name}' failed: {type(exc).__name__}: {exc}") from exc
         text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
         return cap_output(text, self.env.settings.max_output_chars)
+
+
+class _Told:
+    """Parking that also tells the turn's caller (a chat shows the waiting call and how to answer it)."""
+
+    def __init__(self, parking: Parking | None, sink: StreamSink | None) -> None:
+        self._parking = parking
+        self._sink = sink
+
+    async def parked(self, request: ApprovalRecord) -> None:
+        if self._sink is not None:
+            self._sink(ApprovalWaiting(request.to_json()))
+        if self._parking is not None:
+            await self._parking.parked(request)
+
+    async def resumed(self, request: ApprovalRecord) -> None:
+        if self._parking is not None:
+            await self._parking.resumed(request)
 
 
 def cap_output(text: str, limit: int) -> str:

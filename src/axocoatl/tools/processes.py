@@ -1,11 +1,11 @@
 """Running commands for the shell tools: the command runner (the sandbox tier) and background tasks.
 
 ``CommandRunner`` is the seam of the sandbox tiers: a tier decides how a command is started
-(bubblewrap, podman, or a plain subprocess). This version ships the plain tier,
-``SubprocessRunner``: the command runs in the workspace, in a session of its own (so a
-timeout kills all it started), under rlimits on CPU time, address space, file size and core
-dumps, with its output read continuously and kept only up to a cap (a 1 GB output costs
-the time to read it, never the memory).
+(bubblewrap, podman, or a plain subprocess; see tools/sandbox.py). The plain tier,
+``SubprocessRunner``, is the base of the others: the command runs in the workspace, in a session
+of its own (so a timeout kills all it started), under rlimits on CPU time, address space, file
+size and core dumps, with its output read continuously and kept only up to a cap (a 1 GB output
+costs the time to read it, never the memory). A tier changes the argv that starts the command.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Protocol
 
 READ_CHUNK = 65536
 KILL_GRACE_SECS = 2.0
+CPU_GRACE_SECS = 5
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class CommandRunner(Protocol):
 
     async def spawn(self, command: str, *, cwd: Path) -> asyncio.subprocess.Process: ...
 
+    async def stop(self, process: asyncio.subprocess.Process) -> None:
+        """Kill a spawned command and everything it started, and wait for it."""
+        ...
+
 
 def _preexec(limits: Limits) -> Callable[[], None] | None:
     if sys.platform == "win32":  # pragma: no cover - POSIX only
@@ -61,16 +66,19 @@ def _preexec(limits: Limits) -> Callable[[], None] | None:
     extra_processes = limits.processes
 
     def apply() -> None:
-        def cap(kind: int, value: int) -> None:
+        def cap(kind: int, value: int, grace: int = 0) -> None:
             if value <= 0:
                 return
             _, hard = resource.getrlimit(kind)
             if hard != resource.RLIM_INFINITY:
                 value = min(value, hard)
+            new_hard = value + grace if hard == resource.RLIM_INFINITY else hard
             with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(kind, (value, value if hard == resource.RLIM_INFINITY else hard))
+                resource.setrlimit(kind, (value, new_hard))
 
-        cap(resource.RLIMIT_CPU, limits.cpu_secs)
+        # SIGXCPU at the soft limit says why the command stopped; SIGKILL at the hard one, a little later,
+        # ends a command that ignores it.
+        cap(resource.RLIMIT_CPU, limits.cpu_secs, grace=CPU_GRACE_SECS)
         cap(resource.RLIMIT_AS, limits.memory_bytes)
         cap(resource.RLIMIT_FSIZE, limits.file_bytes)
         cap(resource.RLIMIT_CORE, 1)
@@ -125,11 +133,13 @@ class SubprocessRunner:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
 
+    def argv(self, command: str, cwd: Path) -> list[str]:
+        """What is executed to run ``command`` in ``cwd``."""
+        return ["/bin/bash", "-c", command]
+
     async def spawn(self, command: str, *, cwd: Path) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
-            "/bin/bash",
-            "-c",
-            command,
+            *self.argv(command, cwd),
             cwd=cwd,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -161,11 +171,14 @@ class SubprocessRunner:
         except TimeoutError:
             timed_out = True
         finally:
-            kill_group(process)  # also whatever it left running in the background
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.wait(), KILL_GRACE_SECS)
+            await self.stop(process)  # also whatever it left running in the background
         text = kept.decode("utf-8", errors="replace")
         return CommandResult(None if timed_out else process.returncode, text, timed_out, dropped)
+
+    async def stop(self, process: asyncio.subprocess.Process) -> None:
+        kill_group(process)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), KILL_GRACE_SECS)
 
 
 def _command_env(cwd: Path) -> dict[str, str]:
@@ -187,6 +200,7 @@ class BackgroundTask:
     read_upto: int = 0
     dropped: int = 0
     reader: asyncio.Task[None] | None = None
+    runner: CommandRunner | None = None  # the tier that started it, which knows how to stop it
 
 
 class BackgroundTasks:
@@ -201,8 +215,10 @@ class BackgroundTasks:
     def running(self, agent_id: str) -> int:
         return sum(1 for t in self._tasks.values() if t.agent_id == agent_id and t.process.returncode is None)
 
-    def add(self, agent_id: str, command: str, process: asyncio.subprocess.Process) -> BackgroundTask:
-        task = BackgroundTask(f"task-{os.getpid()}-{next(self._ids)}", agent_id, command, process)
+    def add(
+        self, agent_id: str, command: str, process: asyncio.subprocess.Process, runner: CommandRunner | None = None
+    ) -> BackgroundTask:
+        task = BackgroundTask(f"task-{os.getpid()}-{next(self._ids)}", agent_id, command, process, runner=runner)
         task.reader = asyncio.get_running_loop().create_task(self._read(task))
         self._tasks[task.task_id] = task
         return task
@@ -234,6 +250,8 @@ class BackgroundTasks:
         for task in tasks:
             kill_group(task.process)
         for task in tasks:
+            if task.runner is not None:  # a tier may have more to stop than the process group (a container)
+                await task.runner.stop(task.process)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(task.process.wait(), KILL_GRACE_SECS)
             if task.reader is not None:  # ends at the pipe's end; a grandchild holding it open is cut off

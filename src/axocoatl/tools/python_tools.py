@@ -44,8 +44,11 @@ def tool(
     effect: Effect = "read",
     timeout_secs: float | None = None,
     parameters: dict[str, Any] | None = None,
+    requires_approval: bool = False,
 ) -> Any:
-    """Mark a function as a tool (``@tool`` or ``@tool(effect="write", ...)``)."""
+    """Mark a function as a tool (``@tool`` or ``@tool(effect="write", ...)``).
+
+    ``requires_approval``: each call waits for a person's decision (docs/tools.md#approval)."""
     if effect not in EFFECTS:
         raise ValueError(f"effect must be one of {', '.join(EFFECTS)}, not {effect!r}")
 
@@ -55,7 +58,17 @@ def tool(
         text = description or doc.split("\n\n")[0].strip() or f"The {tool_name} tool."
         schema, wants_ctx = (parameters, _wants_ctx(func)) if parameters is not None else _schema(func)
         handler = _handler(func, wants_ctx)
-        setattr(func, MARK, Tool(tool_name, text, schema, handler, effect, timeout_secs, source="python"))
+        made = Tool(
+            tool_name,
+            text,
+            schema,
+            handler,
+            effect,
+            timeout_secs,
+            source="python",
+            requires_approval=requires_approval,
+        )
+        setattr(func, MARK, made)
         return func
 
     return mark(fn) if fn is not None else mark

@@ -1,12 +1,14 @@
 """Tools: what a tool is, the registry of them (fed by sources), and an agent's allow-listed view.
 
 A source is anything that yields tools: the built-ins, the project's Python tools, an
-agent's memory tools (agent-owned, added to its view), MCP servers later. The registry
-refuses two tools with one name, whichever sources they come from.
+agent's memory tools (agent-owned, added to its view), MCP servers (whose tools come and go:
+``replace_source``). The registry refuses two tools with one name, whichever sources they come
+from. An allow-list entry is a name or a glob (``mcp__fs__*``).
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,7 +31,8 @@ class Tool:
 
     ``timeout_secs`` None: the configured default (tools.timeout_secs). ``transactional``: the tool's
     only effect is on ``ToolContext.writes``, which commit with the turn; a resumed turn runs it again
-    rather than replaying it (its first run's writes never committed).
+    rather than replaying it (its first run's writes never committed). ``source`` names where it comes
+    from (builtin, python, memory…): approval settings and decisions saved by scope refer to it.
     """
 
     name: str
@@ -40,6 +43,11 @@ class Tool:
     timeout_secs: float | None = None
     transactional: bool = False
     source: str = "builtin"
+    requires_approval: bool = False  # every call waits for a person's decision (tools/approval.py)
+    parks: bool = False  # a call may park the workflow step (ask_human): its round runs one call at a time
+    # None: always offered. Else the tool is described to the model only while this returns True (its
+    # schema costs tokens on every call); it stays callable either way.
+    offered: Callable[[], bool] | None = None
 
     @property
     def spec(self) -> ToolSpec:
@@ -65,6 +73,18 @@ class ToolRegistry:
             raise ValueError(f"tool {tool.name!r} is registered twice (by {other} and by {tool.source})")
         self._tools[tool.name] = tool
 
+    def replace_source(self, source: str, tools: Iterable[Tool]) -> list[str]:
+        """Make ``tools`` all that ``source`` offers (a server relisted its tools); returns the names
+        refused because another source already has them."""
+        self._tools = {name: tool for name, tool in self._tools.items() if tool.source != source}
+        refused: list[str] = []
+        for tool in tools:
+            if tool.name in self._tools:
+                refused.append(tool.name)
+            else:
+                self.register(tool)
+        return refused
+
     def names(self) -> list[str]:
         return list(self._tools)
 
@@ -78,6 +98,8 @@ class ToolRegistry:
             tool = self._tools.get(name)
             if tool is not None:
                 chosen[name] = tool
+            elif any(c in name for c in "*?["):
+                chosen.update((n, t) for n, t in self._tools.items() if fnmatch.fnmatchcase(n, name))
         if extra:
             chosen.update(extra)
         return AgentToolbox(agent_id, chosen)
@@ -91,7 +113,8 @@ class AgentToolbox:
         self._tools = dict(tools)
 
     def specs(self) -> tuple[ToolSpec, ...]:
-        return tuple(tool.spec for tool in self._tools.values())
+        """The schemas to send with the next request: the tools offered right now."""
+        return tuple(tool.spec for tool in self._tools.values() if tool.offered is None or tool.offered())
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)

@@ -3,12 +3,13 @@ CommandRunner (the sandbox tier), in the workspace."""
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from axocoatl.core.errors import ToolError
 from axocoatl.tools.context import ToolContext
-from axocoatl.tools.processes import kill_group
 from axocoatl.tools.registry import Tool
+from axocoatl.tools.results import fit_field
 
 OUTPUT_BYTES = 4 * 30_000  # bytes kept of a command's output; the result cap applies after decoding
 
@@ -28,14 +29,40 @@ async def _bash(args: dict[str, Any], ctx: ToolContext) -> Any:
     keep = max(OUTPUT_BYTES, ctx.settings.max_output_chars * 4)
     result = await ctx.runner.run(command, cwd=ctx.workspace.root, timeout=timeout, max_output=keep)
     output = result.output
-    if result.truncated_bytes:
-        output += f"\n[truncated: {result.truncated_bytes} more bytes of output not kept]"
+    note = limit_note(result.exit_code, output)
     if result.timed_out:
+        if result.truncated_bytes:
+            output += f"\n[truncated: {result.truncated_bytes} more bytes of output not kept]"
+        reached = f"Limit reached: {note}.\n" if note else ""
         raise ToolError(
             f"bash: the command did not finish within {timeout:g} s and was killed (with everything it started). "
-            f"Output so far:\n{output[-4000:]}\nRun long commands with bash_background and poll task_output."
+            f"{reached}Output so far:\n{output[-4000:]}\nRun long commands with bash_background and poll task_output."
         )
-    return {"exit_code": result.exit_code, "output": output}
+    reply: dict[str, Any] = {"exit_code": result.exit_code, "output": output}
+    if note:
+        reply["limit"] = note
+    unread = f"{result.truncated_bytes} more bytes of output not kept" if result.truncated_bytes else None
+    return fit_field(reply, "output", ctx.settings.max_output_chars, unread)
+
+
+# What bash prints, or the exit code it gives, when a sandbox limit stopped a command.
+_LIMITS = (
+    (signal.SIGXFSZ, "File size limit exceeded", "a file reached the size limit (sandbox.limits.file_size_mb)"),
+    (signal.SIGXCPU, "CPU time limit exceeded", "a process used up its CPU time (sandbox.limits.cpu_secs)"),
+)
+
+
+def limit_note(exit_code: int | None, output: str) -> str | None:
+    """Which sandbox limit stopped the command, when one did: the model is told the cause, not only the symptom."""
+    notes = []
+    for sig, said, note in _LIMITS:
+        if exit_code in (128 + sig, -sig) or said in output:
+            notes.append(note)
+    if "fork: " in output and "Resource temporarily unavailable" in output:
+        notes.append("the command reached the process limit (sandbox.limits.max_processes)")
+    if any(said in output for said in ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "out of memory")):
+        notes.append("a process may have reached the memory limit (sandbox.limits.memory_mb)")
+    return "; ".join(notes) or None
 
 
 async def _bash_background(args: dict[str, Any], ctx: ToolContext) -> Any:
@@ -47,7 +74,7 @@ async def _bash_background(args: dict[str, Any], ctx: ToolContext) -> Any:
             f"bash_background: {ctx.tasks.max_tasks} of your background tasks are running; task_kill one first"
         )
     process = await ctx.runner.spawn(command, cwd=ctx.workspace.root)
-    task = ctx.tasks.add(ctx.agent_id, command, process)
+    task = ctx.tasks.add(ctx.agent_id, command, process, ctx.runner)
     return {"task_id": task.task_id, "status": "running", "hint": "read its output with task_output"}
 
 
@@ -78,7 +105,7 @@ async def _task_output(args: dict[str, Any], ctx: ToolContext) -> Any:
 async def _task_kill(args: dict[str, Any], ctx: ToolContext) -> Any:
     task = _task(args, ctx)
     was_running = task.process.returncode is None
-    kill_group(task.process)
+    await (task.runner or ctx.runner).stop(task.process)
     await task.process.wait()
     return {"task_id": task.task_id, "killed": was_running, "exit_code": task.process.returncode}
 

@@ -21,6 +21,7 @@ from axocoatl.config.schema import HttpToolsConfig
 from axocoatl.core.errors import ToolError
 from axocoatl.tools.context import ToolContext
 from axocoatl.tools.registry import Tool
+from axocoatl.tools.results import fit_field
 
 MAX_REDIRECTS = 5
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "head"})
@@ -128,7 +129,8 @@ async def _http_fetch(args: dict[str, Any], ctx: ToolContext) -> Any:
                 data, cut = await _read_capped(response, rules.max_bytes)
             finally:
                 await response.aclose()
-            return _render(url, response, data, cut, rules.max_bytes)
+            # Cut the text, not the JSON: the fields after it (truncated) stay visible.
+            return fit_field(_render(url, response, data, cut, rules.max_bytes), "text", ctx.settings.max_output_chars)
     raise ToolError(f"http_fetch: more than {MAX_REDIRECTS} redirects from {args['url']}")
 
 

@@ -23,18 +23,21 @@ class Workspace:
     whose tools never touch it leaves no directory behind."""
 
     def __init__(self, root: Path) -> None:
-        self._root = Path(os.path.realpath(root))
-        self._made = False
+        # Resolved on first use, like the directory is made: every turn builds a workspace, and the
+        # realpath of a deep path is an lstat per component (most turns call no file tool).
+        self._given = Path(os.path.abspath(root))
+        self._root: Path | None = None
 
     @property
     def root(self) -> Path:
-        if not self._made:
-            self._root.mkdir(parents=True, exist_ok=True)
-            self._made = True
+        if self._root is None:
+            real = Path(os.path.realpath(self._given))
+            real.mkdir(parents=True, exist_ok=True)
+            self._root = real
         return self._root
 
     def __repr__(self) -> str:
-        return f"Workspace({str(self._root)!r})"
+        return f"Workspace({str(self._root or self._given)!r})"
 
     def resolve(self, path: object, *, what: str = "path") -> Path:
         """The real path of ``path`` (relative to the root), refused when it leaves the workspace."""

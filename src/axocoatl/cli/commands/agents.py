@@ -28,7 +28,7 @@ def list_agents(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
                 "model": a.model,
                 "role": a.role,
                 "depends_on": a.depends_on,
-                "tools": a.tools,
+                "tools": a.tool_names,
                 "token_budget": budget.model_dump() if budget else None,
             }
         )
@@ -50,7 +50,7 @@ def list_agents(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
             escape(a.id),
             escape(f"{a.provider}/{a.model or 'default'}"),
             escape(", ".join(a.depends_on)),
-            escape(", ".join(a.tools)),
+            escape(", ".join(a.tool_names)),
             f"{budget.per_execution} ({budget.overflow_policy})" if budget else "unlimited",
         )
     console().print(table)
@@ -70,7 +70,9 @@ def _daemon(ctx: typer.Context) -> tuple[Any, Any]:
 @app.command("status")
 def status(
     ctx: typer.Context,
-    agent_id: str | None = typer.Argument(None, help="One agent (default: all).", autocompletion=complete_agents),
+    agent_id: str | None = typer.Argument(
+        None, metavar="AGENT", help="One agent (default: all).", autocompletion=complete_agents
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Live status of the daemon's agents: status, turns, tokens, supervision restarts and why."""
@@ -125,7 +127,7 @@ def status(
 @app.command("restart")
 def restart(
     ctx: typer.Context,
-    agent_id: str = typer.Argument(..., help="The agent to restart.", autocompletion=complete_agents),
+    agent_id: str = typer.Argument(..., metavar="AGENT", help="The agent to restart.", autocompletion=complete_agents),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (the answer of POST /api/agents/{id}/restart)."),
 ) -> None:
     """Restart an agent's actor in the running daemon, from its committed state."""

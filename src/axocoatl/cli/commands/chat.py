@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -161,6 +162,11 @@ class _Printer:
             self.newline()
             args = _clip(json.dumps(data.get("arguments", {}), ensure_ascii=False), 80)
             self.write(self.style(f"  ⚙ {data.get('name')}({args})", "2") + "\n")
+        elif event == "approval":
+            from axocoatl.cli.live import approval_notice
+
+            self.newline()
+            self.write(self.style(approval_notice(data), "35") + "\n")
         elif event == "tool-result":
             mark = "✗" if data.get("is_error") else "→"
             self.write(self.style(f"    {mark} {_clip(str(data.get('result', '')), 60)}", "2") + "\n")
@@ -260,7 +266,9 @@ async def _chat(
 ) -> int:
     from rich.markup import escape
 
-    printer = _Printer(agent_id, color=sys.stdout.isatty())
+    # Colour only on a terminal, and never when the user asked for none (NO_COLOR, TERM=dumb), as Rich does.
+    plain = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+    printer = _Printer(agent_id, color=sys.stdout.isatty() and not plain)
     total = 0
 
     async def one_turn(text: str, *, interruptible: bool = False) -> bool:
@@ -371,6 +379,12 @@ def chat(
 
     if not is_thread_name(thread):
         fail(UsageError(f"--thread {thread!r} is not a thread name", hint=THREAD_HINT), debug=g.debug)
+    if workspace is not None and not workspace.is_dir():  # before the prompt, as `workflow run` does
+        missing = UsageError(
+            f"--workspace: workspace '{workspace.resolve()}' is not a directory",
+            hint="create it first, or point at an existing one",
+        )
+        fail(missing, debug=g.debug)
     config: AxocoatlConfig | None = load(ctx).config if g.config_path.exists() else None
     limit = input_limit(config)
     if as_json and message is None:

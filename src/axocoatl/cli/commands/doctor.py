@@ -14,8 +14,9 @@ def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each provider gets to answer."),
 ) -> None:
-    """Check Python, the config, the data dir and database, every provider an agent uses, the port and the
-    daemon; print each finding (ok / warn / fail) with the fix. Exit 1 when anything fails."""
+    """Check Python, the config, the data dir and database, every provider an agent uses, the sandbox tier
+    of agents' commands, the port and the daemon; print each finding (ok / warn / fail) with the fix. Exit 1
+    when anything fails."""
     from rich.markup import escape
 
     from axocoatl.cli.doctor import DoctorInputs, run_checks

@@ -56,7 +56,7 @@ def _read(g: Globals, config: AxocoatlConfig, fn: Callable[[SQLiteStore], Awaita
     from axocoatl.store import create_store
 
     store = create_store(config.store, g.resolved_data_dir())
-    if not Path(store.path).exists():
+    if not store.exists():
         return None
 
     async def go() -> T:
@@ -120,7 +120,7 @@ def blocks(
 def search(
     ctx: typer.Context,
     agent_id: str = typer.Argument(..., metavar="AGENT", help="Agent id.", autocompletion=complete_agents),
-    query: str = typer.Argument(..., help="What to look for."),
+    query: str = typer.Argument(..., metavar="QUERY", help="What to look for."),
     k: int = typer.Option(5, "-k", min=1, max=100, help="How many results."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:

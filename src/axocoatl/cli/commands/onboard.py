@@ -50,7 +50,9 @@ def onboard(
     ctx: typer.Context,
     yes: bool = typer.Option(False, "--yes", "-y", help="Ask nothing: take every answer from the flags."),
     provider: str | None = typer.Option(None, "--provider", "-p", help=f"One of: {', '.join(PROVIDERS)}."),
-    template: str | None = typer.Option(None, "--template", "-t", help="assistant or research."),
+    template: str | None = typer.Option(
+        None, "--template", "-t", help="assistant (one agent), research (a pipeline), team (a coordinator) or tools."
+    ),
     directory: Path | None = typer.Option(None, "--dir", "-d", help="The new project's directory."),
     model: str | None = typer.Option(None, "--model", "-m", help="The model [default: the provider's]."),
     api_key: str | None = typer.Option(
@@ -131,7 +133,7 @@ def _set_up(answers: Answers, *, debug: bool) -> int:
 
     from axocoatl.cli.commands.doctor import MARKS
     from axocoatl.cli.doctor import DoctorInputs, run_checks
-    from axocoatl.config.templates import key_env_of, scaffold_project
+    from axocoatl.config.templates import first_command, key_env_of, scaffold_project
     from axocoatl.core.errors import AxocoatlError
 
     target = answers.directory
@@ -175,10 +177,7 @@ def _set_up(answers: Answers, *, debug: bool) -> int:
     if failed:
         out.print("  fix the problems above, then: axocoatl doctor", markup=False)
     out.print("  axocoatl dev          # the runtime, the API and the dashboard", markup=False)
-    if answers.template == "research":
-        out.print('  axocoatl workflow run research -i "What is a write-ahead log?"', markup=False)
-    else:
-        out.print("  axocoatl chat         # talk to the assistant", markup=False)
+    out.print(f"  axocoatl {first_command(answers.template)}", markup=False)
     return 1 if failed else 0
 
 
@@ -191,12 +190,13 @@ def _write_env(path: Path, name: str, value: str) -> None:
 
 
 def _first_run(config_path: Path, template: str) -> None:
+    import shlex
     import subprocess
 
-    command = [sys.executable, "-m", "axocoatl", "-c", str(config_path)]
-    if template == "research":
-        command += ["workflow", "run", "research", "-i", "What is a write-ahead log?"]
-    else:
-        command += ["chat", "-m", "Hello! What can you do?"]
-    console().print(f"\nfirst run: axocoatl {' '.join(command[3:])}", markup=False)
-    subprocess.run(command, check=False)
+    from axocoatl.config.templates import first_command
+
+    words = shlex.split(first_command(template))
+    if words == ["chat"]:
+        words += ["-m", "Hello! What can you do?"]
+    console().print(f"\nfirst run: axocoatl {shlex.join(words)}", markup=False)
+    subprocess.run([sys.executable, "-m", "axocoatl", "-c", str(config_path), *words], check=False)

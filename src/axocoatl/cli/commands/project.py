@@ -18,7 +18,7 @@ config_app = command_group(help="Config utilities.")
 
 def validate(
     ctx: typer.Context,
-    path: Path | None = typer.Argument(None, help="Config file (default: --config, ./axocoatl.yaml)."),
+    path: Path | None = typer.Argument(None, metavar="PATH", help="Config file (default: --config, ./axocoatl.yaml)."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict, errors and warnings as JSON."),
 ) -> None:
     """Check a config file and report every problem at once (static checks; `doctor` checks it live)."""
@@ -55,6 +55,9 @@ def validate(
     for a in config.agents:
         budget = f"{a.token_budget.per_execution} tokens/exec" if a.token_budget else "unlimited"
         deps = f" ← {', '.join(a.depends_on)}" if a.depends_on else ""
+        if a.workflow is not None:  # a sub-workflow step: no model of its own
+            out.print(f"  step {a.id} (runs workflow {a.workflow}){deps}", markup=False)
+            continue
         out.print(f"  agent {a.id} ({a.provider}/{a.model or 'default'}) [{budget}]{deps}", markup=False)
     out.print(
         f"  {len(config.agents)} agents, {len(config.workflows)} workflows, {len(config.skills)} skills, "
@@ -123,7 +126,7 @@ def local_model_issues(loaded: LoadedConfig) -> list[ConfigIssue]:
 
 
 def init(
-    name: str = typer.Argument(..., help="Directory to create for the new project."),
+    name: str = typer.Argument(..., metavar="NAME", help="Directory to create for the new project."),
     provider: str = typer.Option(
         "local",
         "--provider",
@@ -131,13 +134,17 @@ def init(
         help="Provider of the starter agents: local, mock, ollama, openai, openrouter, mistral, anthropic or gemini.",
     ),
     template: str = typer.Option(
-        "research", "--template", "-t", help="research (two agents, a workflow) or assistant."
+        "research",
+        "--template",
+        "-t",
+        help="research (two agents, a workflow), assistant (one agent), team (a coordinator) or tools.",
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: the files written and the first command."),
 ) -> None:
     """Create a new project (no questions, no key stored; `onboard` is the guided way)."""
     from rich.markup import escape
 
-    from axocoatl.config.templates import scaffold_project
+    from axocoatl.config.templates import first_command, scaffold_project
     from axocoatl.core.errors import AxocoatlError
 
     target = Path(name)
@@ -145,6 +152,17 @@ def init(
         written = scaffold_project(target, target.name, provider=provider, template=template)
     except AxocoatlError as exc:
         fail(exc)
+    if as_json:
+        print_json(
+            {
+                "directory": str(target.absolute()),
+                "template": template,
+                "provider": provider,
+                "files": [str(f.absolute()) for f in written],
+                "next": ["axocoatl doctor", f"axocoatl {first_command(template)}"],
+            }
+        )
+        return
     out = console()
     out.print(f"[green]✓[/] created {escape(str(target))}/")
     for file in written:
@@ -152,10 +170,7 @@ def init(
     out.print("\nnext steps:")
     out.print(f"  cd {target}", markup=False)
     out.print("  axocoatl doctor")
-    if template == "research":
-        out.print('  axocoatl workflow run research -i "What is a write-ahead log?"')
-    else:
-        out.print("  axocoatl chat")
+    out.print(f"  axocoatl {first_command(template)}", markup=False)
 
 
 @config_app.command("schema")

@@ -8,35 +8,37 @@ from urllib.parse import quote
 
 import typer
 
-from axocoatl.cli.common import command_group, console, fail, globals_of, load, print_json, run
-from axocoatl.core.errors import AxocoatlError
+from axocoatl.cli.common import command_group, console, load, print_json
 
 if TYPE_CHECKING:
+    from axocoatl.config.schema import AxocoatlConfig
     from axocoatl.runtime.schedules import Scheduler
 
 app = command_group(help="Schedules: when each fires next, its last outcome; run one now, pause, resume.")
 
 
-def _call(ctx: typer.Context, method: str, path: str, local: Callable[[Scheduler], Awaitable[Any]]) -> Any:
+def _call(
+    ctx: typer.Context,
+    method: str,
+    path: str,
+    local: Callable[[Scheduler], Awaitable[Any]],
+    without_store: Callable[[], Any] | None = None,
+) -> Any:
     """The daemon's answer to ``method path`` when a daemon owns the data dir, else ``local`` on our own runtime."""
-    from axocoatl.cli.daemon_client import DaemonClient
+    from axocoatl.cli.execution import daemon_or_local
 
-    g = globals_of(ctx)
-    loaded = load(ctx)
-    daemon = DaemonClient.discover(g.resolved_data_dir(), loaded.config)
-    try:
-        if daemon is not None:
-            return daemon.request(method, path)
+    config = load(ctx).config
+    return daemon_or_local(
+        ctx, method, path, lambda rt: local(rt.scheduler), config=config, without_store=without_store
+    )
 
-        async def in_process() -> Any:
-            from axocoatl.runtime.runtime import Runtime
 
-            async with Runtime(loaded.config, data_dir=g.resolved_data_dir()) as rt:
-                return await local(rt.scheduler)
+def _never_started(config: AxocoatlConfig) -> list[dict[str, Any]]:
+    """The schedules as listed before any process opened the database: none has state or fires yet."""
+    from axocoatl.runtime.proactive import scheduled_entries
+    from axocoatl.runtime.schedules import ScheduleView
 
-        return run(in_process(), debug=g.debug)
-    except AxocoatlError as exc:
-        fail(exc, debug=g.debug)
+    return [ScheduleView(s, None, None, None).to_json() for s in [*config.schedules, *scheduled_entries(config)]]
 
 
 @app.command("list")
@@ -46,7 +48,9 @@ def list_schedules(ctx: typer.Context, as_json: bool = typer.Option(False, "--js
     async def views(scheduler: Scheduler) -> list[dict[str, Any]]:
         return [v.to_json() for v in await scheduler.views()]
 
-    rows: list[dict[str, Any]] = _call(ctx, "GET", "/api/schedules", views)
+    rows: list[dict[str, Any]] = _call(
+        ctx, "GET", "/api/schedules", views, without_store=lambda: _never_started(load(ctx).config)
+    )
     if as_json:
         print_json(rows)
         return
@@ -78,7 +82,7 @@ def list_schedules(ctx: typer.Context, as_json: bool = typer.Option(False, "--js
 @app.command("run")
 def run_schedule(
     ctx: typer.Context,
-    schedule_id: str = typer.Argument(..., help="Schedule id (see `axocoatl schedules list`)."),
+    schedule_id: str = typer.Argument(..., metavar="SCHEDULE_ID", help="Schedule id (see `axocoatl schedules list`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
 ) -> None:
     """Run a schedule's workflow (or agent) now, with its input; its next fire stays as it is."""
@@ -112,7 +116,7 @@ def _toggle(ctx: typer.Context, schedule_id: str, paused: bool, as_json: bool) -
 @app.command("pause")
 def pause_schedule(
     ctx: typer.Context,
-    schedule_id: str = typer.Argument(..., help="Schedule id."),
+    schedule_id: str = typer.Argument(..., metavar="SCHEDULE_ID", help="Schedule id."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Pause a schedule until `schedules resume` (the slots meanwhile never run)."""
@@ -122,7 +126,7 @@ def pause_schedule(
 @app.command("resume")
 def resume_schedule(
     ctx: typer.Context,
-    schedule_id: str = typer.Argument(..., help="Schedule id."),
+    schedule_id: str = typer.Argument(..., metavar="SCHEDULE_ID", help="Schedule id."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Resume a paused schedule: it next fires at its first slot from now."""

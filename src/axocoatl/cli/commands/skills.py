@@ -35,7 +35,9 @@ def list_skills(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
 @app.command("fire")
 def fire_skill(
     ctx: typer.Context,
-    skill_id: str = typer.Argument(..., help="Skill id (see `axocoatl skills list`).", autocompletion=complete_skills),
+    skill_id: str = typer.Argument(
+        ..., metavar="SKILL_ID", help="Skill id (see `axocoatl skills list`).", autocompletion=complete_skills
+    ),
     task: str = typer.Option("", "-i", "--input", help="Text given to the agents that react; - reads stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),
 ) -> None:

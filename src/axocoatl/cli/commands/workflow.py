@@ -49,7 +49,10 @@ def list_workflows(ctx: typer.Context, as_json: bool = typer.Option(False, "--js
 def run_workflow(
     ctx: typer.Context,
     workflow_id: str = typer.Argument(
-        ..., help="Workflow id (see `axocoatl workflow list`).", autocompletion=complete_workflows
+        ...,
+        metavar="WORKFLOW_ID",
+        help="Workflow id (see `axocoatl workflow list`).",
+        autocompletion=complete_workflows,
     ),
     task: str = typer.Option(..., "-i", "--input", help="The task given to the entry agents; - reads stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no live view)."),

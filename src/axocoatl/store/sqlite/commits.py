@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from axocoatl.store.records import WriteBatch
-from axocoatl.store.sqlite import events, journal, memory, runs, schedules, threads, tokens
+from axocoatl.store.sqlite import deliveries, events, journal, memory, runs, schedules, threads, tokens
 from axocoatl.store.sqlite.sql import immediate
 
 
@@ -17,8 +17,12 @@ def apply(db: sqlite3.Connection, batch: WriteBatch) -> None:
     the messages appended after it.
     """
     runs.check_fences(db, batch.fences)
+    runs.check_step_claims(db, batch.step_claims)
+    runs.mark_claims_applied(db, batch.claims_applied)
     schedules.apply_claims(db, batch.schedule_claims)  # before the run it starts: no run without its claim
+    deliveries.apply_cursor_claims(db, batch.cursor_claims)
     runs.insert_runs(db, batch.new_runs)
+    runs.insert_steps(db, batch.new_steps)
     threads.reset_threads(db, batch.session_resets)
     threads.append_messages(db, batch.session)
     threads.save_states(db, batch.thread_states)
@@ -34,6 +38,7 @@ def apply(db: sqlite3.Connection, batch: WriteBatch) -> None:
     journal.save_rows(db, batch.journal)
     journal.close(db, batch.journal_closes)
     journal.save_workspaces(db, batch.workspaces)
+    runs.save_plans(db, batch.run_plans)
 
 
 def write(db: sqlite3.Connection, batch: WriteBatch) -> None:

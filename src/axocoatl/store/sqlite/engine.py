@@ -10,7 +10,8 @@ into the next transaction (group commit), each batch inside its own savepoint: o
 fsync covers many steps and a step's batch is never split nor lost with another's
 error. At synchronous=NORMAL a commit does not fsync, so it runs inline too; WAL
 checkpoints then run on the worker. An inline statement that finds the database
-locked by another process falls back to the worker, which waits for the lock.
+locked (by the worker's commit, or another process) falls back to the worker, which waits
+for the lock; an inline commit that does joins the next group.
 """
 
 from __future__ import annotations
@@ -161,8 +162,7 @@ class Engine:
         """Commit ``batch`` in one transaction: inline when it needs no fsync, else grouped on the worker."""
         if not batch:
             return
-        if self._inline_commits or not durable:
-            await self.inline(lambda db: commits.write(db, batch))
+        if (self._inline_commits or not durable) and self._write_inline(batch):
             self._inline_since_checkpoint += 1
             if self._inline_since_checkpoint >= CHECKPOINT_EVERY and self._worker is not None:
                 self._start_checkpoint()
@@ -175,6 +175,26 @@ class Engine:
             # Its own task: a caller that is cancelled must not strand the batches queued behind it.
             self._flusher = asyncio.ensure_future(self._flush())
         await future
+
+    def _write_inline(self, batch: WriteBatch) -> bool:
+        """Commit ``batch`` on the loop's connection; False when the database is locked.
+
+        A locked database is most often the worker fsyncing a group: the batch then joins the next
+        group instead of a transaction (and, at FULL, an fsync) of its own on the worker, which under
+        load made every step's start record a serial fsync.
+        """
+        db = self._db
+        if db is None:
+            raise store_closed()
+        try:
+            commits.write(db, batch)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) not in _BUSY_CODES or self._worker is None:
+                raise database_error(self.path, exc) from exc
+            return False
+        except sqlite3.Error as exc:
+            raise database_error(self.path, exc) from exc
+        return True
 
     async def _flush(self) -> None:
         """Commit queued batches, all that arrived during the previous commit together."""

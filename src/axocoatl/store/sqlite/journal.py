@@ -92,6 +92,15 @@ def load_open(db: sqlite3.Connection, run_id: str, agent_id: str) -> tuple[int, 
     return int(last or 0) + 1, []
 
 
+def list_run(db: sqlite3.Connection, run_id: str) -> list[JournalRecord]:
+    """Every call row of a run (not the model replies), in order."""
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM tool_journal WHERE run_id = ? AND idx >= 0 ORDER BY agent_id, activation, round, idx",
+        (run_id,),
+    ).fetchall()
+    return [_record(r) for r in rows]
+
+
 def load_workspaces(db: sqlite3.Connection, run_id: str) -> list[WorkspaceRecord]:
     rows = db.execute(
         "SELECT run_id, agent_id, path, baseline FROM run_workspaces WHERE run_id = ? ORDER BY agent_id", (run_id,)

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from axocoatl.core.errors import FireTaken
-from axocoatl.store.records import ScheduleClaim, ScheduleFire, ScheduleState
+from axocoatl.store.records import ScheduleClaim, ScheduleFire, ScheduleState, schedule_trigger
 from axocoatl.store.sqlite.sql import immediate
 
 _FIRE_COLUMNS = "schedule_id, slot, outcome, run_id, detail, at"
@@ -23,7 +23,7 @@ def apply_claims(db: sqlite3.Connection, claims: Iterable[ScheduleClaim]) -> Non
     for claim in claims:
         if claim.slot is not None:
             if claim.max_concurrent is not None:
-                running = count_running(db, f"schedule:{claim.schedule_id}", claim.live_since)
+                running = count_running(db, schedule_trigger(claim.schedule_id), claim.live_since)
                 if running >= claim.max_concurrent:
                     raise FireTaken(
                         f"schedule '{claim.schedule_id}' already has {running} run(s) going",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from axocoatl.core.errors import OwnershipLost
 from axocoatl.core.messages import ChatMessage
 from axocoatl.store.records import SessionAppend, ThreadRecord, ThreadState
 
@@ -25,6 +26,8 @@ def reset_threads(db: sqlite3.Connection, resets: Iterable[tuple[str, str]]) -> 
 def append_messages(db: sqlite3.Connection, appends: Iterable[SessionAppend]) -> None:
     """Each append's messages after the thread's last one; its ``first_seq`` says where they went."""
     for append in appends:
+        if append.lease is not None:
+            check_lease(db, append.agent_id, append.thread, append.lease)
         append.first_seq = next_message_seq(db, append.agent_id, append.thread)
         db.executemany(
             "INSERT INTO thread_messages (agent_id, thread, seq, message, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -83,3 +86,35 @@ def list_threads(db: sqlite3.Connection, agent_id: str) -> list[tuple[str, int, 
         (agent_id,),
     ).fetchall()
     return [(str(r[0]), int(r[1]), r[2]) for r in rows]
+
+
+# ---------------------------------------------------------------------- leases (shared databases)
+
+
+def take_lease(db: sqlite3.Connection, agent_id: str, thread: str, token: str, now: float, expires_at: float) -> bool:
+    """Take (or renew, for the token that holds it) a thread's lease unless another token holds it unexpired."""
+    db.execute(
+        "INSERT INTO thread_leases (agent_id, thread, token, expires_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (agent_id, thread) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at "
+        "WHERE thread_leases.token = excluded.token OR thread_leases.expires_at <= ?",
+        (agent_id, thread, token, expires_at, now),
+    )
+    row = db.execute("SELECT token FROM thread_leases WHERE agent_id = ? AND thread = ?", (agent_id, thread)).fetchone()
+    return row is not None and str(row[0]) == token
+
+
+def check_lease(db: sqlite3.Connection, agent_id: str, thread: str, token: str) -> None:
+    """The token still holds the thread's lease (an expired one nobody took is still its own), or the batch fails."""
+    held = db.execute(
+        "SELECT 1 FROM thread_leases WHERE agent_id = ? AND thread = ? AND token = ?", (agent_id, thread, token)
+    ).fetchone()
+    if held is None:
+        raise OwnershipLost(
+            f"thread '{thread}' of agent '{agent_id}' is no longer leased to this node (its lease expired and "
+            "another node took it)",
+            hint="the turn is dropped and its messages are not appended; send the message again",
+        )
+
+
+def release_lease(db: sqlite3.Connection, agent_id: str, thread: str, token: str) -> None:
+    db.execute("DELETE FROM thread_leases WHERE agent_id = ? AND thread = ? AND token = ?", (agent_id, thread, token))
