@@ -16,12 +16,21 @@ import pytest
 from tests import seed
 from tests.nats_cluster import NatsCluster
 from tests.pg import PostgresCluster
+from tests.server.support import Daemon, reap_daemons
 
 from axocoatl.config.loader import parse_config_text
 from axocoatl.config.schema import AxocoatlConfig
 from axocoatl.runtime.runtime import Runtime
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _reap_daemons() -> Iterator[None]:
+    """A daemon left running by a failed test dies with that test (daemons of wider fixtures live on)."""
+    before = list(Daemon.started)
+    yield
+    reap_daemons(keep=before)
 
 
 def config_from_yaml(text: str) -> AxocoatlConfig:

@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from tests.dashboard.support import DASHBOARD_CONFIG, launch
 from tests.server.support import Daemon, running_daemon
+
+# A hang guard, not a timing: the suite runs three workers on two cores beside a daemon and Chromium,
+# where a live update can take longer than Playwright's 5 s default to reach the page.
+expect.set_options(timeout=30_000)
 
 
 @pytest.hookimpl(wrapper=True)

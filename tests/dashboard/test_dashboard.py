@@ -36,8 +36,8 @@ def test_run_a_workflow_and_watch_its_graph_live(page: Page, daemon: Daemon) -> 
     # The entry agents run while the join waits: seen live, before the run ends.
     expect(graph.locator('g.node[data-agent="researcher"]')).to_have_attribute("data-status", "running")
     expect(summarizer).to_have_attribute("data-status", "pending")
-    expect(summarizer).to_have_attribute("data-status", "running", timeout=15_000)
-    expect(summarizer).to_have_attribute("data-status", "completed", timeout=15_000)
+    expect(summarizer).to_have_attribute("data-status", "running")
+    expect(summarizer).to_have_attribute("data-status", "completed")
     expect(page.get_by_test_id("run-status")).to_have_text("completed")
     expect(page.get_by_test_id("final-output")).to_contain_text("map the river deltas")
     # The join sits one layer right of both dependencies, and its signal bar is full.
@@ -141,7 +141,7 @@ def test_actions_resume_a_failed_run_restart_an_agent_drive_a_schedule(page: Pag
     expect(page.get_by_test_id("run-status")).to_have_text("failed")
     page.get_by_role("button", name="Resume").click()
     # The retry runs the failed step again (and the mock fails it again): a second attempt.
-    expect(page.locator("tbody tr").filter(has_text="flaky").locator("td").nth(2)).to_have_text("2", timeout=15_000)
+    expect(page.locator("tbody tr").filter(has_text="flaky").locator("td").nth(2)).to_have_text("2")
     expect(page.get_by_test_id("run-status")).to_have_text("failed")
     open_view(page, daemon, "agents")
     with page.expect_response(lambda r: r.url.endswith("/api/agents/assistant/restart")) as restarted:
@@ -160,7 +160,7 @@ def test_actions_resume_a_failed_run_restart_an_agent_drive_a_schedule(page: Pag
     expect(started).to_be_visible()
     started.get_by_role("link").click()
     expect(page.get_by_text("schedule:nightly")).to_be_visible()
-    expect(page.get_by_test_id("run-status")).to_have_text("completed", timeout=20_000)
+    expect(page.get_by_test_id("run-status")).to_have_text("completed")
 
 
 def test_answer_an_interrupt_and_fork_a_run(page: Page, daemon: Daemon) -> None:
@@ -168,12 +168,12 @@ def test_answer_an_interrupt_and_fork_a_run(page: Page, daemon: Daemon) -> None:
     page.get_by_role("form", name="Start a run").get_by_label("Workflow").select_option("post")
     page.get_by_label("Task").fill("river notes")
     page.get_by_role("button", name="Run workflow").click()
-    expect(page.get_by_test_id("run-status")).to_have_text("waiting", timeout=15_000)
+    expect(page.get_by_test_id("run-status")).to_have_text("waiting")
     form = page.get_by_role("form", name="Answer editor")
     expect(form).to_contain_text("Publish this draft?")
     form.get_by_role("textbox").fill("ok, ship it")
     form.get_by_role("button", name="Send answer").click()
-    expect(page.get_by_test_id("run-status")).to_have_text("completed", timeout=15_000)
+    expect(page.get_by_test_id("run-status")).to_have_text("completed")
     run_id = page.url.rsplit("/", 1)[-1]
     with daemon.client() as client:
         steps = {s["agent_id"]: s for s in client.get(f"/api/runs/{run_id}").json()["steps"]}
@@ -184,7 +184,7 @@ def test_answer_an_interrupt_and_fork_a_run(page: Page, daemon: Daemon) -> None:
     fork.get_by_role("button", name="Fork from publisher").click()
     expect(page).not_to_have_url(re.compile(re.escape(run_id)))
     expect(page.get_by_role("group", name="Run actions")).to_contain_text(f"forked from {run_id} at publisher")
-    expect(page.get_by_test_id("run-status")).to_have_text("completed", timeout=15_000)
+    expect(page.get_by_test_id("run-status")).to_have_text("completed")
     forked = page.url.rsplit("/", 1)[-1]
     with daemon.client() as client:
         steps = {s["agent_id"]: s for s in client.get(f"/api/runs/{forked}").json()["steps"]}
@@ -196,7 +196,7 @@ def test_approve_a_tool_call_from_the_inbox(page: Page, daemon: Daemon) -> None:
         run_id = client.post("/api/workflows/guarded-job/execute", json={"input": "go"}).json()["run_id"]
     open_view(page, daemon, f"runs/{run_id}")
     node = page.locator('svg.lattice g.node[data-agent="guarded"]')
-    expect(node).to_have_attribute("data-status", "awaiting_approval", timeout=15_000)
+    expect(node).to_have_attribute("data-status", "awaiting_approval")
     page.get_by_role("link", name="Approvals").click()
     request = page.locator("article[data-approval]").filter(has_text="echo")
     expect(request).to_contain_text('"text": "launch"')
@@ -277,12 +277,12 @@ def test_cancel_a_waiting_run_then_resume_it(page: Page, daemon: Daemon) -> None
     page.get_by_role("form", name="Start a run").get_by_label("Workflow").select_option("post")
     page.get_by_label("Task").fill("lake notes")
     page.get_by_role("button", name="Run workflow").click()
-    expect(page.get_by_test_id("run-status")).to_have_text("waiting", timeout=15_000)
+    expect(page.get_by_test_id("run-status")).to_have_text("waiting")
     page.get_by_role("group", name="Run actions").get_by_role("button", name="Cancel").click()
-    expect(page.get_by_test_id("run-status")).to_have_text("cancelled", timeout=15_000)
+    expect(page.get_by_test_id("run-status")).to_have_text("cancelled")
     expect(page.get_by_role("group", name="Run actions").get_by_role("button", name="Cancel")).to_have_count(0)
     page.get_by_role("button", name="Resume").click()
-    expect(page.get_by_test_id("run-status")).to_have_text("waiting", timeout=15_000)
+    expect(page.get_by_test_id("run-status")).to_have_text("waiting")
     run_id = page.url.rsplit("/", 1)[-1]
     with daemon.client() as client:
         steps = {s["agent_id"]: s for s in client.get(f"/api/runs/{run_id}").json()["steps"]}

@@ -31,13 +31,13 @@ mcp_servers:
 def test_servers_tools_and_restart(page: Page, daemon: Daemon) -> None:
     page.goto(f"{daemon.url}/#/mcp")
     row = page.locator('tr[data-server="scripted"]')
-    expect(row.locator(".badge")).to_have_text("connected", timeout=15_000)
+    expect(row.locator(".badge")).to_have_text("connected")
     with daemon.client() as client:
         tools = client.get("/api/mcp/tools").json()
     expect(row).to_contain_text("stdio")
     assert tools, "the scripted server offers tools"
     expect(page.get_by_role("region", name="MCP tools")).to_contain_text(tools[0]["name"])
     page.get_by_role("button", name="Restart: scripted").click()
-    expect(row.locator("td").nth(4)).to_have_text("1", timeout=15_000)  # restarts
+    expect(row.locator("td").nth(4)).to_have_text("1")  # restarts
     expect(row.locator(".badge")).to_have_text("connected")
     assert axe_violations(page) == []

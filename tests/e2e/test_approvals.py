@@ -193,20 +193,21 @@ def test_a_request_left_by_a_killed_run_is_denied_once_its_deadline_passed(tmp_p
     """Nobody waits for it any more (no daemon): listing it after its deadline denies it, by the created time."""
     work = tmp_path / "work"
     work.mkdir()
-    project = Project(tmp_path / "project", config(work, timeout=2))
+    # The deadline leaves a loaded machine time to see the request pending before the run denies it.
+    project = Project(tmp_path / "project", config(work, timeout=6))
     proc = project.start("workflow", "run", "job", "-i", "go", "--json")
     try:
         [request] = wait_for(lambda: project.peek("approvals", "list", "--json"), "the call to wait")
     finally:
         proc.kill()
         proc.communicate()
-    time.sleep(2.1)
+    time.sleep(6.1)  # the deadline runs from the request's creation, before it was seen
     [listed] = json.loads(project.cli("approvals", "list", "--all", "--json").stdout)
     assert listed["approval_id"] == request["approval_id"]
     assert (listed["status"], listed["decided_by"]) == ("denied", "timeout")
     resumed = project.cli("runs", "resume", request["run_id"], "--json")
     assert resumed.returncode == 0, resumed.stderr
-    assert "no decision within 2 s" in json.loads(resumed.stdout)["steps"][0]["output"]
+    assert "no decision within 6 s" in json.loads(resumed.stdout)["steps"][0]["output"]
     assert not (work / "log.txt").exists()
 
 

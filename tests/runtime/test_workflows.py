@@ -237,16 +237,17 @@ async def test_workflow_timeout_names_the_setting(make_runtime: Callable[..., Ru
     config = build_config(
         [
             mock_agent("first"),
-            mock_agent("stuck", ["first"], options={"latency_ms": 10_000}),
+            mock_agent("stuck", ["first"], options={"latency_ms": 60_000}),
             mock_agent("never", ["stuck"]),
         ],
-        workflow_fields={"timeout_secs": 0.3},
+        # Long enough for 'first' to finish on a loaded machine; 'stuck' cannot.
+        workflow_fields={"timeout_secs": 2.5},
     )
     async with make_runtime(config) as rt:
         result = await run(rt)
     by_id = steps(result)
     assert result.status == "failed"
-    assert "workflow 'wf' timed out after 0.3 s" in (result.error or "")
+    assert "workflow 'wf' timed out after 2.5 s" in (result.error or "")
     assert "timeout_secs" in (result.error or "")
     assert by_id["first"].status == "completed"
     assert by_id["stuck"].status == "failed"

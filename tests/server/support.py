@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from websockets.sync.client import ClientConnection, connect
@@ -52,6 +52,8 @@ workflows:
 class Daemon:
     """`axocoatl serve` (or dev) in a subprocess."""
 
+    started: ClassVar[list[subprocess.Popen[str]]] = []  # every daemon process, for reap_daemons()
+
     def __init__(
         self, directory: Path, *, mode: str = "serve", args: tuple[str, ...] = (), env: dict[str, str] | None = None
     ) -> None:
@@ -69,6 +71,7 @@ class Daemon:
         env.pop("AXOCOATL_API_KEY", None)
         with self.log_path.open("w") as log:  # the child keeps its own copy of the descriptor
             self.proc = self._popen(env, log)
+        Daemon.started.append(self.proc)
         if wait:
             self.wait_ready(timeout)
         return self
@@ -143,6 +146,17 @@ class Daemon:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait(10)
+
+
+def reap_daemons(keep: Iterable[subprocess.Popen[str]]) -> None:
+    """Kill the daemons a test left running (it failed before stopping them), except ``keep``:
+    a leftover would otherwise outlive its test and fail a later one with a ResourceWarning."""
+    kept = list(keep)
+    for proc in [p for p in Daemon.started if all(p is not k for k in kept)]:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        Daemon.started.remove(proc)
 
 
 def stop_nodes(nodes: Iterable[Daemon]) -> None:

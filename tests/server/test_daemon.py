@@ -9,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.server.support import MOCK_CONFIG, Daemon, running_daemon, wait_run, write_project
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +100,7 @@ def test_shutdown_after_the_grace_period_leaves_the_run_resumable(tmp_path: Path
     daemon = Daemon(tmp_path, args=("--grace", "0.5")).start()
     with daemon.client() as client:
         run_id = client.post("/api/workflows/long/execute", json={"input": "x"}).json()["run_id"]
-    time.sleep(0.3)
+        wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["steps"][0]["status"] == "running", "step 1")
     assert daemon.stop(signal.SIGTERM, timeout=30) == 0
     assert "left 1 run(s) to resume at the next start" in daemon.log()
     restarted = Daemon(tmp_path).start()
@@ -117,10 +119,11 @@ def test_requests_during_shutdown_are_refused_cleanly(tmp_path: Path) -> None:
         client.post("/api/workflows/long/execute", json={"input": "x"})
         time.sleep(0.2)
         daemon.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
         try:
+            # The run in flight holds the daemon in its grace period: it says so on /health.
+            wait_for(lambda: client.get("/health").json()["status"] == "draining", "the daemon to drain")
             response = client.post("/api/workflows/long/execute", json={"input": "y"})
-        except Exception:  # the listening socket may already be closed: also fine
+        except httpx.TransportError:  # the listening socket may already be closed: also fine
             response = None
     if response is not None:
         assert response.status_code == 503
