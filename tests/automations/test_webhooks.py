@@ -23,7 +23,7 @@ SECRET = "s3cret"
 
 def hooked(url: str, **webhook: Any) -> AxocoatlConfig:
     """Workflow wf (a then b), workflow bad (x fails), and the webhook ``out`` to ``url``."""
-    entry = {"name": "out", "url": url, "secret": SECRET, "backoff_secs": 0.01, "timeout_secs": 0.5, **webhook}
+    entry = {"name": "out", "url": url, "secret": SECRET, "backoff_secs": 0.01, "timeout_secs": 2.0, **webhook}
     data = {
         "agents": [
             mock_agent("a", options={"reply": "done {input}"}),
@@ -48,7 +48,7 @@ def delivered_events(receiver: Receiver) -> list[str]:
 
 async def test_every_event_is_delivered_once_signed_through_failures_a_stall_and_429(tmp_path: Path) -> None:
     script: list[Any] = [500, "stall", (429, {"retry-after": "0"}), 503, 200]
-    with Receiver(script, stall_secs=3.0) as receiver:
+    with Receiver(script, stall_secs=4.0) as receiver:
         async with Runtime(hooked(receiver.url), data_dir=tmp_path) as rt:
             run = await rt.run_workflow("wf", "the task")
             events = [e for e in await rt.store.recent_events(run_id=run.run_id) if e.type != "AgentActivated"]

@@ -38,7 +38,7 @@ def config(url: str, *, schedule: bool = False, backoff: float = 0.05) -> str:
           - name: out
             url: {url}
             secret: ${{HOOK_SECRET}}
-            timeout_secs: 0.5
+            timeout_secs: 2.0  # a loaded machine answers a 200 within it; a stall does not
             backoff_secs: {backoff}
             max_backoff_secs: 1
             max_attempts: 100
@@ -122,7 +122,7 @@ def test_a_cli_run_without_a_daemon_delivers_before_it_exits_and_leaves_failures
 
 
 def test_a_daemon_killed_with_pending_deliveries_delivers_them_after_a_restart(tmp_path: Path) -> None:
-    with Receiver([500, "stall", 500], stall_secs=2.0) as receiver:
+    with Receiver([500, "stall", 500], stall_secs=4.0) as receiver:
         (tmp_path / "axocoatl.yaml").write_text(config(receiver.url, backoff=0.2))
         daemon = Daemon(tmp_path, env=ENV).start()
         try:
@@ -180,7 +180,7 @@ RUNNER = textwrap.dedent(
 
 
 def test_two_processes_on_one_project_never_send_a_delivery_twice(tmp_path: Path) -> None:
-    with Receiver([500, 200, "stall", 200, 503, 200, 200, 500, 200], stall_secs=2.0) as receiver:
+    with Receiver([500, 200, "stall", 200, 503, 200, 200, 500, 200], stall_secs=4.0) as receiver:
         (tmp_path / "axocoatl.yaml").write_text(config(receiver.url, schedule=True))
         env = {**os.environ, **ENV}
         procs = [
