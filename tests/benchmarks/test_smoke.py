@@ -25,6 +25,11 @@ from benchmarks import defaults, harness, report  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
+# Whichever of these tests runs first builds the peers' venv from PyPI (3 min here, longer on a slow
+# link): the suite's 300 s hang guard would cut that install short.
+PEER_VENV_TIMEOUT = pytest.mark.timeout(1200)
+
+
 @pytest.fixture(scope="session")
 def peers_venv() -> None:
     messages: list[str] = []
@@ -98,6 +103,7 @@ def test_recall_and_daemon_cases_emit_their_fields() -> None:
     assert daemon["requests"] == 8 and daemon["requests_per_s"] > 0 and daemon["p99_ms"] >= daemon["p50_ms"]
 
 
+@PEER_VENV_TIMEOUT
 @pytest.mark.parametrize("framework", ["langgraph", "crewai"])
 def test_peer_cases_pass_the_same_correctness_gate(framework: str, peers_venv: None) -> None:
     chain = harness.run_case(framework, "chain", {"n": 3, "durability": "durable_normal"})
@@ -132,6 +138,7 @@ def test_results_and_document_keep_other_sections(tmp_path: Path) -> None:
     assert doc.read_text() == first  # rewriting replaces only the generated block
 
 
+@PEER_VENV_TIMEOUT
 def test_default_path_workloads_report_their_fields(peers_venv: None) -> None:
     opts = options(chain_n=3, peers=True)
     (cli,) = defaults.bench_cli_chain(opts)
@@ -147,6 +154,7 @@ def test_default_path_workloads_report_their_fields(peers_venv: None) -> None:
     assert all(v > 0 for v in rss.samples["axocoatl"])
 
 
+@PEER_VENV_TIMEOUT
 def test_tokens_per_call_compare_the_same_task(peers_venv: None) -> None:
     per_call, memory_off, overhead = defaults.bench_tokens(options(peers=True))
     ours, off = per_call.samples["axocoatl"][0], memory_off.samples["axocoatl"][0]

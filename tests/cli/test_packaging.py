@@ -24,7 +24,8 @@ import httpx
 import pytest
 from tests.cli.fake_openai import GOOD_KEY, fake_openai
 
-pytestmark = pytest.mark.slow
+# Each test installs from PyPI into a fresh venv (1-2 min here, longer on a slow link than the 300 s hang guard).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
