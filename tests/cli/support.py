@@ -33,3 +33,22 @@ class Cli:
         result = self(*args)
         assert result.exit_code == code, result.output
         return json.loads(result.stdout)
+
+
+# A workflow whose middle step asks before it goes on (the interrupt tests, with and without a terminal).
+REVIEW = """
+agents:
+  - id: writer
+    provider: mock
+    options: {reply: "draft about {input_head}"}
+  - id: editor
+    provider: mock
+    depends_on: [writer]
+    interrupt: {when: after, question: "Publish this draft?"}
+  - id: publisher
+    provider: mock
+    depends_on: [editor]
+workflows:
+  - id: pipe
+    agents: [writer, editor, publisher]
+"""

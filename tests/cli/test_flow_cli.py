@@ -6,7 +6,7 @@ import json
 
 from tests.contracts import check_run_contract
 
-from .support import Cli
+from .support import REVIEW, Cli
 
 CHAIN = """
 agents:
@@ -61,24 +61,6 @@ def test_fork_errors_name_the_problem(cli: Cli) -> None:
     missing = cli("runs", "fork", parent["run_id"])
     assert missing.exit_code == 2 and "--from" in missing.output
     assert len(cli.json("runs", "list", "--json")) == 1
-
-
-REVIEW = """
-agents:
-  - id: writer
-    provider: mock
-    options: {reply: "draft about {input_head}"}
-  - id: editor
-    provider: mock
-    depends_on: [writer]
-    interrupt: {when: after, question: "Publish this draft?"}
-  - id: publisher
-    provider: mock
-    depends_on: [editor]
-workflows:
-  - id: pipe
-    agents: [writer, editor, publisher]
-"""
 
 
 def test_workflow_run_without_a_terminal_returns_waiting_and_runs_answer_finishes(cli: Cli) -> None:

@@ -7,38 +7,22 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.cli.support import REVIEW
 from tests.cli.terminal import Terminal
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
-CONFIG = """
-agents:
-  - id: writer
-    provider: mock
-    options: {reply: "draft about {input_head}"}
-  - id: editor
-    provider: mock
-    depends_on: [writer]
-    interrupt: {when: after, question: "Publish this draft?"}
-  - id: publisher
-    provider: mock
-    depends_on: [editor]
-workflows:
-  - id: post
-    agents: [writer, editor, publisher]
-"""
-
 
 def test_workflow_run_asks_on_a_terminal(tmp_path: Path) -> None:
-    (tmp_path / "axocoatl.yaml").write_text(CONFIG)
+    (tmp_path / "axocoatl.yaml").write_text(REVIEW)
     env = {
         "AXOCOATL_EMBEDDER": "hashed",
         "NO_COLOR": "1",
         "COLUMNS": "120",
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
     }
-    term = Terminal(tmp_path, "--data-dir", "data", "workflow", "run", "post", "-i", "tea", env=env)
+    term = Terminal(tmp_path, "--data-dir", "data", "workflow", "run", "pipe", "-i", "tea", env=env)
     term.read_until(b"Publish this draft?")
     term.read_until(b"answer (empty: leave the run waiting)>")
     assert "draft about tea" in term.text  # the output under review is shown with the question
